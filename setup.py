@@ -1,0 +1,34 @@
+"""tfmtl: multi-task recommender rankers in Keras 3, exported for TF Serving."""
+
+from setuptools import setup
+
+setup(
+    name="tfmtl",
+    version="0.1.0",
+    description="Keras 3 model zoo of multi-task recommender rankers: train, export, serve, rank.",
+    python_requires=">=3.10",
+    packages=[
+        "tfmtl",
+        "tfmtl.layers",
+        "tfmtl.models",
+        "tfmtl.data",
+        "tfmtl.export",
+        "tfmtl.serving",
+    ],
+    package_dir={"tfmtl.export": "export", "tfmtl.serving": "serving"},
+    package_data={"tfmtl.serving": ["protos/*.proto"]},
+    install_requires=[
+        # TF 2.21 ships with Keras 3; tensorflow-serving-api must match TF's minor version.
+        "tensorflow==2.21.*",
+        "tensorflow-serving-api==2.21.*",
+        "keras>=3.12,<4",
+        "grpcio>=1.60",
+        "numpy>=1.26",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "scikit-learn>=1.4", "matplotlib>=3.8", "grpcio-tools>=1.60"],
+        "plot": ["matplotlib>=3.8"],
+    },
+    entry_points={"console_scripts": ["tfmtl=tfmtl.cli:main"]},
+)
