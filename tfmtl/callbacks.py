@@ -1,0 +1,51 @@
+"""Training callbacks: the dynamic loss weights of PLE eq 10."""
+
+from __future__ import annotations
+
+import keras
+
+from tfmtl.losses import MaskedLoss
+
+
+class LossWeightSchedule(keras.callbacks.Callback):
+    """Sets each task's loss weight to ω_k(t) = ω_k0 · γ_k^t at the start of epoch t (PLE eq 10).
+
+    The weights live in the model's `MaskedLoss` objects (see `tfmtl.training.compile_multitask`);
+    the train step is re-traced when they change, which works the same on every backend.
+    The weights used are logged as `loss_weight/<task>`.
+
+    Example:
+
+    >>> model.fit(data, epochs=5, callbacks=[LossWeightSchedule(tasks)])
+    """
+
+    def __init__(self, tasks):
+        super().__init__()
+        self.tasks = list(tasks)
+        self.history: list[dict] = []
+
+    def _losses(self) -> dict:
+        losses = self.model.loss
+        if not isinstance(losses, dict) or not all(isinstance(losses.get(t.name), MaskedLoss) for t in self.tasks):
+            raise ValueError(
+                "LossWeightSchedule needs a model compiled with one tfmtl MaskedLoss per task "
+                "(use tfmtl.training.compile_multitask)."
+            )
+        return losses
+
+    def on_epoch_begin(self, epoch, logs=None):
+        losses, changed = self._losses(), False
+        weights = {}
+        for task in self.tasks:
+            w = task.loss_weight_at(epoch)
+            weights[task.name] = w
+            if losses[task.name].weight != w:
+                losses[task.name].weight, changed = w, True
+        self.history.append(weights)
+        if changed and self.model.train_function is not None:
+            self.model.make_train_function(force=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            for name, w in self.history[-1].items():
+                logs[f"loss_weight/{name}"] = w

@@ -1,0 +1,15 @@
+"""Keras layers: the switchers, their experts and gates, towers and the embedding block."""
+
+from tfmtl.layers.embedding import FeatureEmbedding
+from tfmtl.layers.experts import ExpertBank, Gate, mix
+from tfmtl.layers.mlp import MLP
+from tfmtl.layers.mmoe import MLMMoE, MMoE, OMoE
+from tfmtl.layers.ple import CGC, PLE
+from tfmtl.layers.shared_bottom import SharedBottom, SingleTask
+from tfmtl.layers.switcher import Switcher
+from tfmtl.layers.towers import Tower
+
+__all__ = [
+    "CGC", "ExpertBank", "FeatureEmbedding", "Gate", "MLMMoE", "MLP", "MMoE", "OMoE", "PLE",
+    "SharedBottom", "SingleTask", "Switcher", "Tower", "mix",
+]

@@ -1,0 +1,100 @@
+"""FeatureEmbedding: raw feature values in, one dense representation `[B, D]` out."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from tfmtl.features import FeatureSpec
+
+
+@keras.saving.register_keras_serializable(package="tfmtl")
+class FeatureEmbedding(keras.layers.Layer):
+    """The embedding block: normalised dense features and embedded categorical ones, concatenated.
+
+    Dense features: `(transform(x) - mean) / std` with the spec's training statistics.
+    Categorical features: vocabulary lookup (one OOV bucket) or hashing, then an embedding.
+    Sequence features are not part of the vector; `embed_sequence` embeds them for the
+    layers that read sequences (sharing the table of `share_with`).
+
+    Args:
+        features: `FeatureSpec` or its `to_config()` list.
+        lookup: bool. `True`: inputs are raw strings/ints looked up inside the model (the
+            TensorFlow backend; what is exported and served). `False`: inputs are ids from
+            `FeatureSpec.encode` (every backend). Defaults to `True`.
+
+    Example:
+
+    >>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("age")]).adapt({"age": np.array([1.0, 3.0])})
+    >>> tfmtl.layers.FeatureEmbedding(spec)({"age": np.array([1.0, 3.0], "float32")}).shape
+    (2, 1)
+    """
+
+    def __init__(self, features, lookup: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.spec = features if isinstance(features, FeatureSpec) else FeatureSpec.from_config(features)
+        self.lookup = bool(lookup)
+        self.lookups, self.tables = {}, {}
+        for f in self.spec:
+            if f.kind == "dense" or getattr(f, "share_with", None):
+                continue
+            if f.kind == "sequence" and f.vocabulary is None:
+                raise ValueError(f"Sequence feature '{f.name}' has no vocabulary: adapt the spec first.")
+            size = f.num_ids if f.kind == "categorical" else len(f.vocabulary) + 1
+            self.tables[f.name] = keras.layers.Embedding(size, f.embedding_dim, name=f"embedding_{f.name}")
+            if self.lookup:
+                self.lookups[f.name] = _lookup_layer(f)
+
+    @property
+    def output_dim(self) -> int:
+        return sum(1 if f.kind == "dense" else f.embedding_dim for f in self.spec if f.kind != "sequence")
+
+    def build(self, input_shape=None):
+        for table in self.tables.values():
+            table.build((None,))
+        self.built = True
+
+    def ids(self, name: str, values):
+        """Ids of raw `values` of feature `name` (or of the feature it shares a table with)."""
+        owner = self.spec[name].share_with if getattr(self.spec[name], "share_with", None) else name
+        if not self.lookup:
+            return ops.cast(values, "int32")
+        return self.lookups[owner](values)
+
+    def embed_sequence(self, name: str, values):
+        """`[B, L]` raw ids -> `([B, L, dim] embeddings, [B, L] mask)`; mask is 1 off padding."""
+        f = self.spec[name]
+        owner = f.share_with or name
+        ids = self.ids(name, values)
+        mask = ops.cast(ops.not_equal(ids, 0), "float32") if f.share_with is None else None
+        if mask is None:  # shared table: padding is a raw value, not OOV id 0
+            pad = ops.convert_to_tensor(f.padding, dtype=values.dtype) if self.lookup else 0
+            mask = ops.cast(ops.not_equal(values, pad), "float32")
+        return self.tables[owner](ids), mask
+
+    def call(self, inputs):
+        parts = []
+        for f in self.spec:
+            if f.kind == "dense":
+                x = ops.cast(inputs[f.name], "float32")
+                if f.transform == "log1p":
+                    x = ops.log1p(ops.maximum(x, 0.0))
+                if f.missing == "mean":
+                    x = ops.where(ops.isfinite(x), x, f.mean)
+                parts.append(ops.expand_dims((x - f.mean) / f.std, -1))
+            elif f.kind == "categorical":
+                parts.append(self.tables[f.name](self.ids(f.name, inputs[f.name])))
+        return ops.concatenate(parts, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.output_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "features": self.spec.to_config(), "lookup": self.lookup}
+
+
+def _lookup_layer(f):
+    if getattr(f, "num_hash_bins", None):
+        return keras.layers.Hashing(f.num_hash_bins, name=f"hash_{f.name}")
+    layer = keras.layers.StringLookup if f.dtype == "string" else keras.layers.IntegerLookup
+    return layer(vocabulary=list(f.vocabulary), num_oov_indices=1, name=f"lookup_{f.name}")

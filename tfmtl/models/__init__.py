@@ -1,0 +1,16 @@
+"""Model builders: dict of raw features in, dict of task heads out."""
+
+from tfmtl.models.flat import build_flat, gate_model
+from tfmtl.models.multitask_model import MultiTaskModel
+from tfmtl.models.zoo import available_models, build_model, default_hparams, make_switcher, register_switcher
+
+__all__ = [
+    "MultiTaskModel",
+    "available_models",
+    "build_flat",
+    "build_model",
+    "default_hparams",
+    "gate_model",
+    "make_switcher",
+    "register_switcher",
+]
