@@ -142,4 +142,4 @@ class MaskedMSE(keras.metrics.MeanSquaredError):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y, p, delta = _masked(y_true, y_pred)
-        return super().update_state(y, p, sample_weight=delta)
+        return super().update_state(ops.expand_dims(y, -1), ops.expand_dims(p, -1), sample_weight=delta)

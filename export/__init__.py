@@ -1,0 +1,1 @@
+"""Export: tfmtl models to versioned SavedModels for TF Serving."""

@@ -1,0 +1,1 @@
+"""Serving: the embedded PredictionService and the gRPC ranking service."""

@@ -1,0 +1,14 @@
+"""Datasets and tf.data pipelines. Loaders read `TFMTL_DATA_DIR`."""
+
+from tfmtl.data.census import load_census
+from tfmtl.data.csv_loader import load_csv
+from tfmtl.data.dataset import MultiTaskData, Split, build_splits, split_indices
+from tfmtl.data.paths import data_dir
+from tfmtl.data.pipeline import to_dataset
+from tfmtl.data.registry import available_datasets, load_dataset, register_dataset
+from tfmtl.data.synthetic import load_synthetic, mmoe_synthetic
+
+__all__ = [
+    "MultiTaskData", "Split", "available_datasets", "build_splits", "data_dir", "load_census", "load_csv",
+    "load_dataset", "load_synthetic", "mmoe_synthetic", "register_dataset", "split_indices", "to_dataset",
+]

@@ -1,0 +1,90 @@
+"""MultiTaskData: an adapted feature spec, the tasks, and named splits of raw columns."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from tfmtl.features import FeatureSpec
+from tfmtl.tasks import check_tasks
+
+
+@dataclasses.dataclass
+class Split:
+    """Raw feature columns and per-task labels (NaN outside a task's sample space)."""
+
+    features: dict
+    labels: dict
+
+    def __len__(self) -> int:
+        return len(next(iter(self.features.values())))
+
+
+@dataclasses.dataclass
+class MultiTaskData:
+    """What a loader returns: `spec` adapted on the train split only, `tasks`, `splits`.
+
+    `description` says where the data came from and which split protocol applies.
+
+    Example:
+
+    >>> data = tfmtl.data.load_synthetic(rows=1000)
+    >>> ds = data.dataset("train", batch_size=128, shuffle=True)
+    """
+
+    spec: FeatureSpec
+    tasks: list
+    splits: dict
+    description: str = ""
+
+    def dataset(self, split: str, batch_size: int = 1024, shuffle: bool = False, seed: int = 0, **kwargs):
+        from tfmtl.data.pipeline import to_dataset
+
+        s = self[split]
+        return to_dataset(s.features, s.labels, batch_size=batch_size, shuffle=shuffle, seed=seed, **kwargs)
+
+    def __getitem__(self, split: str) -> Split:
+        if split not in self.splits:
+            raise KeyError(f"No split '{split}'. Splits: {sorted(self.splits)}")
+        return self.splits[split]
+
+
+def build_splits(columns: dict, spec: FeatureSpec, tasks, indices: dict, source: str) -> MultiTaskData:
+    """Cut raw `columns` into splits by row `indices` (name -> int array), adapt `spec` on "train".
+
+    Label columns are never model inputs: a spec that reads a task's label column is an error.
+    """
+    tasks = check_tasks(tasks)
+    leaks = sorted({t.label_column for t in tasks} & set(spec.names))
+    if leaks:
+        raise ValueError(f"Label column(s) {leaks} are also features: a label's source must not be an input.")
+    spec.check(columns, source)
+    all_labels = {t.name: t.labels(columns, source) for t in tasks}
+    rows = np.arange(len(next(iter(columns.values()))))
+    train = indices["train"]
+    adapted = spec.adapt({n: np.asarray(columns[n])[train] for n in spec.names}, source, rows[train])
+    splits = {
+        name: Split(
+            features={n: _as_input(np.asarray(columns[n])[idx], adapted[n]) for n in adapted.names},
+            labels={t: y[idx] for t, y in all_labels.items()},
+        )
+        for name, idx in indices.items()
+    }
+    return MultiTaskData(adapted, tasks, splits)
+
+
+def _as_input(values: np.ndarray, feature) -> np.ndarray:
+    if feature.kind == "dense":
+        return values.astype(np.float32)
+    if feature.dtype == "string":
+        return values.astype(str).astype(object)
+    return values.astype(np.int64)
+
+
+def split_indices(n: int, seed: int, fractions=(0.6, 0.2, 0.2)) -> dict:
+    """Permute `range(n)` with `numpy.random.default_rng(seed)`, cut train/validation/test."""
+    order = np.random.default_rng(seed).permutation(n)
+    a = int(round(fractions[0] * n))
+    b = a + int(round(fractions[1] * n))
+    return {"train": order[:a], "validation": order[a:b], "test": order[b:]}

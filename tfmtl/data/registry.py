@@ -1,0 +1,45 @@
+"""Datasets by name, for the CLI and benchmarks: `load_dataset("census")`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+_DATASETS: dict[str, Callable] = {}
+
+
+def register_dataset(name: str, loader: Callable) -> None:
+    """`loader(**kwargs) -> MultiTaskData` becomes `load_dataset(name, **kwargs)`."""
+    _DATASETS[name] = loader
+
+
+def available_datasets() -> list[str]:
+    return sorted(_DATASETS)
+
+
+def load_dataset(name: str, **kwargs):
+    if name not in _DATASETS:
+        raise ValueError(f"Unknown dataset '{name}'. Choose one of: {', '.join(available_datasets())}")
+    return _DATASETS[name](**kwargs)
+
+
+def _census(**kw):
+    from tfmtl.data.census import load_census
+
+    return load_census(**kw)
+
+
+def _census3(**kw):
+    from tfmtl.data.census import load_census
+
+    return load_census(tasks=("income", "never_married", "education"), **kw)
+
+
+def _synthetic(**kw):
+    from tfmtl.data.synthetic import load_synthetic
+
+    return load_synthetic(**kw)
+
+
+register_dataset("census", _census)
+register_dataset("census3", _census3)
+register_dataset("synthetic", _synthetic)
