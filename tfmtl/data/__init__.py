@@ -2,6 +2,7 @@
 
 from tfmtl.data.census import load_census
 from tfmtl.data.csv_loader import load_csv
+from tfmtl.data.movielens import load_movielens
 from tfmtl.data.dataset import MultiTaskData, Split, build_splits, split_indices
 from tfmtl.data.paths import data_dir
 from tfmtl.data.pipeline import to_dataset
@@ -10,5 +11,5 @@ from tfmtl.data.synthetic import load_synthetic, mmoe_synthetic
 
 __all__ = [
     "MultiTaskData", "Split", "available_datasets", "build_splits", "data_dir", "load_census", "load_csv",
-    "load_dataset", "load_synthetic", "mmoe_synthetic", "register_dataset", "split_indices", "to_dataset",
+    "load_dataset", "load_movielens", "load_synthetic", "mmoe_synthetic", "register_dataset", "split_indices", "to_dataset",
 ]

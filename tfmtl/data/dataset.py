@@ -12,10 +12,15 @@ from tfmtl.tasks import check_tasks
 
 @dataclasses.dataclass
 class Split:
-    """Raw feature columns and per-task labels (NaN outside a task's sample space)."""
+    """Raw feature columns and per-task labels (NaN outside a task's sample space).
+
+    `extras`: raw columns that are not model inputs (ids, timestamps, user groups), row-aligned
+    with `features`, for evaluation and analysis (e.g. MovieLens' `activity_group`).
+    """
 
     features: dict
     labels: dict
+    extras: dict = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(next(iter(self.features.values())))

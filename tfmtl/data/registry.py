@@ -40,6 +40,13 @@ def _synthetic(**kw):
     return load_synthetic(**kw)
 
 
+def _movielens(**kw):
+    from tfmtl.data.movielens import load_movielens
+
+    return load_movielens(**kw)
+
+
 register_dataset("census", _census)
 register_dataset("census3", _census3)
 register_dataset("synthetic", _synthetic)
+register_dataset("movielens", _movielens)
