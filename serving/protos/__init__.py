@@ -1,0 +1,1 @@
+"""Generated protocol buffers of the ranking service (see ranking.proto, generate.sh)."""
