@@ -64,9 +64,10 @@ def gate_model(model: keras.Model) -> keras.Model:
     Its outputs are keyed `<switcher>/<gate>`; feed them to `tfmtl.metrics.expert_utilisation`.
     """
     outputs = {}
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, Switcher) and layer.return_gates:
-            for gate_name, tensor in zip(layer.gate_names, layer.output[1]):
+    for layer in model.layers:
+        if isinstance(layer, Switcher) and layer.return_gates and layer._inbound_nodes:
+            flat = layer._inbound_nodes[0].output_tensors  # outputs, then gates
+            for gate_name, tensor in zip(layer.gate_names, flat[layer.num_outputs:]):
                 outputs[f"{layer.name}/{gate_name}"] = tensor
     if not outputs:
         raise ValueError(

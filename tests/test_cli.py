@@ -1,0 +1,75 @@
+"""The `tfmtl` command end to end, in-process (fast) and as a real subprocess."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tfmtl.cli import main
+
+
+def test_train_writes_model_metrics_history_and_evaluate_reads_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "mmoe", "--dataset", "synthetic", "--rows", "600", "--epochs", "2",
+                 "--output", str(out), "--hparams", '{"num_experts": 2, "expert_units": [8]}']) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["history.json", "metrics.json", "model.keras"]
+    assert not (tmp_path / "run.partial").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["hparams"]["num_experts"] == 2 and metrics["epochs_run"] == 2
+    assert metrics["test"]["task_a"]["count"] == 120
+    assert len(json.loads((out / "history.json").read_text())["loss"]) == 2
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out / "model.keras"), "--dataset", "synthetic", "--rows", "600"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["test"]["task_a"]["mse"] == pytest.approx(metrics["test"]["task_a"]["mse"], rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "moe", "--dataset", "synthetic"], "Unknown model 'moe'. Choose one of:"),
+        (["--model", "mmoe", "--dataset", "kdd"], "Unknown dataset 'kdd'. Choose one of:"),
+        (["--model", "mmoe", "--dataset", "synthetic", "--hparams", "{num"], "--hparams is not valid JSON"),
+        (["--model", "mmoe", "--dataset", "synthetic", "--hparams", '{"heads": 2}'], "no hyper-parameter(s) ['heads']"),
+        (["--model", "mmoe", "--dataset", "census", "--data-dir", "/nonexistent"], "TFMTL_DATA_DIR"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, capsys, args, message):
+    assert main(["train", *args, "--epochs", "1", "--rows", "300", "--output", str(tmp_path / "r")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_existing_output_is_never_overwritten(tmp_path, capsys):
+    (tmp_path / "r").mkdir()
+    assert main(["train", "--model", "mmoe", "--dataset", "synthetic", "--output", str(tmp_path / "r")]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+def test_killed_run_resumes_from_its_backup(tmp_path):
+    """A run killed during epoch 2 restarts at epoch 2 (keras BackupAndRestore in run.partial/)."""
+    script = f"""
+import sys, keras
+from tfmtl.cli import main
+class Kill(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1: raise SystemExit(9)
+import tfmtl.training as t
+orig = t.fit
+t.fit = lambda *a, callbacks=(), **k: orig(*a, callbacks=[*callbacks, Kill()], **k)
+main(["train", "--model", "mmoe", "--dataset", "synthetic", "--rows", "400", "--epochs", "3",
+      "--output", r"{tmp_path / 'run'}", "--hparams", '{{"num_experts": 2, "expert_units": [4]}}'])
+"""
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert killed.returncode == 9, killed.stderr[-2000:]
+    assert (tmp_path / "run.partial" / "backup").is_dir() and not (tmp_path / "run").exists()
+    resumed = subprocess.run(
+        [sys.executable, "-m", "tfmtl.cli", "train", "--model", "mmoe", "--dataset", "synthetic", "--rows", "400",
+         "--epochs", "3", "--output", str(tmp_path / "run"), "--hparams", '{"num_experts": 2, "expert_units": [4]}'],
+        capture_output=True, text=True,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    log = resumed.stdout + resumed.stderr
+    assert "Epoch 2/3" in log and "Epoch 3/3" in log and "Epoch 1/3" not in log
+    assert len(json.loads((tmp_path / "run" / "history.json").read_text())["loss"]) == 2
