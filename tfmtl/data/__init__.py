@@ -13,3 +13,6 @@ __all__ = [
     "MultiTaskData", "Split", "available_datasets", "build_splits", "data_dir", "load_census", "load_csv",
     "load_dataset", "load_movielens", "load_synthetic", "mmoe_synthetic", "register_dataset", "split_indices", "to_dataset",
 ]
+from tfmtl.data.funnel import FunnelData, load_funnel
+
+__all__ += ["FunnelData", "load_funnel"]

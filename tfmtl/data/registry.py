@@ -46,7 +46,14 @@ def _movielens(**kw):
     return load_movielens(**kw)
 
 
+def _funnel(**kw):
+    from tfmtl.data.funnel import load_funnel
+
+    return load_funnel(**kw)
+
+
 register_dataset("census", _census)
 register_dataset("census3", _census3)
 register_dataset("synthetic", _synthetic)
 register_dataset("movielens", _movielens)
+register_dataset("funnel", _funnel)

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+from tfmtl.layers.adatt import AdaTT, AdaTTSp
+from tfmtl.layers.asymmetric import AsymmetricSharing
+from tfmtl.layers.cross_stitch import CrossStitch
+from tfmtl.layers.customized import CustomizedSharing
 from tfmtl.layers.mmoe import MLMMoE, MMoE, OMoE
+from tfmtl.layers.sluice import Sluice
 from tfmtl.layers.ple import CGC, PLE
 from tfmtl.layers.shared_bottom import SharedBottom, SingleTask
 from tfmtl.layers.switcher import Switcher
@@ -71,3 +76,18 @@ register_switcher(
     PLE,
     {"num_task_experts": 2, "num_shared_experts": 2, "expert_units": [[128], [64]], "num_levels": 2},
 )
+# Issue 6: AdaTT (KDD'23) and the classic soft/asymmetric sharing baselines.
+register_switcher(
+    "adatt",
+    AdaTT,
+    {"num_task_experts": 2, "num_shared_experts": 1, "expert_units": [[128], [64]], "num_levels": 2, "native_fusion": True},
+)
+register_switcher("adatt_sp", AdaTTSp, {"num_task_experts": 2, "expert_units": [[128], [64]], "num_levels": 2, "native_fusion": True})
+register_switcher("cross_stitch", CrossStitch, {"units": [128, 64], "self_weight": 0.9})
+register_switcher(
+    "sluice",
+    Sluice,
+    {"units": [64, 64], "num_subspaces": 2, "self_weight": 0.9, "combine": "sum", "orthogonality_weight": 0.0},
+)
+register_switcher("asymmetric", AsymmetricSharing, {"units": [128, 64], "sources": None, "fusion": "concat"})
+register_switcher("customized", CustomizedSharing, {"shared_units": [128, 64], "task_units": [64, 32]})
