@@ -13,3 +13,15 @@ __all__ = [
     "CGC", "ExpertBank", "FeatureEmbedding", "Gate", "MLMMoE", "MLP", "MMoE", "OMoE", "PLE",
     "SharedBottom", "SingleTask", "Switcher", "Tower", "mix",
 ]
+from tfmtl.layers.adatt import AdaTT, AdaTTSp
+from tfmtl.layers.aitm import AITM, BehaviourCalibration
+from tfmtl.layers.asymmetric import AsymmetricSharing
+from tfmtl.layers.cross_stitch import CrossStitch
+from tfmtl.layers.customized import CustomizedSharing
+from tfmtl.layers.esmm import EntireSpaceProduct
+from tfmtl.layers.sluice import Sluice
+
+__all__ += [
+    "AITM", "AdaTT", "AdaTTSp", "AsymmetricSharing", "BehaviourCalibration", "CrossStitch", "CustomizedSharing",
+    "EntireSpaceProduct", "Sluice",
+]

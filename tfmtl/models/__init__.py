@@ -14,3 +14,6 @@ __all__ = [
     "make_switcher",
     "register_switcher",
 ]
+from tfmtl.models.sequential import build_aitm, build_esmm
+
+__all__ += ["build_aitm", "build_esmm"]
