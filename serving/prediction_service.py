@@ -1,0 +1,230 @@
+"""The embedded PredictionService: TF Serving's gRPC protocol over a model base path.
+
+`tensorflow.serving.PredictionService` (Predict, GetModelMetadata) and
+`tensorflow.serving.ModelService` (GetModelStatus), implemented on the stubs generated in
+`tensorflow_serving.apis`, so any TF Serving client talks to it unchanged and the ranking
+service talks to it or to a real `tensorflow_model_server` alike.
+
+Beyond TF Serving: GetModelMetadata also answers `metadata_field: "tfmtl"` with the
+version's `tfmtl.json` (tasks, features, default fusion) packed as a `StringValue`.
+
+Example (a client written as TF Serving's examples write theirs):
+
+>>> server = PredictionServer({"ple": ModelManager("models/ple", "ple")}, port=0).start()
+>>> stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(server.address))
+>>> request = predict_pb2.PredictRequest()
+>>> request.model_spec.name = "ple"
+>>> request.inputs["x0"].CopyFrom(tf.make_tensor_proto(np.zeros(2, np.float32)))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent import futures
+
+import grpc
+from google.protobuf import any_pb2, wrappers_pb2
+from tensorflow.core.protobuf import error_codes_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from tfmtl.serving.errors import ServingError
+from tfmtl.serving.model_manager import ModelManager
+from tfmtl.serving.tensors import to_tensor_proto
+from tfmtl.serving.validation import check_inputs, check_output_filter
+
+log = logging.getLogger("tfmtl.serving")
+
+DEFAULT_MAX_BATCH_SIZE = 65_536
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+METADATA_FIELDS = ("signature_def", "tfmtl")
+_STATES = get_model_status_pb2.ModelVersionStatus.State
+
+
+def _guarded(method):
+    """Run an RPC so that no request can kill the server: refusals become their status,
+    anything unexpected becomes INTERNAL (logged with its traceback)."""
+
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except ServingError as e:
+            e.abort(context)
+        except Exception as e:  # noqa: BLE001 - the server outlives every request
+            log.exception("%s failed", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed: {type(e).__name__}: {e}")
+
+    wrapper.__name__ = method.__name__
+    return wrapper
+
+
+class _Models:
+    def __init__(self, managers: dict[str, ModelManager], max_batch_size: int):
+        self.managers, self.max_batch_size = managers, max_batch_size
+
+    def manager(self, model_spec) -> ModelManager:
+        if not model_spec.name:
+            raise ServingError.invalid("model_spec.name is empty; name the model to call.")
+        if model_spec.name not in self.managers:
+            raise ServingError.not_found(
+                f"Model '{model_spec.name}' (model_spec.name) is not served here. Models: {sorted(self.managers)}."
+            )
+        return self.managers[model_spec.name]
+
+    def servable(self, model_spec):
+        manager = self.manager(model_spec)
+        choice = model_spec.WhichOneof("version_choice")
+        if choice == "version":
+            return manager.resolve(version=int(model_spec.version.value))
+        if choice == "version_label":
+            return manager.resolve(label=model_spec.version_label)
+        return manager.resolve()
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict and GetModelMetadata over `ModelManager`s (Classify/Regress/MultiInference: UNIMPLEMENTED)."""
+
+    def __init__(self, models: _Models):
+        self.models = models
+
+    @_guarded
+    def Predict(self, request, context):
+        servable = self.models.servable(request.model_spec)
+        signature = servable.signature(request.model_spec.signature_name)
+        arrays = check_inputs(signature, request.inputs, self.models.max_batch_size)
+        outputs = check_output_filter(signature, request.output_filter)
+        result = servable.run(signature.name, arrays, outputs)
+        response = predict_pb2.PredictResponse()
+        _fill_spec(response.model_spec, servable, signature.name)
+        for key, value in result.items():
+            response.outputs[key].CopyFrom(to_tensor_proto(value))
+        return response
+
+    @_guarded
+    def GetModelMetadata(self, request, context):
+        if not request.metadata_field:
+            raise ServingError.invalid(f"metadata_field is empty; ask for one of {list(METADATA_FIELDS)}.")
+        unknown = [f for f in request.metadata_field if f not in METADATA_FIELDS]
+        if unknown:
+            raise ServingError.invalid(
+                f"metadata_field '{unknown[0]}' is not supported; supported: {list(METADATA_FIELDS)}."
+            )
+        servable = self.models.servable(request.model_spec)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        _fill_spec(response.model_spec, servable, "")
+        if "signature_def" in request.metadata_field:
+            defs = get_model_metadata_pb2.SignatureDefMap()
+            for key, value in servable.signature_defs.items():
+                defs.signature_def[key].CopyFrom(value)
+            packed = any_pb2.Any()
+            packed.Pack(defs)
+            response.metadata["signature_def"].CopyFrom(packed)
+        if "tfmtl" in request.metadata_field:
+            packed = any_pb2.Any()
+            packed.Pack(wrappers_pb2.StringValue(value=json.dumps(servable.metadata)))
+            response.metadata["tfmtl"].CopyFrom(packed)
+        return response
+
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus (HandleReloadConfigRequest: UNIMPLEMENTED; the base path is polled)."""
+
+    def __init__(self, models: _Models):
+        self.models = models
+
+    @_guarded
+    def GetModelStatus(self, request, context):
+        manager = self.models.manager(request.model_spec)
+        spec = request.model_spec
+        version = None
+        if spec.WhichOneof("version_choice") == "version":
+            version = int(spec.version.value)
+        elif spec.WhichOneof("version_choice") == "version_label":
+            version = manager.resolve(label=spec.version_label).version
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for state in manager.states(version):
+            status = response.model_version_status.add(version=state.version, state=_STATES.Value(state.state))
+            if state.error:
+                status.status.error_code = error_codes_pb2.UNKNOWN
+                status.status.error_message = state.error
+        return response
+
+
+class PredictionServer:
+    """A gRPC server with the PredictionService and ModelService on one port.
+
+    Args:
+        managers: dict. Model name -> `ModelManager` (started by `start`).
+        port: int. 0 picks a free port (read `.port` after `start`).
+        host: str. Interface to bind ("127.0.0.1" for loopback, "0.0.0.0" for all).
+        max_workers: int. Concurrent requests.
+        max_batch_size: int. Most rows per Predict request.
+    """
+
+    def __init__(self, managers: dict, port: int = 0, host: str = "127.0.0.1", max_workers: int = 16,
+                 max_batch_size: int = DEFAULT_MAX_BATCH_SIZE):
+        self.managers = dict(managers)
+        self.host, self.port = host, int(port)
+        self.max_workers, self.max_batch_size = max_workers, max_batch_size
+        self._server = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> "PredictionServer":
+        for manager in self.managers.values():
+            manager.start()
+        models = _Models(self.managers, self.max_batch_size)
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="tfmtl-predict"),
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
+        )
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(models), self._server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(models), self._server)
+        self.port = self._server.add_insecure_port(f"{self.host}:{self.port}")
+        if self.port == 0:
+            raise OSError(f"Could not bind the PredictionService to {self.host}:{self.port}.")
+        self._server.start()
+        for manager in self.managers.values():
+            log.info("Serving model '%s' versions %s from %s on %s (policy %s).",
+                     manager.name, manager.versions, manager.base_path, self.address, manager.policy)
+        return self
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Stop accepting requests, let in-flight ones finish within `grace` seconds, stop polling."""
+        if self._server is not None:
+            self._server.stop(grace).wait()
+        for manager in self.managers.values():
+            manager.stop()
+
+    def wait(self) -> None:
+        self._server.wait_for_termination()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def serve(model_base_path, model_name: str, port: int = 0, host: str = "127.0.0.1", policy: str = "latest",
+          poll_seconds: float = 1.0, version_labels: dict | None = None, **kwargs) -> PredictionServer:
+    """Start a PredictionServer for one model (as `tensorflow_model_server --model_base_path`)."""
+    manager = ModelManager(model_base_path, model_name, policy=policy, poll_seconds=poll_seconds,
+                           version_labels=version_labels)
+    return PredictionServer({model_name: manager}, port=port, host=host, **kwargs).start()
+
+
+def _fill_spec(model_spec, servable, signature_name: str) -> None:
+    model_spec.name = servable.name
+    model_spec.version.value = servable.version
+    if signature_name:
+        model_spec.signature_name = signature_name

@@ -1,0 +1,224 @@
+"""The ranking service: RankRequest -> ONE Predict -> fused, sorted RankResponse.
+
+For each request it looks up the served model version (`ModelInfoCache`), builds one
+Predict batch (context features broadcast, all candidates stacked: `build_batch`), pinned
+to that version so features, scores and fusion all come from one export, asks only the
+heads it needs (facet routing: `facet_groups` in tfmtl.json), fuses the task scores
+(`Fusion`: PLE eq 1 or a weighted sum, the model's default merged with the request's
+override) and sorts. It is stateless apart from that cache and talks to any
+`tensorflow.serving.PredictionService` address: TF Serving or `tfmtl serve`.
+
+Example:
+
+>>> server = RankingServer("127.0.0.1:8500", port=0).start()
+>>> stub = ranking_pb2_grpc.RankingServiceStub(grpc.insecure_channel(server.address))
+>>> response = stub.Rank(request)       # see tfmtl.serving.RankingClient
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent import futures
+
+import grpc
+import numpy as np
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from tfmtl.serving.batch import build_batch
+from tfmtl.serving.errors import ServingError
+from tfmtl.serving.model_info import ModelInfoCache, from_rpc_error
+from tfmtl.serving.prediction_service import MAX_MESSAGE_BYTES
+from tfmtl.serving.protos import ranking_pb2, ranking_pb2_grpc
+from tfmtl.serving.tensors import to_ndarray
+
+log = logging.getLogger("tfmtl.serving")
+
+MAX_CANDIDATES = 20_000
+_KIND = {ranking_pb2.Fusion.PRODUCT: "product", ranking_pb2.Fusion.WEIGHTED_SUM: "weighted_sum"}
+_TRANSFORM = {ranking_pb2.Fusion.NONE: "none", ranking_pb2.Fusion.LOG1P: "log1p", ranking_pb2.Fusion.SIGMOID: "sigmoid"}
+
+
+class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
+    """Implements `tfmtl.serving.RankingService.Rank` over a PredictionService stub."""
+
+    def __init__(self, prediction_stub, info_cache: ModelInfoCache, timeout: float = 30.0):
+        self.stub, self.infos, self.timeout = prediction_stub, info_cache, timeout
+
+    def Rank(self, request, context):
+        try:
+            return self.rank(request)
+        except ServingError as e:
+            e.abort(context)
+        except Exception as e:  # noqa: BLE001 - the server outlives every request
+            log.exception("Rank failed")
+            context.abort(grpc.StatusCode.INTERNAL, f"Rank failed: {type(e).__name__}: {e}")
+
+    def rank(self, request) -> ranking_pb2.RankResponse:
+        _check_request(request)
+        version = request.model_version.value if request.HasField("model_version") else None
+        signature = request.signature_name or "serving_default"
+        for attempt in range(2):
+            info = self.infos.get(request.model_name, version, signature)
+            try:
+                return self._rank(request, info)
+            except ServingError as e:
+                # The version we looked up was unloaded meanwhile: look again, once.
+                if version is not None or attempt or e.code != grpc.StatusCode.NOT_FOUND:
+                    raise
+                self.infos.forget_latest(request.model_name, signature)
+        raise AssertionError("unreachable")
+
+    def _rank(self, request, info) -> ranking_pb2.RankResponse:
+        heads = _heads(info, request.facet_group)
+        fusion = _fusion(info, request, heads)
+        extra = [fusion.length_feature] if fusion.length_feature else []
+        inputs, raw = build_batch(info, request.context_features, list(request.candidates), extra=extra)
+        scores = self._predict(info, inputs, heads)
+        length = raw.get(fusion.length_feature) if fusion.length_feature else None
+        fused = fusion.score(scores, length)
+        order = np.argsort(-np.nan_to_num(fused, nan=-np.inf), kind="stable")
+        if request.top_k:
+            order = order[: request.top_k]
+        response = ranking_pb2.RankResponse(model_name=info.name, model_version=info.version,
+                                            facet_group=request.facet_group)
+        _fill_fusion(response.fusion, fusion)
+        columns = {k: v.tolist() for k, v in scores.items()}
+        fused_list = fused.tolist()
+        for i in order.tolist():
+            c = response.candidates.add(id=request.candidates[i].id or str(i), score=fused_list[i], request_index=i)
+            for task, values in columns.items():
+                c.task_scores[task] = values[i]
+        return response
+
+    def _predict(self, info, inputs: dict, heads: list[str]) -> dict:
+        predict = predict_pb2.PredictRequest()
+        predict.model_spec.name = info.name
+        predict.model_spec.version.value = info.version
+        predict.model_spec.signature_name = info.signature_name
+        for key, proto in inputs.items():
+            predict.inputs[key].CopyFrom(proto)
+        predict.output_filter.extend(heads)
+        try:
+            response = self.stub.Predict(predict, timeout=self.timeout)
+        except grpc.RpcError as e:
+            raise from_rpc_error(e, "Predict") from e
+        return {k: to_ndarray(response.outputs[k], k).reshape(-1) for k in heads}
+
+
+def _check_request(request) -> None:
+    if not request.model_name:
+        raise ServingError.invalid("model_name is empty; name the model to rank with.")
+    if not request.candidates:
+        raise ServingError.invalid("candidates is empty; send at least one candidate to rank.")
+    if len(request.candidates) > MAX_CANDIDATES:
+        raise ServingError.invalid(
+            f"candidates has {len(request.candidates):,} entries, over the limit of {MAX_CANDIDATES:,}; split the request."
+        )
+    if request.top_k < 0:
+        raise ServingError.invalid(f"top_k must be >= 0 (0 returns every candidate). Received: {request.top_k}.")
+    ids = [c.id for c in request.candidates if c.id]
+    if len(set(ids)) != len(ids):
+        seen = set()
+        dupe = next(i for i in ids if i in seen or seen.add(i))
+        raise ServingError.invalid(f"candidates[].id '{dupe}' appears more than once; ids must be unique.")
+
+
+def _heads(info, facet_group: str) -> list[str]:
+    """The task heads to request: all, or (facet routing) only the facet group's."""
+    if not facet_group:
+        return list(info.task_names)
+    groups = info.facet_groups
+    if facet_group not in groups:
+        raise ServingError.not_found(
+            f"facet_group '{facet_group}' is not a facet group of model '{info.name}' version {info.version}. "
+            f"Groups: {sorted(groups)}."
+        )
+    return list(groups[facet_group])
+
+
+def _fusion(info, request, heads: list[str]):
+    """The model's default fusion, restricted to `heads`, with the request's override."""
+    default = info.fusion.restricted(heads)
+    if not request.HasField("fusion"):
+        return default
+    f = request.fusion
+    for task in f.weights:
+        if task not in heads:
+            where = f" in facet_group '{request.facet_group}'" if request.facet_group else ""
+            raise ServingError.invalid(
+                f"fusion.weights['{task}'] names no task{where} of model '{info.name}'. Tasks: {heads}."
+            )
+    length = f.length_feature.value if f.HasField("length_feature") else None
+    if length and length not in info.inputs and not _given(request, length):
+        raise ServingError.invalid(
+            f"fusion.length_feature '{length}' is neither a model input nor a feature of the request."
+        )
+    return default.merged(kind=_KIND.get(f.kind), weights=dict(f.weights), replace_weights=f.replace_weights,
+                          length_feature=length, length_transform=_TRANSFORM.get(f.length_transform))
+
+
+def _given(request, name: str) -> bool:
+    return name in request.context_features or name in request.candidates[0].features
+
+
+def _fill_fusion(proto, fusion) -> None:
+    proto.kind = {v: k for k, v in _KIND.items()}[fusion.kind]
+    proto.weights.update(fusion.weights)
+    proto.length_feature.value = fusion.length_feature or ""
+    proto.length_transform = {v: k for k, v in _TRANSFORM.items()}[fusion.length_transform]
+
+
+class RankingServer:
+    """The RankingService on a gRPC port, calling the PredictionService at `prediction_service`.
+
+    Args:
+        prediction_service: str. `host:port` of a PredictionService (TF Serving or `tfmtl serve`).
+        port: int. 0 picks a free port (read `.port` after `start`).
+        host: str. Interface to bind.
+        metadata_dir: str or None. Parent of the model base paths, to read tfmtl.json from
+            disk when the PredictionService is TF Serving.
+        max_workers: int. Concurrent requests.
+    """
+
+    def __init__(self, prediction_service: str, port: int = 0, host: str = "127.0.0.1", metadata_dir=None,
+                 max_workers: int = 16, timeout: float = 30.0, info_ttl_seconds: float = 2.0):
+        self.prediction_service, self.host, self.port = prediction_service, host, int(port)
+        self.metadata_dir, self.max_workers, self.timeout = metadata_dir, max_workers, timeout
+        self.info_ttl_seconds = info_ttl_seconds
+        self._server = self._channel = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> "RankingServer":
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+        self._channel = grpc.insecure_channel(self.prediction_service, options=options)
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        infos = ModelInfoCache(stub, self.metadata_dir, ttl_seconds=self.info_ttl_seconds, timeout=self.timeout)
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="tfmtl-rank"), options=options
+        )
+        ranking_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(stub, infos, self.timeout), self._server)
+        self.port = self._server.add_insecure_port(f"{self.host}:{self.port}")
+        if self.port == 0:
+            raise OSError(f"Could not bind the RankingService to {self.host}:{self.port}.")
+        self._server.start()
+        log.info("RankingService on %s, calling the PredictionService at %s.", self.address, self.prediction_service)
+        return self
+
+    def stop(self, grace: float = 2.0) -> None:
+        if self._server is not None:
+            self._server.stop(grace).wait()
+        if self._channel is not None:
+            self._channel.close()
+
+    def wait(self) -> None:
+        self._server.wait_for_termination()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,137 @@
+"""Servable: one loaded version of a model (SavedModel signatures + tfmtl metadata).
+
+A version directory `BASE/NAME/VERSION/` holds `saved_model.pb`, `variables/` and
+`assets.extra/` (`tfmtl.json`, `tf_serving_warmup_requests`). Loading replays the warmup
+requests, as TF Serving does, so the first real request pays no tracing cost; a version
+that fails to load or to warm up raises and is never served.
+
+Example:
+
+>>> servable = Servable.load("ple", 3, "models/ple/3")
+>>> servable.run("serving_default", {"x0": np.zeros(2, np.float32), ...}, ["ctr"])
+{'ctr': array([...], dtype=float32)}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from tfmtl.serving.errors import ServingError
+
+log = logging.getLogger("tfmtl.serving")
+
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+METADATA_FILE = "assets.extra/tfmtl.json"
+MAX_WARMUP_RECORDS = 1000
+
+
+@dataclasses.dataclass
+class Signature:
+    """One signature: its function, input specs and output specs by key."""
+
+    name: str
+    function: object
+    inputs: dict
+    outputs: dict
+    where: str
+
+    def __call__(self, arrays: dict) -> dict:
+        import tensorflow as tf
+
+        tensors = {k: tf.constant(v) for k, v in arrays.items()}
+        return self.function(**tensors)
+
+
+class Servable:
+    """A loaded model version. Built by `Servable.load`; see the module docstring."""
+
+    def __init__(self, name: str, version: int, path: Path, loaded, signature_defs, metadata: dict):
+        self.name, self.version, self.path = name, int(version), Path(path)
+        self._loaded = loaded  # keeps the signatures' variables alive
+        self.signature_defs = signature_defs
+        self.metadata = metadata
+        self.signatures = {
+            key: _signature(key, fn, f"signature '{key}' of model '{name}' version {version}")
+            for key, fn in loaded.signatures.items()
+        }
+
+    @classmethod
+    def load(cls, name: str, version: int, path, warmup: bool = True) -> "Servable":
+        """Load and warm up `path`; raises (with the reason) if the version is not servable."""
+        import tensorflow as tf
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        path = Path(path)
+        pb = path / "saved_model.pb"
+        if not pb.is_file():
+            raise FileNotFoundError(f"{pb} does not exist: not a SavedModel (half-written or corrupt version).")
+        saved = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
+        if not saved.meta_graphs:
+            raise ValueError(f"{pb} holds no MetaGraph.")
+        signature_defs = {
+            k: v for k, v in saved.meta_graphs[0].signature_def.items() if not k.startswith("__")
+        }
+        loaded = tf.saved_model.load(str(path))
+        metadata = {}
+        if (path / METADATA_FILE).is_file():
+            metadata = json.loads((path / METADATA_FILE).read_text())
+        servable = cls(name, version, path, loaded, signature_defs, metadata)
+        if not servable.signatures:
+            raise ValueError(f"{path} has no serving signature.")
+        if warmup:
+            servable.warmup()
+        return servable
+
+    def signature(self, key: str) -> Signature:
+        key = key or "serving_default"
+        if key not in self.signatures:
+            raise ServingError.not_found(
+                f"Signature '{key}' not found in model '{self.name}' version {self.version}. "
+                f"Signatures: {sorted(self.signatures)}."
+            )
+        return self.signatures[key]
+
+    def run(self, signature_key: str, arrays: dict, outputs: list[str]) -> dict:
+        """Run one signature on checked numpy inputs; TF's own refusals become INVALID_ARGUMENT."""
+        import tensorflow as tf
+
+        signature = self.signature(signature_key)
+        try:
+            result = signature(arrays)
+        except tf.errors.InvalidArgumentError as e:
+            raise ServingError.invalid(f"{signature.where} refused the inputs: {e.message}") from e
+        return {k: result[k].numpy() for k in outputs}
+
+    def warmup(self) -> int:
+        """Replay `assets.extra/tf_serving_warmup_requests` (PredictionLog records); returns the count."""
+        file = self.path / WARMUP_FILE
+        if not file.is_file():
+            return 0
+        import tensorflow as tf
+        from tensorflow_serving.apis import prediction_log_pb2
+
+        from tfmtl.serving.validation import check_inputs, check_output_filter
+
+        count = 0
+        for record in tf.data.TFRecordDataset(str(file)).take(MAX_WARMUP_RECORDS):
+            entry = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            if not entry.HasField("predict_log"):
+                continue
+            request = entry.predict_log.request
+            signature = self.signature(request.model_spec.signature_name)
+            arrays = check_inputs(signature, request.inputs, max_batch_size=np.iinfo(np.int32).max)
+            self.run(signature.name, arrays, check_output_filter(signature, request.output_filter))
+            count += 1
+        log.info("Model '%s' version %d: replayed %d warmup request(s).", self.name, self.version, count)
+        return count
+
+
+def _signature(key: str, fn, where: str) -> Signature:
+    inputs = dict(fn.structured_input_signature[1])
+    outputs = dict(fn.structured_outputs)
+    return Signature(key, fn, inputs, outputs, where)

@@ -1,0 +1,43 @@
+"""Serving fixtures: one tiny exported PLE per session, real servers on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.serving import helpers
+
+
+@pytest.fixture(scope="session")
+def data():
+    return helpers.demo_data()
+
+
+@pytest.fixture(scope="session")
+def model(data):
+    return helpers.tiny_model(data, metadata={"facet_groups": {"engaged": ["finish", "watch_time"]}})
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, model):
+    """`(base, version_dir)` with version 1 of `ple`, default fusion PLE eq 1 over click and finish."""
+    base = tmp_path_factory.mktemp("models")
+    return base, helpers.export(model, base, version=1)
+
+
+@pytest.fixture(scope="session")
+def prediction_server(exported):
+    from tfmtl.serving import serve
+
+    base, _ = exported
+    server = serve(base / helpers.MODEL, helpers.MODEL, port=0, poll_seconds=0)
+    yield server
+    server.stop(grace=0)
+
+
+@pytest.fixture(scope="session")
+def ranking_server(prediction_server):
+    from tfmtl.serving import RankingServer
+
+    server = RankingServer(prediction_server.address, port=0).start()
+    yield server
+    server.stop(grace=0)
