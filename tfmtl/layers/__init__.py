@@ -1,7 +1,10 @@
 """Keras layers: the switchers, their experts and gates, towers and the embedding block."""
 
+from tfmtl.layers.ctfm import CTFM
+from tfmtl.layers.dml import DMLTowers
 from tfmtl.layers.embedding import FeatureEmbedding
 from tfmtl.layers.experts import ExpertBank, Gate, mix
+from tfmtl.layers.gkd import GKD
 from tfmtl.layers.mlp import MLP
 from tfmtl.layers.mmoe import MLMMoE, MMoE, OMoE
 from tfmtl.layers.ple import CGC, PLE
@@ -25,3 +28,4 @@ __all__ += [
     "AITM", "AdaTT", "AdaTTSp", "AsymmetricSharing", "BehaviourCalibration", "CrossStitch", "CustomizedSharing",
     "EntireSpaceProduct", "Sluice",
 ]
+__all__ += ["CTFM", "DMLTowers", "GKD"]

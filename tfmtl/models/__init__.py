@@ -1,5 +1,6 @@
 """Model builders: dict of raw features in, dict of task heads out."""
 
+from tfmtl.models.dml import DML_VARIANTS, build_dml, build_dml_model
 from tfmtl.models.flat import build_flat, gate_model
 from tfmtl.models.multitask_model import MultiTaskModel
 from tfmtl.models.zoo import available_models, build_model, default_hparams, make_switcher, register_switcher
@@ -17,3 +18,4 @@ __all__ = [
 from tfmtl.models.sequential import build_aitm, build_esmm
 
 __all__ += ["build_aitm", "build_esmm"]
+__all__ += ["DML_VARIANTS", "build_dml", "build_dml_model"]

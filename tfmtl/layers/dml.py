@@ -1,0 +1,140 @@
+"""DMLTowers: the task towers of Deep Mutual Learning (DML eq 5-7) over any backbone's outputs."""
+
+from __future__ import annotations
+
+import keras
+
+from tfmtl.layers.ctfm import CTFM, _check_list
+from tfmtl.layers.gkd import GKD
+from tfmtl.layers.mlp import MLP
+from tfmtl.layers.towers import KINDS, Tower
+
+
+@keras.saving.register_keras_serializable(package="tfmtl")
+class DMLTowers(keras.layers.Layer):
+    """The K task towers of DML, replacing a backbone's standalone towers.
+
+    With the backbone's tower inputs `l^1..l^K` (DML eq 3):
+
+    - eq 5 `l̂ = CTFM(l)` (shared attention across tasks; skipped with `ctfm=False`);
+    - eq 6 `h^k = H^k(l̂^k)`, a per-task MLP of `tower_units[k]`;
+    - eq 7 `o^k = GKD^k(h^k, {h^j})` (with `gkd=True`), else `o^k = head^k(h^k)`.
+
+    `ctfm=False, gkd=False` is the plain tower (`Tower`); `ctfm_stop_gradient="none"` with
+    GKD on is the paper's DML_v0 ablation.
+
+    Args:
+        tower_units: list of K lists of int. Hidden widths of H^k per task (the paper's
+            towers (128, 80, 1) are `[128, 80]` here, the 1 being the head).
+        kinds: list of K str. `"binary"` or `"regression"` per task.
+        ctfm: bool. Use CTFM (eq 5). Defaults to `True`.
+        gkd: bool. Use GKD (eq 7). Defaults to `True`.
+        ctfm_stop_gradient: str. CTFM's cut of the K/V path: "all" (paper), "others",
+            "none" (DML_v0). Defaults to `"all"`.
+        gkd_stop_gradient: str. GKD's cut: "all" (paper) or "others". Defaults to `"all"`.
+        gkd_units: list of int. GKD's global-knowledge MLP (last width d1). Defaults to `[80]`.
+        gkd_gate_units: list of int. Hidden layers of GKD's gate MLP. Defaults to `[]`.
+        dropout: float. Dropout in H^k and GKD's MLP. Defaults to `0.0`.
+        ctfm_activation: str or None. CTFM's projection activation. Defaults to `None`.
+
+    Input: a list of K tensors `[B, d0]`. Output: a list of K tensors `[B]`.
+
+    Example:
+
+    >>> ls = [np.random.rand(4, 8).astype("float32") for _ in range(2)]
+    >>> outs = tfmtl.layers.DMLTowers([[6], [6]], ["binary", "regression"], gkd_units=[5])(ls)
+    >>> [tuple(o.shape) for o in outs]
+    [(4,), (4,)]
+
+    Reference: Ren et al., "Deep Mutual Learning across Task Towers for Effective Multi-Task
+    Recommender Learning", ORSUM@RecSys'23, eq 3-7.
+    """
+
+    def __init__(
+        self,
+        tower_units: list[list[int]],
+        kinds: list[str],
+        ctfm: bool = True,
+        gkd: bool = True,
+        ctfm_stop_gradient: str = "all",
+        gkd_stop_gradient: str = "all",
+        gkd_units: list[int] = (80,),
+        gkd_gate_units: list[int] = (),
+        dropout: float = 0.0,
+        ctfm_activation: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.tower_units = [[int(u) for u in units] for units in tower_units]
+        self.kinds = list(kinds)
+        if len(self.tower_units) != len(self.kinds) or not self.kinds:
+            raise ValueError(
+                f"DMLTowers needs one tower_units entry per kind (one per task). Received "
+                f"{len(self.tower_units)} tower_units and {len(self.kinds)} kinds."
+            )
+        bad = [k for k in self.kinds if k not in KINDS]
+        if bad:
+            raise ValueError(f"DMLTowers kinds must be in {KINDS}. Received: kinds={self.kinds}")
+        if gkd and any(not u for u in self.tower_units):
+            raise ValueError(f"GKD reads each task's hidden h^k, so every tower needs hidden units. Received: tower_units={self.tower_units}")
+        self.ctfm, self.gkd = bool(ctfm), bool(gkd)
+        self.ctfm_stop_gradient, self.gkd_stop_gradient = ctfm_stop_gradient, gkd_stop_gradient
+        self.gkd_units, self.gkd_gate_units = [int(u) for u in gkd_units], [int(u) for u in gkd_gate_units]
+        self.dropout, self.ctfm_activation = float(dropout), ctfm_activation
+        k = len(self.kinds)
+        self.cross = (
+            CTFM(k, stop_gradient=ctfm_stop_gradient, projection_activation=ctfm_activation, name="ctfm")
+            if self.ctfm
+            else None
+        )
+        if self.gkd:
+            self.hidden = [MLP(u, dropout=self.dropout, name=f"hidden_{i}") for i, u in enumerate(self.tower_units)]
+            self.heads = [
+                GKD(i, kind, self.gkd_units, self.gkd_gate_units, gkd_stop_gradient, self.dropout, name=f"gkd_{i}")
+                for i, kind in enumerate(self.kinds)
+            ]
+        else:
+            self.heads = [
+                Tower(u, kind=kind, dropout=self.dropout, name=f"tower_{i}")
+                for i, (u, kind) in enumerate(zip(self.tower_units, self.kinds))
+            ]
+
+    def build(self, input_shape):
+        shapes = _check_list(input_shape, len(self.kinds), f"DMLTowers '{self.name}'")
+        if self.cross is not None:
+            self.cross.build(shapes)
+        if self.gkd:
+            for mlp, shape in zip(self.hidden, shapes):
+                mlp.build(shape)
+            hidden_shapes = [mlp.compute_output_shape(s) for mlp, s in zip(self.hidden, shapes)]
+            for head in self.heads:
+                head.build(hidden_shapes)
+        else:
+            for tower, shape in zip(self.heads, shapes):
+                tower.build(shape)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        towers_in = self.cross(list(inputs)) if self.cross is not None else list(inputs)  # DML eq 5
+        if not self.gkd:
+            return [tower(x, training=training) for tower, x in zip(self.heads, towers_in)]
+        hidden = [mlp(x, training=training) for mlp, x in zip(self.hidden, towers_in)]  # DML eq 6
+        return [head(hidden, training=training) for head in self.heads]  # DML eq 7
+
+    def compute_output_shape(self, input_shape):
+        return [tuple(s)[:-1] for s in input_shape]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "tower_units": self.tower_units,
+            "kinds": self.kinds,
+            "ctfm": self.ctfm,
+            "gkd": self.gkd,
+            "ctfm_stop_gradient": self.ctfm_stop_gradient,
+            "gkd_stop_gradient": self.gkd_stop_gradient,
+            "gkd_units": self.gkd_units,
+            "gkd_gate_units": self.gkd_gate_units,
+            "dropout": self.dropout,
+            "ctfm_activation": self.ctfm_activation,
+        }
