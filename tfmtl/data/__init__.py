@@ -16,3 +16,6 @@ __all__ = [
 from tfmtl.data.funnel import FunnelData, load_funnel
 
 __all__ += ["FunnelData", "load_funnel"]
+from tfmtl.data.sequences import behaviour_sequences, load_movielens_sequences
+
+__all__ += ["behaviour_sequences", "load_movielens_sequences"]

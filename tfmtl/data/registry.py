@@ -52,8 +52,15 @@ def _funnel(**kw):
     return load_funnel(**kw)
 
 
+def _movielens_seq(**kw):
+    from tfmtl.data.sequences import load_movielens_sequences
+
+    return load_movielens_sequences(**kw)
+
+
 register_dataset("census", _census)
 register_dataset("census3", _census3)
 register_dataset("synthetic", _synthetic)
 register_dataset("movielens", _movielens)
 register_dataset("funnel", _funnel)
+register_dataset("movielens_seq", _movielens_seq)
