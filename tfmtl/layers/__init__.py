@@ -29,3 +29,9 @@ __all__ += [
     "EntireSpaceProduct", "Sluice",
 ]
 __all__ += ["CTFM", "DMLTowers", "GKD"]
+from tfmtl.layers.dtrn import DTRNBottom
+from tfmtl.layers.hypernetwork import HyperNetwork
+from tfmtl.layers.tim import TIM
+from tfmtl.layers.trm import TRM
+
+__all__ += ["DTRNBottom", "HyperNetwork", "TIM", "TRM"]

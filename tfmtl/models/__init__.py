@@ -19,3 +19,6 @@ from tfmtl.models.sequential import build_aitm, build_esmm
 
 __all__ += ["build_aitm", "build_esmm"]
 __all__ += ["DML_VARIANTS", "build_dml", "build_dml_model"]
+from tfmtl.models.dtrn import build_dtrn
+
+__all__ += ["build_dtrn"]
