@@ -1,0 +1,174 @@
+"""The ranking service over a real PredictionService: order == numpy fusion of model.predict."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from tests.serving import helpers
+from tfmtl.serving import RankingClient, rank_request
+from tfmtl.serving.model_info import ModelInfoCache
+from tfmtl.serving.protos import ranking_pb2
+from tfmtl.serving.ranking_service import RankingServicer
+
+CONTEXT = ("x0", "x1", "x2", "segment")  # request-level: the "user"; the rest are the candidates'
+N = 12
+
+
+@pytest.fixture(scope="module")
+def client(ranking_server):
+    with RankingClient(ranking_server.address) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def query(data):
+    """(context, candidates by id, the broadcast batch model.predict sees)."""
+    features = helpers.rows(data, N, offset=20)
+    context = {k: features[k][0] for k in CONTEXT}
+    candidates = {f"item{i}": {k: v[i] for k, v in features.items() if k not in CONTEXT} for i in range(N)}
+    batch = {k: (np.repeat(v[:1], N) if k in CONTEXT else v) for k, v in features.items()}
+    return context, candidates, batch
+
+
+def check_ranking(response, scores: dict, fused: np.ndarray, ids: list[str]):
+    order = np.argsort(-fused, kind="stable")
+    assert [c.id for c in response.candidates] == [ids[i] for i in order]
+    np.testing.assert_allclose([c.score for c in response.candidates], fused[order], rtol=1e-5)
+    for c in response.candidates:
+        i = ids.index(c.id)
+        assert c.request_index == i
+        assert sorted(c.task_scores) == sorted(scores)
+        for task, values in scores.items():
+            assert c.task_scores[task] == pytest.approx(values[i], abs=1e-6)
+
+
+def test_default_fusion_is_product_of_binary_heads(client, model, query):
+    context, candidates, batch = query
+    p = helpers.keras_predict(model, batch)
+    response = client.rank("ple", context, candidates)
+    check_ranking(response, p, p["click"].astype(np.float64) * p["finish"], list(candidates))
+    assert response.model_version == 1 and response.model_name == "ple"
+    assert dict(response.fusion.weights) == {"click": 1.0, "finish": 1.0, "watch_time": 0.0}
+
+
+def test_override_weights_and_length_factor(client, model, query):
+    context, candidates, batch = query
+    p = {k: v.astype(np.float64) for k, v in helpers.keras_predict(model, batch).items()}
+    fusion = {"weights": {"finish": 2.0}, "length_feature": "video_len", "length_transform": "log1p"}
+    response = client.rank("ple", context, candidates, fusion=fusion)
+    fused = p["click"] * p["finish"] ** 2 * np.log1p(batch["video_len"].astype(np.float64))
+    check_ranking(response, p, fused, list(candidates))
+
+
+def test_weighted_sum_sigmoid_of_a_context_length(client, model, query):
+    context, candidates, batch = query
+    p = {k: v.astype(np.float64) for k, v in helpers.keras_predict(model, batch).items()}
+    fusion = {"kind": "weighted_sum", "weights": {"click": 0.2, "finish": 0.5, "watch_time": 0.1},
+              "length_feature": "x5", "length_transform": "sigmoid"}
+    response = client.rank("ple", context, candidates, fusion=fusion)
+    fused = (0.2 * p["click"] + 0.5 * p["finish"] + 0.1 * p["watch_time"]) / (1 + np.exp(-batch["x5"].astype(float)))
+    check_ranking(response, p, fused, list(candidates))
+
+
+def test_replace_weights_and_top_k(client, model, query):
+    context, candidates, batch = query
+    p = helpers.keras_predict(model, batch)
+    response = client.rank("ple", context, candidates, fusion={"weights": {"watch_time": 1.0}, "replace_weights": True},
+                           top_k=3)
+    order = np.argsort(-p["watch_time"].astype(np.float64), kind="stable")[:3]
+    assert [c.id for c in response.candidates] == [list(candidates)[i] for i in order]
+
+
+def test_facet_routing_uses_only_the_group(client, model, query):
+    context, candidates, batch = query
+    p = helpers.keras_predict(model, batch)
+    response = client.rank("ple", context, candidates, facet_group="engaged")
+    group = {k: p[k] for k in ("finish", "watch_time")}
+    check_ranking(response, group, p["finish"].astype(np.float64), list(candidates))
+    assert response.facet_group == "engaged" and dict(response.fusion.weights) == {"finish": 1.0, "watch_time": 0.0}
+
+
+class CountingStub:
+    def __init__(self, stub):
+        self.stub, self.predicts = stub, []
+
+    def Predict(self, request, timeout=None):
+        self.predicts.append(request)
+        return self.stub.Predict(request, timeout=timeout)
+
+    def GetModelMetadata(self, request, timeout=None):
+        return self.stub.GetModelMetadata(request, timeout=timeout)
+
+
+def test_one_predict_per_request_with_broadcast_context(prediction_server, query):
+    context, candidates, _ = query
+    stub = CountingStub(prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(prediction_server.address)))
+    servicer = RankingServicer(stub, ModelInfoCache(stub))
+    for _ in range(2):
+        servicer.rank(rank_request("ple", context, candidates, facet_group="engaged"))
+    assert len(stub.predicts) == 2
+    request = stub.predicts[0]
+    assert request.model_spec.version.value == 1 and list(request.output_filter) == ["finish", "watch_time"]
+    assert [d.size for d in request.inputs["x0"].tensor_shape.dim] == [N]
+    assert len(request.inputs["x0"].float_val) == 1  # broadcast once, expanded by the server
+    assert [d.size for d in request.inputs["x9"].tensor_shape.dim] == [N]
+
+
+def _bad_requests(context, candidates):
+    def req(**kw):
+        return lambda: rank_request("ple", context, candidates, **kw)
+
+    def edit(fn):
+        def make():
+            r = rank_request("ple", context, candidates)
+            fn(r)
+            return r
+        return make
+
+    INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
+    return [
+        ("no model", edit(lambda r: setattr(r, "model_name", "")), INVALID, ["model_name"]),
+        ("unknown model", edit(lambda r: setattr(r, "model_name", "nope")), NOT_FOUND, ["'nope'"]),
+        ("unknown version", req(version=9), NOT_FOUND, ["version 9"]),
+        ("no candidates", lambda: rank_request("ple", context, {}), INVALID, ["candidates is empty"]),
+        ("negative top_k", req(top_k=-1), INVALID, ["top_k"]),
+        ("duplicate ids", edit(lambda r: setattr(r.candidates[1], "id", r.candidates[0].id)), INVALID, ["'item0'"]),
+        ("missing feature", lambda: rank_request("ple", {k: v for k, v in context.items() if k != "x1"}, candidates),
+         INVALID, ["'x1'", "missing"]),
+        ("unknown context feature", lambda: rank_request("ple", {**context, "age": 3.0}, candidates), INVALID,
+         ["context_features['age']"]),
+        ("feature twice", lambda: rank_request("ple", {**context, "x9": 1.0}, candidates), INVALID, ["'x9'", "once"]),
+        ("candidates differ", edit(lambda r: r.candidates[3].features.pop("x9")), INVALID, ["candidates[3]", "x9"]),
+        ("string for dense", edit(lambda r: setattr(r.candidates[2].features["x9"], "string_value", "big")), INVALID,
+         ["candidates[2] ('item2') feature 'x9'", "string_value"]),
+        ("float for string", lambda: rank_request("ple", {**context, "segment": 1.5}, candidates), INVALID,
+         ["context_features['segment']", "float_value"]),
+        ("list for scalar", lambda: rank_request("ple", {**context, "x0": [1.0, 2.0]}, candidates), INVALID,
+         ["context_features['x0']", "float_list"]),
+        ("unknown facet group", req(facet_group="whales"), NOT_FOUND, ["facet_group 'whales'"]),
+        ("weight of unknown task", req(fusion={"weights": {"like": 1.0}}), INVALID, ["fusion.weights['like']"]),
+        ("weight outside facet group", req(facet_group="engaged", fusion={"weights": {"click": 1.0}}), INVALID,
+         ["fusion.weights['click']", "engaged"]),
+        ("non-finite weight", req(fusion={"weights": {"click": float("inf")}}), INVALID, ["fusion.weights['click']"]),
+        ("unknown length feature", req(fusion={"length_feature": "duration"}), INVALID,
+         ["fusion.length_feature 'duration'"]),
+        ("unknown signature", req(signature_name="nope"), NOT_FOUND, ["'nope'"]),
+    ]
+
+
+def test_malformed_rank_requests_named_and_server_survives(ranking_server, client, model, query):
+    context, candidates, batch = query
+    cases = _bad_requests(context, candidates)
+    assert len(cases) >= 15
+    for case, make, code, words in cases:
+        with pytest.raises(grpc.RpcError) as e:
+            client.stub.Rank(make(), timeout=30.0)
+        assert e.value.code() == code, (case, e.value.code(), e.value.details())
+        for word in words:
+            assert word in e.value.details(), (case, word, e.value.details())
+    p = helpers.keras_predict(model, batch)
+    check_ranking(client.rank("ple", context, candidates), p, p["click"].astype(np.float64) * p["finish"],
+                  list(candidates))
