@@ -28,7 +28,7 @@ import dataclasses
 
 import numpy as np
 
-from tfmtl.data.dataset import MultiTaskData, build_splits, split_indices
+from tfmtl.data.dataset import MultiTaskData, Split, build_splits, split_indices
 from tfmtl.features import CategoricalFeature, DenseFeature, FeatureSpec
 from tfmtl.tasks import Task
 
@@ -142,6 +142,16 @@ def funnel_tasks() -> list[Task]:
         Task("cvr", kind="binary", label="conversion", sample_space="click == 1"),
         Task("ctcvr", kind="binary", label="conversion"),
     ]
+
+
+def select_tasks(data: MultiTaskData, names) -> MultiTaskData:
+    """The same data with only the tasks `names` (and their labels), e.g. AITM's `["ctr", "ctcvr"]`."""
+    known = {t.name: t for t in data.tasks}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise ValueError(f"Task(s) {missing} not in the data. Tasks: {sorted(known)}")
+    splits = {k: Split(s.features, {n: s.labels[n] for n in names}) for k, s in data.splits.items()}
+    return dataclasses.replace(data, tasks=[known[n] for n in names], splits=splits)
 
 
 def load_funnel(
