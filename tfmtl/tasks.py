@@ -33,8 +33,9 @@ class Task:
         loss_weight: float. Initial loss weight ω_k0 (PLE eq 8, 10).
         decay: float. Per-epoch update ratio γ_k: ω_k(t) = ω_k0 · γ_k^t (PLE eq 10).
         sample_space: str or None. Rule selecting the samples in the task's space
-            (PLE eq 9), e.g. `"click == 1"`, `"group in new,low"`; samples outside it (and
-            samples with a missing label) count in neither loss nor metrics.
+            (PLE eq 9), e.g. `"click == 1"`, `"group in new,low"`, or clauses joined by `and`
+            (`"group in high,low and freshness == fresh"`); samples outside it (and samples
+            with a missing label) count in neither loss nor metrics.
         tower_units: tuple of int. Hidden sizes of the task's tower (heterogeneous).
         facets: dict. Facet name -> partition (e.g. `{"behaviour": "click", "group": "new"}`)
             for the hierarchical models.
@@ -62,7 +63,7 @@ class Task:
         object.__setattr__(self, "tower_units", tuple(int(u) for u in self.tower_units))
         object.__setattr__(self, "facets", dict(self.facets))
         if self.sample_space is not None:
-            _parse_rule(self.sample_space, self.name)
+            _parse_clauses(self.sample_space, self.name)
 
     @property
     def label_column(self) -> str:
@@ -76,8 +77,8 @@ class Task:
         """PLE eq 9's δ_k: True for rows whose label is present and that satisfy the rule."""
         labels = np.asarray(columns[self.label_column], dtype=np.float64)
         mask = np.isfinite(labels)
-        if self.sample_space is not None:
-            column, op, value = _parse_rule(self.sample_space, self.name)
+        clauses = _parse_clauses(self.sample_space, self.name) if self.sample_space is not None else []
+        for column, op, value in clauses:
             if column not in columns:
                 raise ValueError(
                     f"Task '{self.name}': sample_space {self.sample_space!r} reads column '{column}', "
@@ -124,6 +125,11 @@ def check_tasks(tasks) -> list[Task]:
     if dupes:
         raise ValueError(f"Duplicate task name(s) {dupes}: every task needs a unique name.")
     return tasks
+
+
+def _parse_clauses(rule: str, task: str) -> list:
+    """`"a in x,y and b == 1"` -> one (column, op, value) per clause; all must hold."""
+    return [_parse_rule(clause, task) for clause in re.split(r"\s+and\s+", rule)]
 
 
 def _parse_rule(rule: str, task: str):

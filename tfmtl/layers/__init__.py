@@ -35,3 +35,7 @@ from tfmtl.layers.tim import TIM
 from tfmtl.layers.trm import TRM
 
 __all__ += ["DTRNBottom", "HyperNetwork", "TIM", "TRM"]
+from tfmtl.layers.feature_select import FeatureSelect
+from tfmtl.layers.path_combine import PathCombine
+
+__all__ += ["FeatureSelect", "PathCombine"]

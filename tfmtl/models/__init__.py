@@ -22,3 +22,6 @@ __all__ += ["DML_VARIANTS", "build_dml", "build_dml_model"]
 from tfmtl.models.dtrn import build_dtrn
 
 __all__ += ["build_dtrn"]
+from tfmtl.models.tree import build_flat_facets, build_hmtl, build_mfh, hmtl_plan, mfh_plan
+
+__all__ += ["build_flat_facets", "build_hmtl", "build_mfh", "hmtl_plan", "mfh_plan"]
