@@ -1,0 +1,54 @@
+"""The serving sub-commands: `tfmtl rank` against real servers, argument errors, the demo (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.serving import helpers
+from tfmtl import cli
+
+
+def test_commands_are_registered():
+    parser = cli.build_parser()
+    for argv in (["serve", "--model_base_path", "m/ple", "--model_name", "ple"],
+                 ["rank-server", "--prediction_service", "localhost:8500"],
+                 ["rank", "--model_name", "ple", "--request", "{}"], ["demo"]):
+        assert parser.parse_args(argv).func.__module__ == "tfmtl.serving.commands"
+
+
+def test_rank_prints_the_ranked_table(ranking_server, data, capsys):
+    features = helpers.rows(data, 3)
+    body = {"context": {k: (features[k][0].item() if hasattr(features[k][0], "item") else features[k][0])
+                        for k in ("x0", "segment")},
+            "candidates": {f"c{i}": {k: float(v[i]) for k, v in features.items() if k not in ("x0", "segment")}
+                           for i in range(3)}}
+    code = cli.main(["rank", "--ranking_service", ranking_server.address, "--model_name", "ple",
+                     "--request", json.dumps(body), "--top_k", "2"])
+    out = capsys.readouterr().out
+    assert code == 0 and "model 'ple' version 1" in out
+    lines = out.strip().splitlines()
+    assert "score" in lines[1] and "click" in lines[1] and len(lines) == 5
+
+
+def test_rank_errors_name_the_problem(ranking_server, capsys):
+    assert cli.main(["rank", "--ranking_service", ranking_server.address, "--model_name", "ple",
+                     "--request", "{not json"]) == 2
+    assert "--request is not valid JSON" in capsys.readouterr().err
+    assert cli.main(["rank", "--ranking_service", ranking_server.address, "--model_name", "ple",
+                     "--request", '{"context": {}, "candidates": {"a": {"x0": 1.0}}}']) == 2
+    err = capsys.readouterr().err
+    assert "INVALID_ARGUMENT" in err and "missing" in err
+
+
+def test_serve_refuses_a_missing_base_path(tmp_path, capsys):
+    assert cli.main(["serve", "--model_base_path", str(tmp_path / "nope"), "--model_name", "ple", "--port", "0"]) == 2
+    assert "--model_base_path" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(capsys):
+    assert cli.main(["demo", "--rows", "2000", "--epochs", "1", "--queries", "3", "--candidates", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("query ") == 3 and "5/5 ranking" in out and "done" in out
