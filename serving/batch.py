@@ -1,9 +1,10 @@
 """One Predict batch from a RankRequest: context features broadcast, candidates stacked.
 
 Request-level (user / context) features are given once and broadcast to every candidate;
-candidate features are stacked in request order. Every model input must be given exactly
-once (in the context or by every candidate) and match the input's dtype and shape; a
-refusal names the feature and, for candidate features, the candidate.
+candidate features come per candidate (`candidates`, a map each) or as columns
+(`candidate_columns`, one packed list per feature: the fast path). Every model input must be
+given exactly once (in the context or for every candidate) and match the input's dtype and
+shape; a refusal names the feature and, for candidate features, the candidate.
 
 A broadcast context feature travels as ONE value with the batch's shape: TensorFlow fills
 a TensorProto's remaining elements with its last value (`Tensor::FromProto`), so TF Serving
@@ -11,12 +12,14 @@ and the embedded server both expand it, and the request does not grow with the c
 
 Example:
 
->>> protos, raw = build_batch(info, request.context_features, request.candidates, extra=["video_len"])
->>> sorted(protos) == sorted(info.inputs)
-True
+>>> batch = build_batch(info, request, extra=["video_len"])
+>>> sorted(batch.inputs) == sorted(info.inputs), len(batch.ids)
+(True, 500)
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
@@ -24,7 +27,6 @@ from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tfmtl.serving.errors import ServingError
 from tfmtl.serving.tensors import to_tensor_proto
 
-_SCALAR = {"float_value", "int64_value", "string_value"}
 _ACCEPTS = {  # numpy kind of the input -> FeatureValue kinds it takes (scalar, list)
     "f": ({"float_value", "int64_value"}, {"float_list", "int64_list"}),
     "i": ({"int64_value"}, {"int64_list"}),
@@ -33,16 +35,29 @@ _ACCEPTS = {  # numpy kind of the input -> FeatureValue kinds it takes (scalar, 
 _DT = {"f": types_pb2.DT_FLOAT, "i": types_pb2.DT_INT64, "O": types_pb2.DT_STRING}
 
 
-def build_batch(info, context, candidates, extra=()) -> tuple[dict, dict]:
-    """`(name -> TensorProto for Predict, name -> raw [N] values of the `extra` features)`.
+@dataclasses.dataclass
+class Batch:
+    """`inputs`: name -> TensorProto for Predict; `raw`: name -> `[N]` values of the extra
+    features; `ids`: the candidates' ids in request order."""
+
+    inputs: dict
+    raw: dict
+    ids: list
+
+
+def build_batch(info, request, extra=()) -> Batch:
+    """The Predict inputs of `request` for model version `info` (its signature's inputs).
 
     Args:
-        info: `ModelInfo` of the model version to call (its signature's inputs).
-        context: map of feature name -> FeatureValue (request level, broadcast).
-        candidates: list of Candidate.
+        info: `ModelInfo` of the model version to call.
+        request: a RankRequest.
         extra: names of non-input features to read too (the fusion's length feature).
     """
-    n = len(candidates)
+    has_rows, has_columns = len(request.candidates) > 0, len(request.candidate_columns.ids) > 0
+    if has_rows and has_columns:
+        raise ServingError.invalid("Give the candidates in candidates or in candidate_columns, not both.")
+    source = _Columns(request.candidate_columns) if has_columns else _Rows(request.candidates)
+    context = request.context_features
     known = set(info.inputs) | set(extra)
     for name in context:
         if name not in known:
@@ -50,87 +65,119 @@ def build_batch(info, context, candidates, extra=()) -> tuple[dict, dict]:
                 f"context_features['{name}'] is not an input of model '{info.name}' version {info.version}. "
                 f"Inputs: {sorted(info.inputs)}."
             )
-    first = candidates[0].features
-    for name in first:
+    for name in source.names:
         if name not in known:
             raise ServingError.invalid(
-                f"candidates[0] ('{_cid(candidates, 0)}') feature '{name}' is not an input of model "
-                f"'{info.name}' version {info.version}. Inputs: {sorted(info.inputs)}."
+                f"{source.label(name)} is not an input of model '{info.name}' version {info.version}. "
+                f"Inputs: {sorted(info.inputs)}."
             )
         if name in context:
             raise ServingError.invalid(
-                f"Feature '{name}' is given both in context_features and by candidates; give it once."
+                f"Feature '{name}' is given both in context_features and for the candidates; give it once."
             )
-    for i, c in enumerate(candidates):
-        if len(c.features) != len(first):
-            odd = sorted(set(c.features) ^ set(first))
-            raise ServingError.invalid(
-                f"candidates[{i}] ('{_cid(candidates, i)}') and candidates[0] differ on feature(s) {odd}: "
-                "every candidate needs the same features."
-            )
-    protos, raw = {}, {}
-    wanted = [(k, *info.inputs[k]) for k in sorted(info.inputs)] + [(k, np.dtype(np.float32), ()) for k in extra
-                                                                    if k not in info.inputs]
+    n = len(source.ids)
+    inputs, raw = {}, {}
+    wanted = [(k, *info.inputs[k]) for k in sorted(info.inputs)]
+    wanted += [(k, np.dtype(np.float32), ()) for k in extra if k not in info.inputs]
     for name, dtype, shape in wanted:
         if name in context:
-            value = _value(context[name], name, dtype, shape, "context_features")
+            value = _value(context[name], f"context_features['{name}']", dtype, shape)
             if name in info.inputs:
-                protos[name] = _splat(value, dtype, (n, *shape))
+                inputs[name] = _splat(value, dtype, (n, *shape))
             if name in extra:
                 raw[name] = np.broadcast_to(value, (n, *shape))
-        elif name in first:
-            values = _stack(candidates, name, dtype, shape)
+        elif name in source.names:
+            values = source.column(name, dtype, shape)
             if name in info.inputs:
-                protos[name] = to_tensor_proto(values)
+                inputs[name] = to_tensor_proto(values)
             if name in extra:
                 raw[name] = values
         elif name in info.inputs:
             raise ServingError.invalid(
                 f"Feature '{name}' (an input of model '{info.name}' version {info.version}) is missing: give it in "
-                "context_features or in every candidate's features."
+                "context_features or for every candidate."
             )
-    return protos, raw
+    return Batch(inputs, raw, source.ids)
 
 
-def _stack(candidates, name: str, dtype, shape) -> np.ndarray:
-    values = []
-    for i, c in enumerate(candidates):
-        try:
-            values.append(c.features[name])
-        except KeyError:
-            raise ServingError.invalid(
-                f"candidates[{i}] ('{_cid(candidates, i)}') lacks feature '{name}', which candidates[0] gives: "
-                "every candidate needs the same features."
-            ) from None
-    kinds = {v.WhichOneof("kind") for v in values}
-    scalar_ok, list_ok = _ACCEPTS[dtype.kind]
-    ok = list_ok if shape else scalar_ok
-    if not kinds <= ok:
-        i = next(i for i, v in enumerate(values) if v.WhichOneof("kind") not in ok)
-        raise _wrong_kind(f"candidates[{i}] ('{_cid(candidates, i)}') feature '{name}'", values[i], dtype, shape)
-    if not shape:
+class _Rows:
+    """`candidates`: one map of FeatureValue per candidate."""
+
+    def __init__(self, candidates):
+        self.maps = [c.features for c in candidates]
+        self.ids = [c.id or str(i) for i, c in enumerate(candidates)]
+        first = self.maps[0] if self.maps else {}
+        self.names = set(first)
+        for i, m in enumerate(self.maps):
+            if len(m) != len(first):
+                odd = sorted(set(m) ^ self.names)
+                raise ServingError.invalid(
+                    f"candidates[{i}] ('{self.ids[i]}') and candidates[0] differ on feature(s) {odd}: "
+                    "every candidate needs the same features."
+                )
+
+    def label(self, name: str, i: int = 0) -> str:
+        return f"candidates[{i}] ('{self.ids[i]}') feature '{name}'"
+
+    def column(self, name: str, dtype, shape) -> np.ndarray:
+        values = [m[name] for m in self.maps]  # present in all: checked in __init__
+        kinds = [v.WhichOneof("kind") for v in values]
+        scalar_ok, list_ok = _ACCEPTS[dtype.kind]
+        ok = list_ok if shape else scalar_ok
+        bad = next((i for i, k in enumerate(kinds) if k not in ok), None)
+        if bad is not None:
+            raise _wrong_kind(self.label(name, bad), kinds[bad], dtype, shape)
+        if shape:
+            return np.stack([_value(v, self.label(name, i), dtype, shape) for i, v in enumerate(values)])
         if dtype.kind == "O":
             out = np.empty(len(values), dtype=object)
             out[:] = [v.string_value for v in values]
             return out
-        if kinds == {"float_value"}:
-            return np.fromiter((v.float_value for v in values), dtype=dtype, count=len(values))
-        return np.fromiter((getattr(v, v.WhichOneof("kind")) for v in values), dtype=dtype, count=len(values))
-    rows = [_value(v, name, dtype, shape, f"candidates[{i}] ('{_cid(candidates, i)}')")
-            for i, v in enumerate(values)]
-    return np.stack(rows)
+        if kinds.count("float_value") == len(kinds):
+            return np.array([v.float_value for v in values], dtype=dtype)
+        return np.array([getattr(v, k) for v, k in zip(values, kinds)], dtype=dtype)
 
 
-def _value(value, name: str, dtype, shape, where: str) -> np.ndarray:
+class _Columns:
+    """`candidate_columns`: one packed list per feature."""
+
+    def __init__(self, columns):
+        self.columns = columns.features
+        self.ids = [c or str(i) for i, c in enumerate(columns.ids)]
+        self.names = set(self.columns)
+
+    def label(self, name: str) -> str:
+        return f"candidate_columns.features['{name}']"
+
+    def column(self, name: str, dtype, shape) -> np.ndarray:
+        col = self.columns[name]
+        kind = col.WhichOneof("kind")
+        if kind not in _ACCEPTS[dtype.kind][1]:
+            raise _wrong_kind(self.label(name), kind, dtype, shape, column=True)
+        items = getattr(col, kind).value
+        size = len(self.ids) * int(np.prod(shape, dtype=np.int64))
+        if len(items) != size:
+            per = f" ({shape[0]} per candidate)" if shape else ""
+            raise ServingError.invalid(
+                f"{self.label(name)} has {len(items)} values but there are {len(self.ids)} candidate ids: "
+                f"it needs {size}{per}."
+            )
+        if dtype.kind == "O":
+            out = np.empty(size, dtype=object)
+            out[:] = list(items)
+        else:
+            out = np.array(items, dtype=dtype)
+        return out.reshape((len(self.ids), *shape))
+
+
+def _value(value, label: str, dtype, shape) -> np.ndarray:
     """One feature value as a numpy array of `shape` and `dtype`."""
     kind = value.WhichOneof("kind")
     scalar_ok, list_ok = _ACCEPTS[dtype.kind]
-    label = f"{where} feature '{name}'" if not where.startswith("context") else f"{where}['{name}']"
-    if (not shape and kind not in scalar_ok) or (shape and kind not in list_ok):
-        raise _wrong_kind(label, value, dtype, shape)
+    if kind not in (list_ok if shape else scalar_ok):
+        raise _wrong_kind(label, kind, dtype, shape)
     if not shape:
-        v = getattr(value, kind)
-        return np.asarray(v, dtype=dtype) if dtype.kind != "O" else np.asarray(v, dtype=object)
+        return np.asarray(getattr(value, kind), dtype=dtype)
     items = list(getattr(value, kind).value)
     if len(items) != shape[0]:
         raise ServingError.invalid(
@@ -143,23 +190,22 @@ def _value(value, name: str, dtype, shape, where: str) -> np.ndarray:
     return np.asarray(items, dtype=dtype)
 
 
-def _wrong_kind(label: str, value, dtype, shape) -> ServingError:
+def _wrong_kind(label: str, kind, dtype, shape, column: bool = False) -> ServingError:
     scalar_ok, list_ok = _ACCEPTS[dtype.kind]
-    want = sorted(list_ok if shape else scalar_ok)
-    got = value.WhichOneof("kind") or "no value"
+    want = sorted(list_ok if (shape or column) else scalar_ok)
     what = f"{'a sequence of ' + str(shape[0]) + ' ' if shape else ''}{'string' if dtype.kind == 'O' else dtype.name}"
-    return ServingError.invalid(f"{label} is {got}, but the model reads {what}: give one of {want}.")
+    return ServingError.invalid(f"{label} is {kind or 'no value'}, but the model reads {what}: give one of {want}.")
 
 
 def _splat(value: np.ndarray, dtype, shape: tuple) -> tensor_pb2.TensorProto:
     """A TensorProto of `shape` holding `value` once per row (TF repeats the last element)."""
+    flat = np.asarray(value).reshape(-1)
+    if flat.size > 1:  # a sequence: the last-value fill cannot repeat a whole row
+        return to_tensor_proto(np.broadcast_to(value, shape).astype(dtype))
     proto = tensor_pb2.TensorProto(
         dtype=_DT[dtype.kind],
         tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in shape]),
     )
-    flat = np.asarray(value).reshape(-1)
-    if flat.size > 1:  # a sequence: the last-value fill cannot repeat a whole row
-        return to_tensor_proto(np.broadcast_to(value, shape).astype(dtype))
     if dtype.kind == "f":
         proto.float_val.append(float(flat[0]))
     elif dtype.kind == "i":
@@ -168,7 +214,3 @@ def _splat(value: np.ndarray, dtype, shape: tuple) -> tensor_pb2.TensorProto:
         v = flat[0]
         proto.string_val.append(v if isinstance(v, bytes) else str(v).encode("utf-8"))
     return proto
-
-
-def _cid(candidates, i: int) -> str:
-    return candidates[i].id or str(i)

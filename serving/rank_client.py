@@ -25,45 +25,70 @@ _TRANSFORMS = {"none": ranking_pb2.Fusion.NONE, "log1p": ranking_pb2.Fusion.LOG1
 def feature_value(value) -> ranking_pb2.FeatureValue:
     """A Python/numpy scalar or list as a FeatureValue (float, int, str; lists for sequences)."""
     fv = ranking_pb2.FeatureValue()
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if isinstance(value, (list, tuple, np.ndarray)):
-        items = list(np.asarray(value).tolist()) if isinstance(value, np.ndarray) else list(value)
-        if all(isinstance(v, (str, bytes)) for v in items):
-            fv.string_list.value.extend(v.decode() if isinstance(v, bytes) else v for v in items)
-        elif all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
-            fv.int64_list.value.extend(int(v) for v in items)
-        else:
-            fv.float_list.value.extend(float(v) for v in items)
+    _set_value(fv, value)
+    return fv
+
+
+def _set_value(fv, value) -> None:
+    if isinstance(value, (float, np.floating)):
+        fv.float_value = float(value)
     elif isinstance(value, (str, bytes)):
         fv.string_value = value.decode() if isinstance(value, bytes) else value
     elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         fv.int64_value = int(value)
-    elif isinstance(value, (float, np.floating)):
-        fv.float_value = float(value)
+    elif isinstance(value, np.ndarray) and value.ndim == 0:
+        _set_value(fv, value.item())
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        _set_list(fv, list(np.asarray(value).tolist()) if isinstance(value, np.ndarray) else list(value))
     else:
         raise TypeError(f"Cannot send a {type(value).__name__} ({value!r}) as a feature value.")
-    return fv
 
 
-def rank_request(model_name: str, context: dict, candidates, version: int | None = None, fusion: dict | None = None,
-                 top_k: int = 0, facet_group: str = "", signature_name: str = "") -> ranking_pb2.RankRequest:
-    """A RankRequest. `candidates`: dict id -> features, or a list of feature dicts (ids "0", "1", ...).
+def _set_list(target, items: list) -> None:
+    """Fill a FeatureValue or FeatureColumn's float_list / int64_list / string_list."""
+    if all(isinstance(v, (str, bytes)) for v in items):
+        target.string_list.value.extend(v.decode() if isinstance(v, bytes) else v for v in items)
+    elif all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
+        target.int64_list.value.extend(int(v) for v in items)
+    else:
+        target.float_list.value.extend(float(v) for v in items)
 
-    `fusion`: optional dict with any of `kind`, `weights`, `replace_weights`, `length_feature`
-    ("" for no length factor), `length_transform`.
+
+def rank_request(model_name: str, context: dict, candidates=None, version: int | None = None,
+                 fusion: dict | None = None, top_k: int = 0, facet_group: str = "", signature_name: str = "",
+                 columns: dict | None = None, ids=None) -> ranking_pb2.RankRequest:
+    """A RankRequest.
+
+    Args:
+        candidates: dict id -> feature dict, or a list of feature dicts (ids "0", "1", ...).
+        columns: instead of `candidates`, feature name -> `[N]` (or `[N, max_len]`) array:
+            sent as `candidate_columns`, the fast path for large requests; `ids`: their N ids.
+        fusion: optional dict with any of `kind`, `weights`, `replace_weights`,
+            `length_feature` ("" for no length factor), `length_transform`.
     """
     request = ranking_pb2.RankRequest(model_name=model_name, top_k=int(top_k), facet_group=facet_group,
                                       signature_name=signature_name)
     if version is not None:
         request.model_version.value = int(version)
     for name, value in (context or {}).items():
-        request.context_features[name].CopyFrom(feature_value(value))
-    items = candidates.items() if isinstance(candidates, dict) else ((str(i), c) for i, c in enumerate(candidates))
+        _set_value(request.context_features[name], value)
+    if columns is not None:
+        n = len(next(iter(columns.values()))) if columns else 0
+        request.candidate_columns.ids.extend(str(i) for i in (ids if ids is not None else range(n)))
+        for name, values in columns.items():
+            values = np.asarray(values)
+            column = request.candidate_columns.features[name]
+            if values.dtype.kind == "f":
+                column.float_list.value.extend(values.astype(np.float32).reshape(-1).tolist())
+            elif values.dtype.kind in "iu":
+                column.int64_list.value.extend(values.astype(np.int64).reshape(-1).tolist())
+            else:
+                _set_list(column, values.reshape(-1).tolist())
+    items = candidates.items() if isinstance(candidates, dict) else enumerate(candidates or ())
     for cid, features in items:
         c = request.candidates.add(id=str(cid))
         for name, value in features.items():
-            c.features[name].CopyFrom(feature_value(value))
+            _set_value(c.features[name], value)
     if fusion:
         _fill_fusion(request.fusion, fusion)
     return request
@@ -98,7 +123,7 @@ class RankingClient:
                                                                 ("grpc.max_receive_message_length", 256 << 20)])
         self.stub = ranking_pb2_grpc.RankingServiceStub(self.channel)
 
-    def rank(self, model_name: str, context: dict, candidates, **kwargs) -> ranking_pb2.RankResponse:
+    def rank(self, model_name: str, context: dict, candidates=None, **kwargs) -> ranking_pb2.RankResponse:
         """Rank `candidates`; see `rank_request` for the arguments."""
         return self.stub.Rank(rank_request(model_name, context, candidates, **kwargs), timeout=self.timeout)
 

@@ -72,9 +72,9 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         heads = _heads(info, request.facet_group)
         fusion = _fusion(info, request, heads)
         extra = [fusion.length_feature] if fusion.length_feature else []
-        inputs, raw = build_batch(info, request.context_features, list(request.candidates), extra=extra)
-        scores = self._predict(info, inputs, heads)
-        length = raw.get(fusion.length_feature) if fusion.length_feature else None
+        batch = build_batch(info, request, extra=extra)
+        scores = self._predict(info, batch.inputs, heads)
+        length = batch.raw.get(fusion.length_feature) if fusion.length_feature else None
         fused = fusion.score(scores, length)
         order = np.argsort(-np.nan_to_num(fused, nan=-np.inf), kind="stable")
         if request.top_k:
@@ -85,7 +85,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         columns = {k: v.tolist() for k, v in scores.items()}
         fused_list = fused.tolist()
         for i in order.tolist():
-            c = response.candidates.add(id=request.candidates[i].id or str(i), score=fused_list[i], request_index=i)
+            c = response.candidates.add(id=batch.ids[i], score=fused_list[i], request_index=i)
             for task, values in columns.items():
                 c.task_scores[task] = values[i]
         return response
@@ -108,19 +108,20 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
 def _check_request(request) -> None:
     if not request.model_name:
         raise ServingError.invalid("model_name is empty; name the model to rank with.")
-    if not request.candidates:
-        raise ServingError.invalid("candidates is empty; send at least one candidate to rank.")
-    if len(request.candidates) > MAX_CANDIDATES:
-        raise ServingError.invalid(
-            f"candidates has {len(request.candidates):,} entries, over the limit of {MAX_CANDIDATES:,}; split the request."
-        )
+    columns = len(request.candidate_columns.ids) > 0
+    n = len(request.candidate_columns.ids) if columns else len(request.candidates)
+    field = "candidate_columns.ids" if columns else "candidates"
+    if not n:
+        raise ServingError.invalid("candidates is empty (and so is candidate_columns); send at least one candidate.")
+    if n > MAX_CANDIDATES:
+        raise ServingError.invalid(f"{field} has {n:,} entries, over the limit of {MAX_CANDIDATES:,}; split the request.")
     if request.top_k < 0:
         raise ServingError.invalid(f"top_k must be >= 0 (0 returns every candidate). Received: {request.top_k}.")
-    ids = [c.id for c in request.candidates if c.id]
+    ids = [i for i in request.candidate_columns.ids if i] if columns else [c.id for c in request.candidates if c.id]
     if len(set(ids)) != len(ids):
         seen = set()
         dupe = next(i for i in ids if i in seen or seen.add(i))
-        raise ServingError.invalid(f"candidates[].id '{dupe}' appears more than once; ids must be unique.")
+        raise ServingError.invalid(f"{field}{'' if columns else '[].id'} '{dupe}' appears more than once; ids must be unique.")
 
 
 def _heads(info, facet_group: str) -> list[str]:
@@ -158,7 +159,9 @@ def _fusion(info, request, heads: list[str]):
 
 
 def _given(request, name: str) -> bool:
-    return name in request.context_features or name in request.candidates[0].features
+    if name in request.context_features or name in request.candidate_columns.features:
+        return True
+    return bool(request.candidates) and name in request.candidates[0].features
 
 
 def _fill_fusion(proto, fusion) -> None:

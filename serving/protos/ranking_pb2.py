@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import wrappers_pb2 as google_dot_protobuf_dot_wrappers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"tfmtl/serving/protos/ranking.proto\x12\rtfmtl.serving\x1a\x1egoogle/protobuf/wrappers.proto\"\x1e\n\tFloatList\x12\x11\n\x05value\x18\x01 \x03(\x02\x42\x02\x10\x01\"\x1e\n\tInt64List\x12\x11\n\x05value\x18\x01 \x03(\x03\x42\x02\x10\x01\"\x1b\n\nStringList\x12\r\n\x05value\x18\x01 \x03(\t\"\xee\x01\n\x0c\x46\x65\x61tureValue\x12\x15\n\x0b\x66loat_value\x18\x01 \x01(\x02H\x00\x12\x15\n\x0bint64_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0cstring_value\x18\x03 \x01(\tH\x00\x12.\n\nfloat_list\x18\x04 \x01(\x0b\x32\x18.tfmtl.serving.FloatListH\x00\x12.\n\nint64_list\x18\x05 \x01(\x0b\x32\x18.tfmtl.serving.Int64ListH\x00\x12\x30\n\x0bstring_list\x18\x06 \x01(\x0b\x32\x19.tfmtl.serving.StringListH\x00\x42\x06\n\x04kind\"\x9f\x01\n\tCandidate\x12\n\n\x02id\x18\x01 \x01(\t\x12\x38\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32&.tfmtl.serving.Candidate.FeaturesEntry\x1aL\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.tfmtl.serving.FeatureValue:\x02\x38\x01\"\xbb\x03\n\x06\x46usion\x12(\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.tfmtl.serving.Fusion.Kind\x12\x33\n\x07weights\x18\x02 \x03(\x0b\x32\".tfmtl.serving.Fusion.WeightsEntry\x12\x17\n\x0freplace_weights\x18\x03 \x01(\x08\x12\x34\n\x0elength_feature\x18\x04 \x01(\x0b\x32\x1c.google.protobuf.StringValue\x12?\n\x10length_transform\x18\x05 \x01(\x0e\x32%.tfmtl.serving.Fusion.LengthTransform\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x02:\x02\x38\x01\";\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0b\n\x07PRODUCT\x10\x01\x12\x10\n\x0cWEIGHTED_SUM\x10\x02\"U\n\x0fLengthTransform\x12 \n\x1cLENGTH_TRANSFORM_UNSPECIFIED\x10\x00\x12\x08\n\x04NONE\x10\x01\x12\t\n\x05LOG1P\x10\x02\x12\x0b\n\x07SIGMOID\x10\x03\"\x86\x03\n\x0bRankRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x32\n\rmodel_version\x18\x02 \x01(\x0b\x32\x1b.google.protobuf.Int64Value\x12\x16\n\x0esignature_name\x18\x03 \x01(\t\x12I\n\x10\x63ontext_features\x18\x04 \x03(\x0b\x32/.tfmtl.serving.RankRequest.ContextFeaturesEntry\x12,\n\ncandidates\x18\x05 \x03(\x0b\x32\x18.tfmtl.serving.Candidate\x12%\n\x06\x66usion\x18\x06 \x01(\x0b\x32\x15.tfmtl.serving.Fusion\x12\r\n\x05top_k\x18\x07 \x01(\x05\x12\x13\n\x0b\x66\x61\x63\x65t_group\x18\x08 \x01(\t\x1aS\n\x14\x43ontextFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.tfmtl.serving.FeatureValue:\x02\x38\x01\"\xbb\x01\n\x0fScoredCandidate\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x43\n\x0btask_scores\x18\x03 \x03(\x0b\x32..tfmtl.serving.ScoredCandidate.TaskScoresEntry\x12\x15\n\rrequest_index\x18\x04 \x01(\x05\x1a\x31\n\x0fTaskScoresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x02:\x02\x38\x01\"\xa9\x01\n\x0cRankResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\x12\x32\n\ncandidates\x18\x03 \x03(\x0b\x32\x1e.tfmtl.serving.ScoredCandidate\x12%\n\x06\x66usion\x18\x04 \x01(\x0b\x32\x15.tfmtl.serving.Fusion\x12\x13\n\x0b\x66\x61\x63\x65t_group\x18\x05 \x01(\t2Q\n\x0eRankingService\x12?\n\x04Rank\x12\x1a.tfmtl.serving.RankRequest\x1a\x1b.tfmtl.serving.RankResponseB\x03\xf8\x01\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"tfmtl/serving/protos/ranking.proto\x12\rtfmtl.serving\x1a\x1egoogle/protobuf/wrappers.proto\"\x1e\n\tFloatList\x12\x11\n\x05value\x18\x01 \x03(\x02\x42\x02\x10\x01\"\x1e\n\tInt64List\x12\x11\n\x05value\x18\x01 \x03(\x03\x42\x02\x10\x01\"\x1b\n\nStringList\x12\r\n\x05value\x18\x01 \x03(\t\"\xee\x01\n\x0c\x46\x65\x61tureValue\x12\x15\n\x0b\x66loat_value\x18\x01 \x01(\x02H\x00\x12\x15\n\x0bint64_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0cstring_value\x18\x03 \x01(\tH\x00\x12.\n\nfloat_list\x18\x04 \x01(\x0b\x32\x18.tfmtl.serving.FloatListH\x00\x12.\n\nint64_list\x18\x05 \x01(\x0b\x32\x18.tfmtl.serving.Int64ListH\x00\x12\x30\n\x0bstring_list\x18\x06 \x01(\x0b\x32\x19.tfmtl.serving.StringListH\x00\x42\x06\n\x04kind\"\x9f\x01\n\tCandidate\x12\n\n\x02id\x18\x01 \x01(\t\x12\x38\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32&.tfmtl.serving.Candidate.FeaturesEntry\x1aL\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.tfmtl.serving.FeatureValue:\x02\x38\x01\"\xa9\x01\n\rFeatureColumn\x12.\n\nfloat_list\x18\x01 \x01(\x0b\x32\x18.tfmtl.serving.FloatListH\x00\x12.\n\nint64_list\x18\x02 \x01(\x0b\x32\x18.tfmtl.serving.Int64ListH\x00\x12\x30\n\x0bstring_list\x18\x03 \x01(\x0b\x32\x19.tfmtl.serving.StringListH\x00\x42\x06\n\x04kind\"\xaf\x01\n\x10\x43\x61ndidateColumns\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12?\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32-.tfmtl.serving.CandidateColumns.FeaturesEntry\x1aM\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12+\n\x05value\x18\x02 \x01(\x0b\x32\x1c.tfmtl.serving.FeatureColumn:\x02\x38\x01\"\xbb\x03\n\x06\x46usion\x12(\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.tfmtl.serving.Fusion.Kind\x12\x33\n\x07weights\x18\x02 \x03(\x0b\x32\".tfmtl.serving.Fusion.WeightsEntry\x12\x17\n\x0freplace_weights\x18\x03 \x01(\x08\x12\x34\n\x0elength_feature\x18\x04 \x01(\x0b\x32\x1c.google.protobuf.StringValue\x12?\n\x10length_transform\x18\x05 \x01(\x0e\x32%.tfmtl.serving.Fusion.LengthTransform\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x02:\x02\x38\x01\";\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0b\n\x07PRODUCT\x10\x01\x12\x10\n\x0cWEIGHTED_SUM\x10\x02\"U\n\x0fLengthTransform\x12 \n\x1cLENGTH_TRANSFORM_UNSPECIFIED\x10\x00\x12\x08\n\x04NONE\x10\x01\x12\t\n\x05LOG1P\x10\x02\x12\x0b\n\x07SIGMOID\x10\x03\"\xc2\x03\n\x0bRankRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x32\n\rmodel_version\x18\x02 \x01(\x0b\x32\x1b.google.protobuf.Int64Value\x12\x16\n\x0esignature_name\x18\x03 \x01(\t\x12I\n\x10\x63ontext_features\x18\x04 \x03(\x0b\x32/.tfmtl.serving.RankRequest.ContextFeaturesEntry\x12,\n\ncandidates\x18\x05 \x03(\x0b\x32\x18.tfmtl.serving.Candidate\x12:\n\x11\x63\x61ndidate_columns\x18\t \x01(\x0b\x32\x1f.tfmtl.serving.CandidateColumns\x12%\n\x06\x66usion\x18\x06 \x01(\x0b\x32\x15.tfmtl.serving.Fusion\x12\r\n\x05top_k\x18\x07 \x01(\x05\x12\x13\n\x0b\x66\x61\x63\x65t_group\x18\x08 \x01(\t\x1aS\n\x14\x43ontextFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.tfmtl.serving.FeatureValue:\x02\x38\x01\"\xbb\x01\n\x0fScoredCandidate\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x43\n\x0btask_scores\x18\x03 \x03(\x0b\x32..tfmtl.serving.ScoredCandidate.TaskScoresEntry\x12\x15\n\rrequest_index\x18\x04 \x01(\x05\x1a\x31\n\x0fTaskScoresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x02:\x02\x38\x01\"\xa9\x01\n\x0cRankResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\x12\x32\n\ncandidates\x18\x03 \x03(\x0b\x32\x1e.tfmtl.serving.ScoredCandidate\x12%\n\x06\x66usion\x18\x04 \x01(\x0b\x32\x15.tfmtl.serving.Fusion\x12\x13\n\x0b\x66\x61\x63\x65t_group\x18\x05 \x01(\t2Q\n\x0eRankingService\x12?\n\x04Rank\x12\x1a.tfmtl.serving.RankRequest\x1a\x1b.tfmtl.serving.RankResponseB\x03\xf8\x01\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,6 +39,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INT64LIST'].fields_by_name['value']._serialized_options = b'\020\001'
   _globals['_CANDIDATE_FEATURESENTRY']._loaded_options = None
   _globals['_CANDIDATE_FEATURESENTRY']._serialized_options = b'8\001'
+  _globals['_CANDIDATECOLUMNS_FEATURESENTRY']._loaded_options = None
+  _globals['_CANDIDATECOLUMNS_FEATURESENTRY']._serialized_options = b'8\001'
   _globals['_FUSION_WEIGHTSENTRY']._loaded_options = None
   _globals['_FUSION_WEIGHTSENTRY']._serialized_options = b'8\001'
   _globals['_RANKREQUEST_CONTEXTFEATURESENTRY']._loaded_options = None
@@ -57,24 +59,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CANDIDATE']._serialized_end=579
   _globals['_CANDIDATE_FEATURESENTRY']._serialized_start=503
   _globals['_CANDIDATE_FEATURESENTRY']._serialized_end=579
-  _globals['_FUSION']._serialized_start=582
-  _globals['_FUSION']._serialized_end=1025
-  _globals['_FUSION_WEIGHTSENTRY']._serialized_start=831
-  _globals['_FUSION_WEIGHTSENTRY']._serialized_end=877
-  _globals['_FUSION_KIND']._serialized_start=879
-  _globals['_FUSION_KIND']._serialized_end=938
-  _globals['_FUSION_LENGTHTRANSFORM']._serialized_start=940
-  _globals['_FUSION_LENGTHTRANSFORM']._serialized_end=1025
-  _globals['_RANKREQUEST']._serialized_start=1028
-  _globals['_RANKREQUEST']._serialized_end=1418
-  _globals['_RANKREQUEST_CONTEXTFEATURESENTRY']._serialized_start=1335
-  _globals['_RANKREQUEST_CONTEXTFEATURESENTRY']._serialized_end=1418
-  _globals['_SCOREDCANDIDATE']._serialized_start=1421
-  _globals['_SCOREDCANDIDATE']._serialized_end=1608
-  _globals['_SCOREDCANDIDATE_TASKSCORESENTRY']._serialized_start=1559
-  _globals['_SCOREDCANDIDATE_TASKSCORESENTRY']._serialized_end=1608
-  _globals['_RANKRESPONSE']._serialized_start=1611
-  _globals['_RANKRESPONSE']._serialized_end=1780
-  _globals['_RANKINGSERVICE']._serialized_start=1782
-  _globals['_RANKINGSERVICE']._serialized_end=1863
+  _globals['_FEATURECOLUMN']._serialized_start=582
+  _globals['_FEATURECOLUMN']._serialized_end=751
+  _globals['_CANDIDATECOLUMNS']._serialized_start=754
+  _globals['_CANDIDATECOLUMNS']._serialized_end=929
+  _globals['_CANDIDATECOLUMNS_FEATURESENTRY']._serialized_start=852
+  _globals['_CANDIDATECOLUMNS_FEATURESENTRY']._serialized_end=929
+  _globals['_FUSION']._serialized_start=932
+  _globals['_FUSION']._serialized_end=1375
+  _globals['_FUSION_WEIGHTSENTRY']._serialized_start=1181
+  _globals['_FUSION_WEIGHTSENTRY']._serialized_end=1227
+  _globals['_FUSION_KIND']._serialized_start=1229
+  _globals['_FUSION_KIND']._serialized_end=1288
+  _globals['_FUSION_LENGTHTRANSFORM']._serialized_start=1290
+  _globals['_FUSION_LENGTHTRANSFORM']._serialized_end=1375
+  _globals['_RANKREQUEST']._serialized_start=1378
+  _globals['_RANKREQUEST']._serialized_end=1828
+  _globals['_RANKREQUEST_CONTEXTFEATURESENTRY']._serialized_start=1745
+  _globals['_RANKREQUEST_CONTEXTFEATURESENTRY']._serialized_end=1828
+  _globals['_SCOREDCANDIDATE']._serialized_start=1831
+  _globals['_SCOREDCANDIDATE']._serialized_end=2018
+  _globals['_SCOREDCANDIDATE_TASKSCORESENTRY']._serialized_start=1969
+  _globals['_SCOREDCANDIDATE_TASKSCORESENTRY']._serialized_end=2018
+  _globals['_RANKRESPONSE']._serialized_start=2021
+  _globals['_RANKRESPONSE']._serialized_end=2190
+  _globals['_RANKINGSERVICE']._serialized_start=2192
+  _globals['_RANKINGSERVICE']._serialized_end=2273
 # @@protoc_insertion_point(module_scope)

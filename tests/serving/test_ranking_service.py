@@ -172,3 +172,34 @@ def test_malformed_rank_requests_named_and_server_survives(ranking_server, clien
     p = helpers.keras_predict(model, batch)
     check_ranking(client.rank("ple", context, candidates), p, p["click"].astype(np.float64) * p["finish"],
                   list(candidates))
+
+
+def test_candidate_columns_rank_like_rows(client, model, query):
+    context, candidates, batch = query
+    ids = list(candidates)
+    columns = {k: np.asarray([candidates[i][k] for i in ids]) for k in candidates[ids[0]]}
+    fusion = {"weights": {"finish": 0.5}, "length_feature": "video_len", "length_transform": "sigmoid"}
+    response = client.rank("ple", context, columns=columns, ids=ids, fusion=fusion)
+    p = {k: v.astype(np.float64) for k, v in helpers.keras_predict(model, batch).items()}
+    fused = p["click"] * p["finish"] ** 0.5 / (1 + np.exp(-batch["video_len"].astype(np.float64)))
+    check_ranking(response, p, fused, ids)
+
+
+def test_malformed_candidate_columns(client, query):
+    context, candidates, _ = query
+    ids = list(candidates)
+    columns = {k: np.asarray([candidates[i][k] for i in ids]) for k in candidates[ids[0]]}
+    cases = [
+        (rank_request("ple", context, columns={**columns, "x9": columns["x9"][:-1]}, ids=ids),
+         ["candidate_columns.features['x9']", f"{N - 1} values", f"{N} candidate ids"]),
+        (rank_request("ple", context, columns={**columns, "x10": np.array(["a"] * N)}, ids=ids),
+         ["candidate_columns.features['x10']", "string_list"]),
+        (rank_request("ple", context, candidates, columns=columns, ids=ids), ["not both"]),
+        (rank_request("ple", context, columns=columns, ids=["a"] * N), ["candidate_columns.ids 'a'"]),
+    ]
+    for request, words in cases:
+        with pytest.raises(grpc.RpcError) as e:
+            client.stub.Rank(request, timeout=30.0)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
+        for word in words:
+            assert word in e.value.details(), (word, e.value.details())
