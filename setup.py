@@ -14,6 +14,7 @@ setup(
         "tfmtl.data",
         "tfmtl.export",
         "tfmtl.serving",
+        "tfmtl.serving.protos",
     ],
     package_dir={"tfmtl.export": "export", "tfmtl.serving": "serving"},
     package_data={"tfmtl.serving": ["protos/*.proto"]},

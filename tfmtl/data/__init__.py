@@ -19,3 +19,6 @@ __all__ += ["FunnelData", "load_funnel"]
 from tfmtl.data.sequences import behaviour_sequences, load_movielens_sequences
 
 __all__ += ["behaviour_sequences", "load_movielens_sequences"]
+from tfmtl.data.demo import load_demo
+
+__all__ += ["load_demo"]

@@ -64,3 +64,12 @@ register_dataset("synthetic", _synthetic)
 register_dataset("movielens", _movielens)
 register_dataset("funnel", _funnel)
 register_dataset("movielens_seq", _movielens_seq)
+
+
+def _demo(**kw):
+    from tfmtl.data.demo import load_demo
+
+    return load_demo(**kw)
+
+
+register_dataset("demo", _demo)
