@@ -100,3 +100,16 @@ def test_inputs_are_raw_typed():
     assert {k: v.dtype for k, v in inputs.items()} == {
         "age": "float32", "income": "float32", "city": "string", "code": "int64"}
     assert {k: v.dtype for k, v in spec().inputs(lookup=False).items()}["city"] == "int32"
+
+
+def test_dense_buckets_embed_the_training_quantile_bucket():
+    values = np.arange(100.0)
+    s = FeatureSpec([DenseFeature("x", num_buckets=4, embedding_dim=2)]).adapt({"x": values})
+    np.testing.assert_allclose(s["x"].boundaries, np.quantile(values, [0.25, 0.5, 0.75]))
+    layer = FeatureEmbedding(s)
+    x = np.array([3.0, 60.0, 99.0], "float32")
+    out = np.asarray(layer({"x": x}))
+    assert out.shape == (3, 3) == (3, layer.output_dim)
+    table = np.asarray(layer.tables["x"].embeddings)
+    np.testing.assert_allclose(out[:, 1:], table[np.digitize(x, s["x"].boundaries)], atol=1e-6)
+    assert FeatureSpec.from_config(s.to_config()) == s

@@ -33,18 +33,28 @@ _DTYPES = ("string", "int64")
 
 @dataclasses.dataclass(frozen=True)
 class DenseFeature:
-    """A real-valued feature. `missing`: "error" (NaN/inf is an error) or "mean" (NaN -> mean)."""
+    """A real-valued feature. `missing`: "error" (NaN/inf is an error) or "mean" (NaN -> mean).
+
+    With `num_buckets > 0` the model also embeds the value's training-quantile bucket
+    (`boundaries`, learnt by `adapt`) in `embedding_dim` dimensions, so a network can cut a
+    feature at thresholds as trees do.
+    """
 
     name: str
     transform: str = "none"
     missing: str = "error"
     mean: float = 0.0
     std: float = 1.0
+    num_buckets: int = 0
+    embedding_dim: int = 4
+    boundaries: tuple | None = None
     kind: ClassVar[str] = "dense"
 
     def __post_init__(self):
         _check_choice(self, "transform", ("none", "log1p"))
         _check_choice(self, "missing", ("error", "mean"))
+        if self.boundaries is not None:
+            object.__setattr__(self, "boundaries", tuple(float(b) for b in self.boundaries))
 
     @property
     def dtype(self) -> str:
@@ -168,7 +178,8 @@ class FeatureSpec:
                 finite = values[np.isfinite(values)]
                 mean = float(finite.mean()) if finite.size else 0.0
                 std = float(finite.std()) if finite.size else 1.0
-                adapted.append(dataclasses.replace(f, mean=mean, std=std if std > 1e-12 else 1.0))
+                boundaries = _quantile_boundaries(finite, f.num_buckets) if f.num_buckets else None
+                adapted.append(dataclasses.replace(f, mean=mean, std=std if std > 1e-12 else 1.0, boundaries=boundaries))
             elif f.kind == "categorical" and f.num_hash_bins is None and f.vocabulary is None:
                 adapted.append(dataclasses.replace(f, vocabulary=_vocabulary(columns[f.name], f.min_count)))
             elif f.kind == "sequence" and f.share_with is None and f.vocabulary is None:
@@ -273,6 +284,14 @@ def _plain(v):
 
 def _plain_dict(d: dict) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def _quantile_boundaries(values: np.ndarray, num_buckets: int) -> tuple:
+    """Distinct inner quantiles of `values`: at most `num_buckets - 1` cut points."""
+    if not values.size:
+        return ()
+    cuts = np.quantile(values, np.linspace(0.0, 1.0, num_buckets + 1)[1:-1])
+    return tuple(float(c) for c in np.unique(cuts))
 
 
 def _vocabulary(values, min_count: int) -> tuple:

@@ -83,7 +83,7 @@ def census_spec(exclude=(), embedding_dim: int = 8) -> FeatureSpec:
         if name in ("instance_weight", "income") or name in exclude:
             continue
         if name in DENSE:
-            features.append(DenseFeature(name, transform=DENSE[name]))
+            features.append(DenseFeature(name, transform=DENSE[name], num_buckets=16, embedding_dim=embedding_dim))
         else:
             features.append(CategoricalFeature(name, embedding_dim=embedding_dim))
     return FeatureSpec(features)

@@ -12,7 +12,8 @@ from tfmtl.features import FeatureSpec
 class FeatureEmbedding(keras.layers.Layer):
     """The embedding block: normalised dense features and embedded categorical ones, concatenated.
 
-    Dense features: `(transform(x) - mean) / std` with the spec's training statistics.
+    Dense features: `(transform(x) - mean) / std` with the spec's training statistics, plus
+    an embedding of the value's quantile bucket when the feature has `num_buckets`.
     Categorical features: vocabulary lookup (one OOV bucket) or hashing, then an embedding.
     Sequence features are not part of the vector; `embed_sequence` embeds them for the
     layers that read sequences (sharing the table of `share_with`).
@@ -36,6 +37,10 @@ class FeatureEmbedding(keras.layers.Layer):
         self.lookup = bool(lookup)
         self.lookups, self.tables = {}, {}
         for f in self.spec:
+            if f.kind == "dense" and f.boundaries:
+                self.tables[f.name] = keras.layers.Embedding(
+                    len(f.boundaries) + 1, f.embedding_dim, name=f"embedding_{f.name}"
+                )
             if f.kind == "dense" or getattr(f, "share_with", None):
                 continue
             if f.kind == "sequence" and f.vocabulary is None:
@@ -47,7 +52,11 @@ class FeatureEmbedding(keras.layers.Layer):
 
     @property
     def output_dim(self) -> int:
-        return sum(1 if f.kind == "dense" else f.embedding_dim for f in self.spec if f.kind != "sequence")
+        return sum(
+            (1 + (f.embedding_dim if f.boundaries else 0)) if f.kind == "dense" else f.embedding_dim
+            for f in self.spec
+            if f.kind != "sequence"
+        )
 
     def build(self, input_shape=None):
         for table in self.tables.values():
@@ -82,6 +91,9 @@ class FeatureEmbedding(keras.layers.Layer):
                 if f.missing == "mean":
                     x = ops.where(ops.isfinite(x), x, f.mean)
                 parts.append(ops.expand_dims((x - f.mean) / f.std, -1))
+                if f.boundaries:
+                    bucket = ops.digitize(x, list(f.boundaries))
+                    parts.append(self.tables[f.name](bucket))
             elif f.kind == "categorical":
                 parts.append(self.tables[f.name](self.ids(f.name, inputs[f.name])))
         return ops.concatenate(parts, axis=-1)
