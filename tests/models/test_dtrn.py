@@ -41,7 +41,7 @@ def _spec(columns):
 
 
 def _predict(model, columns):
-    out = model.predict({k: np.asarray(v) for k, v in columns.items()}, verbose=0, batch_size=N)
+    out = model({k: keras.ops.convert_to_tensor(np.asarray(v)) for k, v in columns.items()})
     return {k: np.asarray(v).reshape(-1) for k, v in out.items()}
 
 
