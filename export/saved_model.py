@@ -139,6 +139,7 @@ def write_archive(model, directory) -> None:
     specs = signature_specs(spec)
     parse = parsing_spec(spec)
 
+    @tf.function(input_signature=[specs])  # traced once, called by both signatures
     def heads(features):
         out = model(features, training=False)
         return {t.name: tf.reshape(tf.cast(out[t.name], tf.float32), [-1]) for t in model.tasks}
