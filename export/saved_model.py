@@ -11,6 +11,11 @@ the TF1 session loader of `tensorflow_model_server` runs) with two signatures:
 
 plus `assets.extra/tfmtl.json` (see `metadata.py`) and `assets.extra/tf_serving_warmup_requests`.
 
+Known Keras 3 pitfalls this avoids: `tf.saved_model.save(keras_model)` writes no
+`serving_default` for Keras 3 models (tensorflow#69307), so both signatures are explicit
+endpoints; `model.export(input_signature=...)` breaks on multi-output models
+(keras-team/keras#21258), so the heads come back as a dict from one traced function.
+
 Example:
 
 >>> path = export_saved_model("runs/ple/model.keras", base="models", name="ranker")
