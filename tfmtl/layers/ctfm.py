@@ -86,7 +86,8 @@ class CTFM(keras.layers.Layer):
         self.built = True
 
     def _project(self, x, w):
-        return self.activation(ops.einsum("bkd,de->bke", x, w))
+        # ops.matmul, not ops.einsum: the latter's gradient is ~30x slower on the TF CPU backend
+        return self.activation(ops.matmul(x, w))
 
     def call(self, inputs):
         mat_o = ops.stack(list(inputs), axis=1)  # [B, K, d0]
@@ -95,20 +96,19 @@ class CTFM(keras.layers.Layer):
         mat_q = self._project(mat_o, self.w_q)
         if self.stop_gradient == "none":  # DML_v0: vanilla attention
             mat_k, mat_v = self._project(mat_o, self.w_k), self._project(mat_o, self.w_v)
-            scores = ops.einsum("bqd,bkd->bqk", mat_q, mat_k)
         else:
             blocked = ops.stop_gradient(mat_o)  # DML §2.3: no gradient from Mat_k, Mat_v to Mat_o
             mat_k, mat_v = self._project(blocked, self.w_k), self._project(blocked, self.w_v)
-            if self.stop_gradient == "others":
-                mat_k, mat_v = self._own_row_kept(mat_o, mat_k, mat_v)
-                scores = ops.einsum("bqd,bqkd->bqk", mat_q, mat_k)
-            else:
-                scores = ops.einsum("bqd,bkd->bqk", mat_q, mat_k)
-        attention = ops.softmax(scores / float(self.dim) ** 0.5, axis=-1)
         if self.stop_gradient == "others":
-            mat_r = ops.einsum("bqk,bqkd->bqd", attention, mat_v)
+            mat_k, mat_v = self._own_row_kept(mat_o, mat_k, mat_v)  # [B, K(q), K, d0]
+            scores = ops.sum(mat_q[:, :, None, :] * mat_k, axis=-1)
         else:
-            mat_r = ops.einsum("bqk,bkd->bqd", attention, mat_v)
+            scores = ops.matmul(mat_q, ops.transpose(mat_k, (0, 2, 1)))
+        attention = ops.softmax(scores / float(self.dim) ** 0.5, axis=-1)  # scaled dot-product
+        if self.stop_gradient == "others":
+            mat_r = ops.sum(attention[..., None] * mat_v, axis=2)
+        else:
+            mat_r = ops.matmul(attention, mat_v)
         out = mat_r + mat_o  # DML §2.3: residual, then split by task
         return [out[:, k] for k in range(self.num_tasks)]
 
