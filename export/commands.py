@@ -18,7 +18,9 @@ def register(subparsers) -> None:
     e.add_argument("--name", required=True, help="model name: BASE/NAME is what tensorflow_model_server serves")
     e.add_argument("--version", type=int, default=None, help="integer version (default: latest + 1); never overwritten")
     e.add_argument("--metrics", default=None, help="training metrics JSON (default: metrics.json beside --model)")
-    e.add_argument("--fusion", default=None, help='fusion overrides as JSON, e.g. \'{"weights": {"ctr": 1, "cvr": 0.5}}\'')
+    e.add_argument(
+        "--fusion", default=None, help='fusion overrides as JSON, e.g. \'{"weights": {"ctr": 1, "cvr": 0.5}}\''
+    )
     e.set_defaults(func=run_export)
 
     i = subparsers.add_parser("inspect", help="print an export's signatures and metadata")

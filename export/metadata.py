@@ -60,7 +60,9 @@ def check_fusion(fusion: dict | None, tasks, spec) -> dict:
     if result["kind"] not in FUSION_KINDS:
         raise ExportError(f"fusion kind must be one of {FUSION_KINDS}; got {result['kind']!r}.")
     if result["length_transform"] not in LENGTH_TRANSFORMS:
-        raise ExportError(f"fusion length_transform must be one of {LENGTH_TRANSFORMS}; got {result['length_transform']!r}.")
+        raise ExportError(
+            f"fusion length_transform must be one of {LENGTH_TRANSFORMS}; got {result['length_transform']!r}."
+        )
     length = result["length_feature"]
     if length is not None and (length not in spec or spec[length].kind != "dense"):
         raise ExportError(

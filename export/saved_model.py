@@ -76,7 +76,9 @@ def load_exportable(model):
     if isinstance(model, (str, Path)):
         path = Path(model)
         if not path.is_file() or path.suffix != ".keras":
-            raise ExportError(f"model={str(path)!r} is not a .keras file; pass a model or the model.keras that `tfmtl train` wrote.")
+            raise ExportError(
+                f"model={str(path)!r} is not a .keras file; pass a model or the model.keras that `tfmtl train` wrote."
+            )
         import tfmtl  # noqa: F401  (registers the tfmtl layers for deserialisation)
 
         try:

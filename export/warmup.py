@@ -81,7 +81,11 @@ def warmup_logs(spec, model_name: str, rows=None) -> list:
 
     first = {n: v[:1] for n, v in columns.items()}
     examples = np.asarray(serialize_examples(spec, columns), dtype=object)
-    return [log("serving_default", first), log("serving_default", columns), log("serving_examples", {"examples": examples})]
+    return [
+        log("serving_default", first),
+        log("serving_default", columns),
+        log("serving_examples", {"examples": examples}),
+    ]
 
 
 def write_warmup(version_dir, logs) -> Path:

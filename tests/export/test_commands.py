@@ -51,7 +51,8 @@ def test_user_errors_exit_2_with_one_line(run_dir, tmp_path, capsys):
     cases = [
         (["export", "--model", str(tmp_path / "missing.keras"), "--base", str(tmp_path), "--name", "r"],
          "missing.keras is not a file"),
-        (["export", "--model", model, "--base", str(run_dir / "metrics.json"), "--name", "r"], "is a file, not a directory"),
+        (["export", "--model", model, "--base", str(run_dir / "metrics.json"), "--name", "r"],
+         "is a file, not a directory"),
         (["export", "--model", model, "--base", str(tmp_path), "--name", "r", "--fusion", "{oops"],
          "--fusion is not valid JSON"),
         (["export", "--model", model, "--base", str(tmp_path), "--name", "r", "--metrics", str(tmp_path / "no.json")],

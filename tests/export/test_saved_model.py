@@ -72,7 +72,8 @@ def test_every_path_gives_keras_numbers(name, exports, tiny_data):
             assert want.shape == (rows,) and np.all(np.isfinite(want))
             for label, got in (("signature", raw), ("tf1 session", tf1), ("examples", examples)):
                 assert got[task].dtype == np.float32 and got[task].shape == (rows,), (label, task)
-                np.testing.assert_allclose(got[task], want, atol=ATOL, rtol=0, err_msg=f"{name} {label} {task} rows={rows}")
+                message = f"{name} {label} {task} rows={rows}"
+                np.testing.assert_allclose(got[task], want, atol=ATOL, rtol=0, err_msg=message)
 
 
 def test_unseen_values_reach_the_lookup_tables(exports, tiny_data):
