@@ -29,6 +29,7 @@ def build_esmm(
     switcher: Switcher | None = None,
     cvr_loss_weight: float = 0.0,
     ctcvr_loss_weight: float = 1.0,
+    ctr_loss_weight: float = 1.0,
     lookup: bool = True,
     tower_dropout: float = 0.0,
     name: str = "esmm",
@@ -40,7 +41,9 @@ def build_esmm(
     space rather than on clicked samples (sample selection bias) — `cvr_loss_weight=0`.
     The CVR head is still an output (the model's CVR prediction), scored on its task's
     sample space. `cvr_loss_weight=1, ctcvr_loss_weight=0` gives the naive baseline: the
-    same network with the CVR head trained on clicked samples only.
+    same network with the CVR head trained on clicked samples only (sharing the embeddings
+    with the CTR task); adding `ctr_loss_weight=0` leaves a CVR-only model trained on clicks
+    (ESMM's BASE).
 
     Args:
         spec: an adapted `FeatureSpec`.
@@ -49,7 +52,8 @@ def build_esmm(
         switcher: optional `Switcher` with 2 outputs between the embedding and the two
             towers (e.g. `make_switcher("mmoe", 2)`); without one both towers read the
             shared embedding, as in the paper.
-        cvr_loss_weight, ctcvr_loss_weight: float. Replace the tasks' loss weights.
+        cvr_loss_weight, ctcvr_loss_weight, ctr_loss_weight: float. Replace the tasks'
+            loss weights.
 
     Returns a `MultiTaskModel` with heads `{ctr, cvr, ctcvr}` named after the tasks.
     """
@@ -59,6 +63,7 @@ def build_esmm(
     ctr, cvr, ctcvr = tasks
     _check_entire_space("build_esmm", [ctr, ctcvr])
     _check_binary("build_esmm", tasks)
+    ctr = dataclasses.replace(ctr, loss_weight=float(ctr_loss_weight))
     cvr = dataclasses.replace(cvr, loss_weight=float(cvr_loss_weight))
     ctcvr = dataclasses.replace(ctcvr, loss_weight=float(ctcvr_loss_weight))
     inputs = spec.inputs(lookup=lookup)
@@ -69,7 +74,11 @@ def build_esmm(
     p_ctcvr = EntireSpaceProduct(name=f"product_{ctcvr.name}")([p_ctr, p_cvr])  # ESMM eq 2
     metadata = {
         "model": "esmm",
-        "hparams": {"cvr_loss_weight": float(cvr_loss_weight), "ctcvr_loss_weight": float(ctcvr_loss_weight)},
+        "hparams": {
+            "ctr_loss_weight": float(ctr_loss_weight),
+            "cvr_loss_weight": float(cvr_loss_weight),
+            "ctcvr_loss_weight": float(ctcvr_loss_weight),
+        },
     }
     return MultiTaskModel(
         inputs=inputs,
