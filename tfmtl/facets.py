@@ -1,8 +1,8 @@
 """Task facets (MFH §4.1.1): leaf tasks, their partitions, group sample inclusion and routing.
 
 A facet is an orthogonal dimension every task has (behaviour, user group, item freshness);
-a facet has partitions; a leaf task is one combination, named `<base>@<partition>...`
-(e.g. `ctr@new`, `finish@high@fresh`) and declared through `Task.facets`.
+a facet has partitions; a leaf task is one combination, named `<base>.<partition>...`
+(e.g. `ctr.new`, `finish.high.fresh`) and declared through `Task.facets`.
 
 Group sample inclusion (MFH §5.1.4): a leaf trains on its own group's samples and, by rule,
 on those of configured other groups ("new user samples in all groups' task training and
@@ -15,9 +15,9 @@ Example:
 >>> leaves = expand_tasks(base, "group", ["new", "low", "high"], column="activity_group",
 ...                       include=PAPER_INCLUSION)
 >>> [t.name for t in leaves][:3], leaves[2].sample_space
-(['ctr@new', 'ctr@low', 'ctr@high'], 'activity_group in high,new,low')
+(['ctr.new', 'ctr.low', 'ctr.high'], 'activity_group in high,new,low')
 >>> facet_groups(leaves, "group")["new"]
-['ctr@new', 'rating@new']
+['ctr.new', 'rating.new']
 """
 
 from __future__ import annotations
@@ -28,19 +28,19 @@ import numpy as np
 
 from tfmtl.tasks import Task, check_tasks
 
-LEAF_SEP = "@"
+LEAF_SEP = "."  # "@" would be neater, but Keras names TF scopes after output keys
 BEHAVIOUR = "behaviour"
 # MFH §5.1.4: new-user samples train every group's tasks, low-activity samples the high group's.
 PAPER_INCLUSION = {"new": (), "low": ("new",), "high": ("new", "low")}
 
 
 def leaf_name(base: str, *partitions: str) -> str:
-    """`leaf_name("ctr", "new") == "ctr@new"`: a base task split by facet partitions."""
+    """`leaf_name("ctr", "new") == "ctr.new"`: a base task split by facet partitions."""
     return LEAF_SEP.join([base, *partitions])
 
 
 def base_name(task_name: str) -> str:
-    """The base task of a leaf: `base_name("ctr@new") == "ctr"`."""
+    """The base task of a leaf: `base_name("ctr.new") == "ctr"`."""
     return task_name.split(LEAF_SEP)[0]
 
 
@@ -106,7 +106,7 @@ def expand_tasks(
 ) -> list[Task]:
     """Split every task by the partitions of `facet`: one leaf per (task, partition).
 
-    Leaf `<task>@<partition>` keeps the task's kind, label column and weights, adds
+    Leaf `<task>.<partition>` keeps the task's kind, label column and weights, adds
     `facets[facet] = partition` (and `facets[base_facet] = task.name` if it has no facets
     yet) and restricts its sample space to rows whose `column` is the partition, or one of
     `include[partition]` (group sample inclusion, MFH §5.1.4). Clauses already on the task
@@ -159,7 +159,7 @@ def facet_groups(tasks, route_facets) -> dict:
     """Group -> the heads that serve it: the map the ranking service routes by.
 
     `route_facets` is one facet (e.g. `"group"`) or a list; a group's key joins the task's
-    partitions of those facets with `@` (e.g. `"high@fresh"`; tasks not split by a later
+    partitions of those facets with `.` (e.g. `"high.fresh"`; tasks not split by a later
     route facet key on the earlier ones only, e.g. `"new"`). Heads keep the task order.
     """
     route = [route_facets] if isinstance(route_facets, str) else list(route_facets)
@@ -192,7 +192,7 @@ def routed_predictions(predictions: dict, row_groups, groups: dict) -> dict:
     """
     row_groups = np.asarray(row_groups).astype(str)
     n = len(row_groups)
-    unknown = sorted(set(np.unique(row_groups)) - set(groups))
+    unknown = sorted(str(g) for g in set(np.unique(row_groups)) - set(groups))
     if unknown:
         raise KeyError(f"Rows of group(s) {unknown} have no heads. Known groups: {sorted(groups)}")
     out: dict = {}

@@ -49,14 +49,14 @@ def test_hmtl_plan_is_the_paper_tree():
     plan = hmtl_plan(LEAVES, ["behaviour", "group"]).to_config()
     assert [(n["name"], n["level"], n["parents"], n["children"]) for n in plan["nodes"]] == [
         ("root", 0, [], ["behaviour=ctr", "behaviour=rating"]),
-        ("behaviour=ctr", 1, [["root", 0]], ["ctr@new", "ctr@low", "ctr@high"]),
-        ("behaviour=rating", 1, [["root", 1]], ["rating@new", "rating@low", "rating@high"]),
+        ("behaviour=ctr", 1, [["root", 0]], ["ctr.new", "ctr.low", "ctr.high"]),
+        ("behaviour=rating", 1, [["root", 1]], ["rating.new", "rating.low", "rating.high"]),
     ]
-    assert plan["leaves"]["rating@low"] == [["behaviour=rating", 1]]
+    assert plan["leaves"]["rating.low"] == [["behaviour=rating", 1]]
     # the other ordering: group first (MFH §4.1.2 "we can divide by user groups first")
     flipped = hmtl_plan(LEAVES, ["group", "behaviour"])
     assert flipped.nodes["root"].children == ["group=new", "group=low", "group=high"]
-    assert flipped.leaves["rating@low"] == [("group=low", 1)]
+    assert flipped.leaves["rating.low"] == [("group=low", 1)]
 
 
 def test_mfh_plan_is_eq_5():
@@ -65,14 +65,14 @@ def test_mfh_plan_is_eq_5():
         "root": ["behaviour", "group"],
         "behaviour": ["behaviour=ctr", "behaviour=rating"],
         "group": ["group=new", "group=low", "group=high"],
-        "behaviour=ctr": ["ctr@new", "ctr@low", "ctr@high"],
-        "behaviour=rating": ["rating@new", "rating@low", "rating@high"],
-        "group=new": ["ctr@new", "rating@new"],
-        "group=low": ["ctr@low", "rating@low"],
-        "group=high": ["ctr@high", "rating@high"],
+        "behaviour=ctr": ["ctr.new", "ctr.low", "ctr.high"],
+        "behaviour=rating": ["rating.new", "rating.low", "rating.high"],
+        "group=new": ["ctr.new", "rating.new"],
+        "group=low": ["ctr.low", "rating.low"],
+        "group=high": ["ctr.high", "rating.high"],
     }
     # Output_{New&Skip}: Switcher_Skip^{New&Skip} + Switcher_New^{New&Skip}
-    assert plan.leaves["rating@new"] == [("behaviour=rating", 0), ("group=new", 1)]
+    assert plan.leaves["rating.new"] == [("behaviour=rating", 0), ("group=new", 1)]
     assert plan.nodes["group=high"].parents == [("group", 2)]
 
 
@@ -86,7 +86,7 @@ def test_mfh_plan_generalises_to_three_facets_and_partial_splits():
         by_level.setdefault(node.level, []).append(node.name)
     # §4.2: root, N facet MLPs, then codes of 1 and 2 partitions (C(3,1)*2 and C(3,2)*4)
     assert [len(by_level[k]) for k in sorted(by_level)] == [1, 3, 6, 12]
-    assert sorted(plan.feeds("a@new@y")) == sorted(
+    assert sorted(plan.feeds("a.new.y")) == sorted(
         ["behaviour=a,group=new", "behaviour=a,fresh=y", "group=new,fresh=y"]
     )
     assert sorted(plan.nodes["behaviour=a,group=new"].parents) == [("behaviour=a", 0), ("group=new", 0)]
@@ -96,11 +96,11 @@ def test_mfh_plan_generalises_to_three_facets_and_partial_splits():
         [t for t in leaves if "high" in t.name], "fresh", ["y", "n"], column="f"
     )
     plan = mfh_plan(partial, ["behaviour", "group", "fresh"])
-    assert plan.feeds("a@new") == ["behaviour=a", "group=new"]
-    assert len(plan.feeds("a@high@y")) == 3
+    assert plan.feeds("a.new") == ["behaviour=a", "group=new"]
+    assert len(plan.feeds("a.high.y")) == 3
     tree = hmtl_plan(partial, ["behaviour", "group", "fresh"])
-    assert tree.nodes["behaviour=a"].children == ["a@new", "behaviour=a,group=high"]
-    with pytest.raises(ValueError, match="task 'a@high@y' is split by facet 'fresh' but task 'a@new' is not"):
+    assert tree.nodes["behaviour=a"].children == ["a.new", "behaviour=a,group=high"]
+    with pytest.raises(ValueError, match="task 'a.high.y' is split by facet 'fresh' but task 'a.new' is not"):
         hmtl_plan(partial, ["fresh", "behaviour", "group"])
 
 
@@ -110,13 +110,13 @@ def test_mfh_depth_connects_towers_to_a_lower_level():
     )
     plan = mfh_plan(full, depth=1)
     assert max(n.level for n in plan.nodes.values()) == 2
-    assert plan.feeds("a@new@y") == ["behaviour=a", "group=new", "fresh=y"]
+    assert plan.feeds("a.new.y") == ["behaviour=a", "group=new", "fresh=y"]
 
 
 def test_plan_errors_name_the_culprit():
     with pytest.raises(ValueError, match="facet_order names facet\\(s\\) \\['colour'\\]"):
         hmtl_plan(LEAVES, ["behaviour", "group", "colour"])
-    with pytest.raises(ValueError, match="Task 'ctr@new' has facet 'group' but facet_order"):
+    with pytest.raises(ValueError, match="Task 'ctr.new' has facet 'group' but facet_order"):
         hmtl_plan(LEAVES, ["behaviour"])
     with pytest.raises(ValueError, match="Task 'ctr' has no facets"):
         mfh_plan(BASE)
@@ -140,7 +140,7 @@ def test_hmtl_model_is_eq_4():
         h = _layer(model, "mlp", f"behaviour={behaviour}")(root[b_index])
         outs = _layer(model, "switcher", f"behaviour={behaviour}")(h)
         for g_index, group in enumerate(GROUPS):
-            task = f"{behaviour}@{group}"
+            task = f"{behaviour}.{group}"
             want = _layer(model, "tower", f"{task}")(outs[g_index])
             np.testing.assert_allclose(got[task], np.asarray(want), atol=1e-5)
 
@@ -162,7 +162,7 @@ def test_mfh_model_is_eq_5_with_learnt_path_weights():
             h = _layer(model, "mlp", f"{facet}={part}")(facet_out[p_index])
             branch[part] = [np.asarray(o) for o in _layer(model, "switcher", f"{facet}={part}")(h)]
     for task in (t.name for t in LEAVES):
-        behaviour, group = task.split("@")
+        behaviour, group = task.split(".")
         via_behaviour = branch[behaviour][GROUPS.index(group)]
         via_group = branch[group][["ctr", "rating"].index(behaviour)]
         a = alphas[task]
@@ -189,8 +189,8 @@ def test_path_weights_train():
     import tensorflow as tf
 
     with tf.GradientTape() as tape:
-        loss = keras.ops.sum(model(x)["ctr@new"])
-    layer = _layer(model, "combine", "ctr@new")
+        loss = keras.ops.sum(model(x)["ctr.new"])
+    layer = _layer(model, "combine", "ctr.new")
     grad = tape.gradient(loss, layer.alpha.value)
     assert np.all(np.abs(np.asarray(grad)) > 0)
 
@@ -202,8 +202,8 @@ def test_any_zoo_switcher_at_every_node(switcher):
         else {"num_experts": 2, "expert_units": [4]})
     model = build_mfh(SPEC, LEAVES, ["behaviour", "group"], switcher, hp, branch_units=[])
     out = _predict(model)
-    assert sorted(out) == sorted(t.name for t in LEAVES) and out["ctr@low"].shape == (N,)
-    assert np.all((out["ctr@low"] > 0) & (out["ctr@low"] < 1))
+    assert sorted(out) == sorted(t.name for t in LEAVES) and out["ctr.low"].shape == (N,)
+    assert np.all((out["ctr.low"] > 0) & (out["ctr.low"] < 1))
 
 
 def test_switcher_per_level_as_in_the_paper():
@@ -224,23 +224,23 @@ def test_switcher_per_level_as_in_the_paper():
 def test_heterogeneous_towers_and_per_task_features():
     leaves = expand_tasks(BASE, "group", GROUPS, column="activity_group",
                           tower_units={"high": (8, 4), "new": (3,), "low": (3,)})
-    own = {t.name: ["user_id"] for t in leaves if not t.name.endswith("@new")}  # MFH §5.1.2
+    own = {t.name: ["user_id"] for t in leaves if not t.name.endswith(".new")}  # MFH §5.1.2
     model = build_mfh(SPEC, leaves, ["behaviour", "group"], "mmoe", SMALL, task_features=own)
-    assert _layer(model, "tower", "ctr@high").units == [8, 4]
-    assert _layer(model, "tower", "rating@new").units == [3]
+    assert _layer(model, "tower", "ctr.high").units == [8, 4]
+    assert _layer(model, "tower", "rating.new").units == [3]
     _randomise(model)
     before = _predict(model)
     other = dict(COLUMNS, user_id=(COLUMNS["user_id"] % 5) + 1)
     after = _predict(model, other)
-    np.testing.assert_allclose(after["ctr@new"], before["ctr@new"], atol=1e-6)  # new users: no user_id
-    assert not np.allclose(after["ctr@high"], before["ctr@high"], atol=1e-4)
+    np.testing.assert_allclose(after["ctr.new"], before["ctr.new"], atol=1e-6)  # new users: no user_id
+    assert not np.allclose(after["ctr.high"], before["ctr.high"], atol=1e-4)
     with pytest.raises(ValueError, match="feature\\(s\\) \\['nope'\\] absent from the spec"):
-        build_mfh(SPEC, leaves, ["behaviour", "group"], "mmoe", SMALL, task_features={"ctr@low": ["nope"]})
+        build_mfh(SPEC, leaves, ["behaviour", "group"], "mmoe", SMALL, task_features={"ctr.low": ["nope"]})
 
 
 @pytest.mark.parametrize("build", [build_hmtl, build_mfh])
 def test_keras_file_round_trip(build, tmp_path):
-    own = {"ctr@high": ["user_id"], "rating@high": ["user_id"]}
+    own = {"ctr.high": ["user_id"], "rating.high": ["user_id"]}
     model = build(SPEC, LEAVES, ["behaviour", "group"], "cgc",
                   {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [4]}, task_features=own)
     _randomise(model)
@@ -260,8 +260,8 @@ def test_routing_metadata_gives_exactly_the_groups_heads():
                   build_mfh(SPEC, LEAVES, ["group", "behaviour"], "mmoe", SMALL, route_facets="group"),
                   build_flat_facets(SPEC, LEAVES, "mmoe", SMALL, route_facets="group")):
         groups = model.metadata["facet_groups"]
-        assert groups == {"new": ["ctr@new", "rating@new"], "low": ["ctr@low", "rating@low"],
-                          "high": ["ctr@high", "rating@high"]}
+        assert groups == {"new": ["ctr.new", "rating.new"], "low": ["ctr.low", "rating.low"],
+                          "high": ["ctr.high", "rating.high"]}
         assert set().union(*map(set, groups.values())) == set(model.output.keys())
     flat2 = build_flat_facets(SPEC, BASE, "mmoe", SMALL, groups=GROUPS)
     assert route(flat2.metadata["facet_groups"], "new") == ["ctr", "rating"]
@@ -276,7 +276,7 @@ def test_export_carries_every_head_and_the_group_map(tmp_path):
     import tensorflow as tf
 
     model = build_mfh(SPEC, LEAVES, ["behaviour", "group"], "mmoe", SMALL,
-                      task_features={"ctr@high": ["user_id"]})
+                      task_features={"ctr.high": ["user_id"]})
     _randomise(model)
     path = export.export_saved_model(model, tmp_path, "mfh", warmup_rows=2)
     meta = export.read_metadata(path)

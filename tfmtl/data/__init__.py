@@ -22,3 +22,7 @@ __all__ += ["behaviour_sequences", "load_movielens_sequences"]
 from tfmtl.data.demo import load_demo
 
 __all__ += ["load_demo"]
+from tfmtl.data.movielens_groups import load_movielens_groups
+from tfmtl.data.short_video import load_short_video
+
+__all__ += ["load_movielens_groups", "load_short_video"]

@@ -73,3 +73,19 @@ def _demo(**kw):
 
 
 register_dataset("demo", _demo)
+
+
+def _short_video(**kw):
+    from tfmtl.data.short_video import load_short_video
+
+    return load_short_video(**kw)
+
+
+def _movielens_groups(**kw):
+    from tfmtl.data.movielens_groups import load_movielens_groups
+
+    return load_movielens_groups(**kw)
+
+
+register_dataset("short_video", _short_video)
+register_dataset("movielens_groups", _movielens_groups)

@@ -52,8 +52,7 @@ def build_flat(
     if switcher.return_gates:
         outputs = outputs[0]
     heads = {
-        # '@' (leaf tasks such as ctr@new, tfmtl.facets) is no valid TensorFlow scope character
-        t.name: Tower(list(t.tower_units), kind=t.kind, dropout=tower_dropout, name="tower_" + t.name.replace("@", "."))(o)
+        t.name: Tower(list(t.tower_units), kind=t.kind, dropout=tower_dropout, name=f"tower_{t.name}")(o)
         for t, o in zip(tasks, outputs)
     }
     return MultiTaskModel(inputs=inputs, outputs=heads, tasks=tasks, metadata=metadata, name=name)

@@ -23,7 +23,7 @@ Example:
 >>> model = build_mfh(spec, leaves, ["behaviour", "group"], "mmoe",
 ...                   switcher_hparams={"num_experts": 4, "expert_units": [32]})
 >>> model.metadata["facet_groups"]["new"]
-['ctr@new', 'rating@new']
+['ctr.new', 'rating.new']
 """
 
 from __future__ import annotations
@@ -96,9 +96,9 @@ class TreePlan:
 
 
 def scope_name(text: str) -> str:
-    """A node or task name as a layer name TensorFlow accepts as a scope: `@` -> `.`, `=` -> `-`, `,` -> `.`.
+    """A node or task name as a layer name TensorFlow accepts as a scope: `=` -> `-`, `,` and `@` -> `.`.
 
-    `scope_name("ctr@new") == "ctr.new"`; `scope_name("behaviour=ctr,group=new") == "behaviour-ctr.group-new"`.
+    `scope_name("behaviour=ctr,group=new") == "behaviour-ctr.group-new"`; leaf names (`ctr.new`) pass.
     """
     text = text.replace("@", ".").replace("=", "-").replace(",", ".")
     return re.sub(r"[^A-Za-z0-9_.\-]", "_", text)
