@@ -105,6 +105,27 @@ def test_saved_model_cli_lists_every_head(exports):
     assert "inputs['examples']" in out.stdout and "inputs['city']" in out.stdout
 
 
+def test_saved_model_cli_runs_the_example_signature(exports, tiny_data):
+    """The `saved_model_cli run --input_examples` path (TF1 session, Example signature) gives Keras numbers."""
+    model, path = exports("ple")
+    columns = batch(tiny_data, 3)
+    columns["age"][0] = 40.0  # saved_model_cli's JSON has no NaN
+    rows = [
+        {k: [v.item() if hasattr(v, "item") else v for v in np.asarray(columns[k][i]).reshape(-1)] for k in columns}
+        for i in range(3)
+    ]
+    out = subprocess.run(
+        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "run", "--dir", str(path), "--tag_set",
+         "serve", "--signature_def", "serving_examples", "--input_examples", f"examples={json.dumps(rows)}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    expected = keras_predict(model, columns)
+    for task, want in expected.items():
+        shown = out.stdout.split(f"Result for output key {task}:")[1].split("]")[0].strip(" \n[")
+        np.testing.assert_allclose(np.array(shown.split(), np.float32), want, atol=ATOL)
+
+
 _FRESH = """
 import json, sys
 import numpy as np
