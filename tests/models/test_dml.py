@@ -92,3 +92,17 @@ def test_errors_name_the_culprit(data):
         build_dml(data.spec, data.tasks, keras.layers.Dense(3))
     with pytest.raises(ValueError, match="variant='dml_v2'"):
         build_dml_model("mmoe", data.spec, data.tasks, variant="dml_v2")
+
+
+def test_export_parity(data, tmp_path):
+    import tensorflow as tf
+
+    from tfmtl.export import export_saved_model
+
+    set_seed(2)
+    model = build_dml_model("ple", data.spec, data.tasks, variant="dml", **BACKBONES["ple"])
+    path = export_saved_model(model, tmp_path, "ple_dml")
+    x = _batch(data, n=32)
+    served = tf.saved_model.load(str(path)).signatures["serving_default"](**{k: tf.constant(v) for k, v in x.items()})
+    for name, want in model.predict(x, verbose=0).items():
+        np.testing.assert_allclose(served[name].numpy(), np.asarray(want).reshape(-1), atol=1e-5)
