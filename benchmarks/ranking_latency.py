@@ -62,6 +62,20 @@ def timed(fn, n: int, warmup: int = 5) -> list[float]:
     return out
 
 
+def interleaved(fns, n: int, warmup: int = 5) -> list[list[float]]:
+    """Time each of `fns` n times, round-robin: one call of each per round."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    out = [[] for _ in fns]
+    for _ in range(n):
+        for fn, times in zip(fns, out):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return out
+
+
 def start(argv: list[str], port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.Popen([sys.executable, "-m", "tfmtl.cli", *argv], stdout=log.open("w"), stderr=subprocess.STDOUT,
@@ -114,10 +128,8 @@ def run_seed(seed: int, args, workdir: Path) -> dict:
     # Raw in-process calls on the same batch.
     tensors = {k: tf.constant(v) for k, v in batch.items()}
     compiled = tf.function(lambda x: model(x, training=False))
-    keras_call = timed(lambda: {k: v.numpy() for k, v in compiled(tensors).items()}, args.requests)
     eager_call = timed(lambda: {k: v.numpy() for k, v in model(tensors, training=False).items()}, min(args.requests, 30))
     signature = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
-    signature_call = timed(lambda: {k: v.numpy() for k, v in signature(**tensors).items()}, args.requests)
 
     pport, rport = free_port(), free_port()
     procs = [start(["serve", "--model_base_path", str(base / "ple"), "--model_name", "ple", "--port", str(pport),
@@ -130,7 +142,6 @@ def run_seed(seed: int, args, workdir: Path) -> dict:
         for k, v in batch.items():
             predict.inputs[k].CopyFrom(to_tensor_proto(v))
         pstub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"127.0.0.1:{pport}"))
-        predict_only = timed(lambda: pstub.Predict(predict, 30), args.requests)
 
         ids = list(items)
         columns = {k: np.stack([np.asarray(items[i][k]) for i in ids]) for k in items[ids[0]]}
@@ -142,8 +153,14 @@ def run_seed(seed: int, args, workdir: Path) -> dict:
         client = RankingClient(f"127.0.0.1:{rport}")
         a, b = client.stub.Rank(request, timeout=30), client.stub.Rank(col_request, timeout=30)
         assert len(a.candidates) == args.candidates and [c.id for c in a.candidates] == [c.id for c in b.candidates]
-        rank_e2e = timed(lambda: client.stub.Rank(request, timeout=30), args.requests)
-        rank_cols = timed(lambda: client.stub.Rank(col_request, timeout=30), args.requests)
+        # Interleaved, so every path sees the same background load (the CPU is shared).
+        keras_call, signature_call, predict_only, rank_e2e, rank_cols = interleaved([
+            lambda: {k: v.numpy() for k, v in compiled(tensors).items()},
+            lambda: {k: v.numpy() for k, v in signature(**tensors).items()},
+            lambda: pstub.Predict(predict, 30),
+            lambda: client.stub.Rank(request, timeout=30),
+            lambda: client.stub.Rank(col_request, timeout=30),
+        ], args.requests)
         rows_tp = throughput(f"127.0.0.1:{rport}", request, args)
         cols_tp = throughput(f"127.0.0.1:{rport}", col_request, args)
         client.close()
@@ -158,7 +175,7 @@ def run_seed(seed: int, args, workdir: Path) -> dict:
         "raw_eager_keras_call": percentiles(eager_call), "predict_only": percentiles(predict_only),
         "rank_end_to_end": percentiles(rank_e2e), "rank_end_to_end_columns": percentiles(rank_cols),
         "client_request_build": percentiles(build), "client_request_build_columns": percentiles(col_build),
-        "throughput": rows_tp, "throughput_columns": cols_tp,
+        "throughput": rows_tp, "throughput_columns": cols_tp, "load_average_after": round(os.getloadavg()[0], 2),
     }
     for key in ("rank_end_to_end", "rank_end_to_end_columns"):
         result[f"p99_ratio_{key}_vs_keras_call"] = round(result[key]["p99_ms"] / result["raw_keras_call"]["p99_ms"], 2)
@@ -233,7 +250,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.requests, args.seconds = 50, 5.0
-    print(f"[bench] {os.cpu_count()} CPU cores; {len(args.seeds)} seed(s)", flush=True)
+    print(f"[bench] {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; {len(args.seeds)} seed(s)",
+          flush=True)
     with tempfile.TemporaryDirectory(prefix="tfmtl-bench-") as tmp:
         results = []
         for seed in args.seeds:
