@@ -56,6 +56,21 @@ def test_failure_mid_export_leaves_no_version_directory(model, tmp_path, monkeyp
     assert tree(tmp_path / "kept") == ["ranker", "ranker/1"]
 
 
+def test_a_concurrent_export_of_the_same_version_is_not_overwritten(model, tmp_path, monkeypatch):
+    real = saved_model_module.write_warmup
+
+    def racing(version_dir, logs):
+        real(version_dir, logs)
+        (tmp_path / "ranker" / "1").mkdir()  # another exporter renames its version 1 into place first
+        (tmp_path / "ranker" / "1" / "saved_model.pb").write_text("theirs")
+
+    monkeypatch.setattr(saved_model_module, "write_warmup", racing)
+    with pytest.raises(ExportError, match=r"Version 1 of 'ranker' appeared at .* during the export"):
+        export_saved_model(model, tmp_path, "ranker")
+    assert tree(tmp_path) == ["ranker", "ranker/1", "ranker/1/saved_model.pb"]
+    assert (tmp_path / "ranker" / "1" / "saved_model.pb").read_text() == "theirs"
+
+
 def test_interrupt_mid_export_leaves_nothing(model, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
