@@ -225,7 +225,9 @@ def test_heterogeneous_towers_and_per_task_features():
     leaves = expand_tasks(BASE, "group", GROUPS, column="activity_group",
                           tower_units={"high": (8, 4), "new": (3,), "low": (3,)})
     own = {t.name: ["user_id"] for t in leaves if not t.name.endswith(".new")}  # MFH §5.1.2
-    model = build_mfh(SPEC, leaves, ["behaviour", "group"], "mmoe", SMALL, task_features=own)
+    branch = lambda node: [6] if "high" in node.name else [3]  # heterogeneous intermediate MLPs (§4.3)
+    model = build_mfh(SPEC, leaves, ["behaviour", "group"], "mmoe", SMALL, branch_units=branch, task_features=own)
+    assert _layer(model, "mlp", "group=high").units == [6] and _layer(model, "mlp", "group=new").units == [3]
     assert _layer(model, "tower", "ctr.high").units == [8, 4]
     assert _layer(model, "tower", "rating.new").units == [3]
     _randomise(model)
