@@ -271,6 +271,16 @@ def test_routing_metadata_gives_exactly_the_groups_heads():
         route(groups, "vip")
 
 
+def test_three_facet_model_routes_by_group_and_freshness():
+    leaves = expand_tasks([Task("a"), Task("b")], "group", ["new", "high"], column="g")
+    partial = [t for t in leaves if "new" in t.name] + expand_tasks(
+        [t for t in leaves if "high" in t.name], "fresh", ["y", "n"], column="f")
+    model = build_mfh(SPEC, partial, None, "mmoe", SMALL, branch_units=[])
+    assert model.metadata["facet_groups"] == {"new": ["a.new", "b.new"], "high.y": ["a.high.y", "b.high.y"],
+                                              "high.n": ["a.high.n", "b.high.n"]}
+    assert len(_layer(model, "combine", "a.high.y").get_weights()[0]) == 3  # N = 3 paths
+
+
 def test_export_carries_every_head_and_the_group_map(tmp_path):
     export = pytest.importorskip("tfmtl.export")
     if not hasattr(export, "export_saved_model"):

@@ -35,7 +35,7 @@ from typing import Callable
 
 import keras
 
-from tfmtl.facets import facet_groups, facet_partitions, task_codes
+from tfmtl.facets import BEHAVIOUR, facet_groups, facet_partitions, task_codes
 from tfmtl.features import FeatureSpec
 from tfmtl.layers.embedding import FeatureEmbedding
 from tfmtl.layers.feature_select import FeatureSelect
@@ -245,7 +245,7 @@ def build_hmtl(
         branch_units: list of int (every branch MLP), `[]` (zero layers), or
             `callable(node) -> list` for heterogeneous MLPs.
         route_facets: facet(s) the serving groups are keyed by (`metadata["facet_groups"]`);
-            defaults to the last facet of `facet_order`.
+            defaults to every facet but `"behaviour"` (e.g. group and freshness: `"high.fresh"`).
         task_features: dict. Task -> features only that task's tower reads (MFH §4.3); those
             features leave the shared input (e.g. `user_id` for every task but new users').
         lookup, tower_dropout: as for `build_flat`.
@@ -347,7 +347,9 @@ def _build(plan, spec, tasks, switcher, switcher_hparams, branch_units, route_fa
         if t.name in own:
             h = keras.layers.Concatenate(name=f"with_features_{scope_name(t.name)}")([h, own[t.name]])
         heads[t.name] = Tower(list(t.tower_units), kind=t.kind, dropout=tower_dropout, name=f"tower_{scope_name(t.name)}")(h)
-    route = route_facets if route_facets is not None else plan.facet_order[-1]
+    # default routing: by every facet but the behaviour (user group, item freshness, ...)
+    route = route_facets if route_facets is not None else ([f for f in plan.facet_order if f != BEHAVIOUR]
+                                                           or plan.facet_order[-1:])
     metadata = {
         "model": plan.kind,
         "macro": plan.kind,
