@@ -133,7 +133,13 @@ def _malformed(data):
         request.output_filter.append("ctr")
         return request
 
+    def garbage_examples():
+        request = predict_request({"examples": np.array([b"not a tf.Example", b"\x00\x01"], dtype=object)},
+                                  signature="serving_examples")
+        return request
+
     return [
+        ("garbage serialized examples", garbage_examples, INVALID, ["serving_examples"]),
         ("empty model name", spec(name=""), INVALID, ["model_spec.name"]),
         ("unknown model", spec(name="nope"), NOT_FOUND, ["'nope'"]),
         ("unknown version", spec(version=42), NOT_FOUND, ["version 42"]),

@@ -203,3 +203,47 @@ def test_malformed_candidate_columns(client, query):
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
         for word in words:
             assert word in e.value.details(), (word, e.value.details())
+
+
+def test_rank_follows_a_new_version_with_zero_failures(tmp_path, exported, query):
+    """The ranking service's cached version is unloaded under it: it looks again, nobody fails."""
+    import shutil
+    import threading
+    import time
+
+    from tfmtl.serving import ModelManager, PredictionServer, RankingServer
+
+    context, candidates, _ = query
+    shutil.copytree(exported[1], tmp_path / "ple" / "1")
+    manager = ModelManager(tmp_path / "ple", "ple", poll_seconds=0.1, warmup=False)
+    predictor = PredictionServer({"ple": manager}, port=0).start()
+    ranker = RankingServer(predictor.address, port=0, info_ttl_seconds=3600).start()
+    versions, failures, stop = [], [], threading.Event()
+
+    def loop():
+        with RankingClient(ranker.address) as c:
+            request = rank_request("ple", context, candidates)
+            while not stop.is_set():
+                try:
+                    versions.append(c.stub.Rank(request, timeout=30).model_version)
+                except grpc.RpcError as e:  # pragma: no cover - reported below
+                    failures.append(f"{e.code()}: {e.details()}")
+
+    threads = [threading.Thread(target=loop) for _ in range(3)]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while len(versions) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        helpers.copy_version(tmp_path, 1, 2)
+        while (not versions or versions[-1] != 2 or versions.count(2) < 10) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        ranker.stop(0)
+        predictor.stop(0)
+    assert failures == []
+    assert versions[0] == 1 and versions.count(2) >= 10
