@@ -90,6 +90,57 @@ def tiny_model(name: str, data, seed: int = 0):
         model = build_model(name, data.spec, data.tasks, **tiny_hparams(default_hparams(name)))
     except (TypeError, ValueError):  # a zoo entry whose hyper-parameters do not shrink this way
         model = build_model(name, data.spec, data.tasks)
+    return _jitter(model, seed)
+
+
+_SMALL = {"num_experts": 2, "expert_units": [4]}
+
+
+def _facet_tasks() -> list[Task]:
+    return [
+        Task(f"{b}.{g}", kind="binary", label="click", tower_units=(4,), facets={"behaviour": b, "group": g})
+        for b in ("ctr", "cvr") for g in ("new", "old")
+    ]
+
+
+def _macros() -> dict:
+    """Macro structure name -> builder(spec): every non-flat structure, tiny (imported lazily)."""
+    from tfmtl import models
+
+    funnel = [
+        Task("ctr", label="click", tower_units=(4,)),
+        Task("cvr", label="buy", sample_space="click == 1", tower_units=(4,)),
+        Task("ctcvr", label="buy", tower_units=(4,)),
+    ]
+    tree = {"switcher": "mmoe", "switcher_hparams": _SMALL, "branch_units": [4]}
+    builders = {
+        f"dml_{v}": (lambda spec, v=v: models.build_dml_model("mmoe", spec, tiny_tasks(), variant=v, **_SMALL))
+        for v in getattr(models, "DML_VARIANTS", {}) if v != "plain"
+    }
+    builders.update({
+        "hmtl": lambda spec: models.build_hmtl(spec, _facet_tasks(), ["behaviour", "group"], **tree),
+        "mfh": lambda spec: models.build_mfh(spec, _facet_tasks(), ["behaviour", "group"], **tree),
+        "esmm": lambda spec: models.build_esmm(spec, funnel),
+        "aitm": lambda spec: models.build_aitm(spec, [funnel[0], funnel[2]], bottom_units=[4]),
+        "dtrn": lambda spec: models.build_dtrn(
+            spec, tiny_tasks(), "mmoe", num_heads=1, hyper_units=4, trm_units=4, **_SMALL
+        ),
+    })
+    return builders
+
+
+MACROS = sorted(_macros())
+
+
+def tiny_macro(name: str, data, seed: int = 0):
+    """Macro structure `name` (see `MACROS`) on `data.spec` with tiny layers and jittered weights."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return _jitter(_macros()[name](data.spec), seed)
+
+
+def _jitter(model, seed: int):
     rng = np.random.default_rng(seed)
     model.set_weights([w + rng.normal(scale=0.3, size=w.shape).astype(w.dtype) for w in model.get_weights()])
     return model

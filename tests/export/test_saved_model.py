@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.export.conftest import batch, tiny_model
+from tests.export.conftest import MACROS, batch, tiny_macro, tiny_model
 from tfmtl.export import export_saved_model, read_metadata, read_warmup, serialize_examples
 from tfmtl.models import available_models
 
@@ -51,15 +51,16 @@ def exports(tiny_data, tmp_path_factory):
 
     def get(name):
         if name not in cache:
-            model = tiny_model(name, tiny_data)
+            model = tiny_macro(name, tiny_data) if name in MACROS else tiny_model(name, tiny_data)
             cache[name] = model, export_saved_model(model, base, name)
         return cache[name]
 
     return get
 
 
-@pytest.mark.parametrize("name", available_models())
+@pytest.mark.parametrize("name", available_models() + MACROS)
 def test_every_path_gives_keras_numbers(name, exports, tiny_data):
+    """Every zoo switcher (flat) and every macro structure, batches of 1 and 1,000 with unseen values."""
     model, path = exports(name)
     batches = [batch(tiny_data, rows) for rows in (1, 1000)]
     both = keras_predict(model, {k: np.concatenate([b[k] for b in batches]) for k in batches[0]})
@@ -194,3 +195,15 @@ def test_metadata_follows_the_contract(exports):
     }
     assert meta["facet_groups"] == {} and meta["metrics"] == {}
     assert set(meta["versions"]) == {"tfmtl", "tensorflow", "keras"}
+
+
+def test_facet_groups_ride_in_the_metadata(exports):
+    """Hierarchical models export every leaf head plus the group -> heads map (MFH)."""
+    model, path = exports("mfh")
+    meta = read_metadata(path)
+    groups = {g: list(names) for g, names in model.metadata["facet_groups"].items()}
+    assert meta["facet_groups"] == groups and groups
+    tasks = {t["name"]: t for t in meta["tasks"]}
+    assert sorted(tasks) == ["ctr.new", "ctr.old", "cvr.new", "cvr.old"]
+    assert all(name in tasks for names in groups.values() for name in names)
+    assert tasks["cvr.new"]["facets"] == {"behaviour": "cvr", "group": "new"}
