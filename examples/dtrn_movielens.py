@@ -16,7 +16,7 @@ Each (backbone, variant) is trained --seeds times (seed = model init and shuffli
 fixed) and evaluated on the test split; prints a Markdown table of mean ± std.
 
     python examples/dtrn_movielens.py --quick              # ~1 min smoke run
-    python examples/dtrn_movielens.py --seeds 3 --epochs 3 --out dtrn_movielens.md
+    python examples/dtrn_movielens.py --seeds 3 --epochs 1 --out dtrn_movielens.md   # the paper trains one epoch
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ VARIANTS = {"plain": (False, False), "+TRM": (False, True), "+TIM": (True, False
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=1, help="the paper trains one epoch (DTRN §4.4)")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--max-len", type=int, default=20)
@@ -51,6 +51,9 @@ def parse_args(argv=None):
     p.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--variant", default=None, help="MovieLens variant: 100k or 1m (default: auto)")
+    p.add_argument("--lookup", action="store_true",
+                   help="look raw values up inside the model (the exportable form); default: ids pre-encoded by "
+                        "FeatureSpec.encode, the same architecture about twice as fast on CPU")
     p.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, 8,000 train rows: a smoke run")
     p.add_argument("--out", default=None, help="also write the Markdown table here")
     args = p.parse_args(argv)
@@ -72,6 +75,15 @@ def subsample(data, rows: int, seed: int):
     return data
 
 
+def encoded(data):
+    """The same splits with categorical and sequence values replaced by their ids (`lookup=False`)."""
+    from tfmtl.data.dataset import Split
+
+    for name, split in data.splits.items():
+        data.splits[name] = Split(data.spec.encode(split.features), split.labels, split.extras)
+    return data
+
+
 def run_one(data, backbone: str, variant: str, seed: int, args) -> dict:
     from tfmtl.models.dtrn import build_dtrn
     from tfmtl.training import compile_multitask, evaluate, fit, set_seed
@@ -79,7 +91,7 @@ def run_one(data, backbone: str, variant: str, seed: int, args) -> dict:
     set_seed(seed)
     name, hparams = BACKBONES[backbone]
     tim, trm = VARIANTS[variant]
-    model = build_dtrn(data.spec, data.tasks, name, tim=tim, trm=trm, **hparams)
+    model = build_dtrn(data.spec, data.tasks, name, tim=tim, trm=trm, lookup=args.lookup, **hparams)
     compile_multitask(model, learning_rate=args.learning_rate)
     start = time.time()
     fit(model, data, epochs=args.epochs, batch_size=args.batch_size, seed=seed, verbose=0)
@@ -98,7 +110,7 @@ def table(results: dict, args, description: str) -> str:
         f"DTRN on {description}",
         "",
         f"{args.seeds} seed(s), {args.epochs} epoch(s), batch {args.batch_size}, Adam lr {args.learning_rate}, "
-        f"max_len {args.max_len}, embedding {args.embedding_dim}"
+        f"max_len {args.max_len}, embedding {args.embedding_dim}, {'in-model lookup' if args.lookup else 'pre-encoded ids'}"
         + (f", train subsampled to {args.train_rows:,} rows" if args.train_rows else "")
         + ". Test split; mean ± std over seeds.",
         "",
@@ -122,6 +134,8 @@ def main(argv=None) -> int:
         variant=args.variant, seed=args.split_seed, embedding_dim=args.embedding_dim, max_len=args.max_len
     )
     data = subsample(data, args.train_rows, args.split_seed)
+    if not args.lookup:
+        data = encoded(data)
     print(data.description, file=sys.stderr)
     results = {}
     for backbone in args.backbones:

@@ -111,9 +111,12 @@ def test_trains_one_epoch():
     labels = {"ctr": (np.arange(N) % 2).astype("float32"), "rating": np.linspace(1, 5, N).astype("float32")}
     data = MultiTaskData(_spec(columns), TASKS, {"train": Split(columns, labels)})
     model = _model("ple", columns=columns)
-    compile_multitask(model, learning_rate=1e-2, jit_compile=False)
-    history = fit(model, data, epochs=2, batch_size=16, verbose=0)
+    compile_multitask(model, learning_rate=1e-2, jit_compile=False, run_eagerly=True)
+    hyper = next(w for w in model.weights if "hyper_gamma" in w.path)
+    before = np.asarray(hyper).copy()
+    history = fit(model, data, epochs=2, batch_size=32, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+    assert np.abs(np.asarray(hyper) - before).max() > 0  # the task losses reach the hypernetwork
 
 
 def test_export_parity(tmp_path):
