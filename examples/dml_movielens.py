@@ -50,6 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--variant-data", default=None, help="MovieLens variant: 100k, 1m (default: 1m if present)")
     p.add_argument("--out", default="examples/results/dml_movielens", help="output folder")
     p.add_argument("--quick", action="store_true", help="1 epoch, 2 seeds: proves the script runs")
+    p.add_argument("--table-only", action="store_true", help="rewrite table.md from runs.jsonl, train nothing")
     args = p.parse_args(argv)
     if args.quick:
         args.epochs, args.seeds = 1, min(args.seeds, 2)
@@ -107,6 +108,21 @@ def table(rows: list[dict], backbones, variants, description: str) -> str:
             )
     lines += ["", "mean ± std (population) over seeds; test split; consistency exact over all test pairs "
               "with different ratings (both tasks' predictions in the rating's order); reverse: both in the opposite order."]
+    lines += ["", "Paired differences against the plain backbone (same split, same seed): mean ± std (sample), "
+              "wins = seeds where the variant is better.", "",
+              "| Model | Δ AUC | wins | Δ MSE | wins | Δ Consistency | wins |", "|---|---|---|---|---|---|---|"]
+    by = {(r["backbone"], r["variant"], r["seed"]): r for r in rows}
+    for b in backbones:
+        for v in variants:
+            seeds = sorted(s for (bb, vv, s) in by if bb == b and vv == v and (b, "plain", s) in by)
+            if v == "plain" or not seeds:
+                continue
+            cells = []
+            for key, sign in (("auc", 1), ("mse", -1), ("consistency", 1)):
+                d = np.array([by[(b, v, s)][key] - by[(b, "plain", s)][key] for s in seeds])
+                sd = d.std(ddof=1) if len(d) > 1 else 0.0
+                cells += [f"{d.mean():+.4f} ± {sd:.4f}", f"{int((sign * d > 0).sum())}/{len(d)}"]
+            lines.append(f"| {BACKBONES[b][0]}{VARIANTS[v]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -127,7 +143,7 @@ def main(argv=None):
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     done = [r for r in done if r.get("protocol") == protocol]
     print(data.description, flush=True)
-    for seed in range(args.seeds):
+    for seed in range(0 if args.table_only else args.seeds):
         for b in args.backbones:
             for v in args.variants:
                 if any(r["backbone"] == b and r["variant"] == v and r["seed"] == seed for r in done):
