@@ -10,7 +10,6 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 from tests.serving import helpers
 from tfmtl.serving import RankingClient, rank_request
 from tfmtl.serving.model_info import ModelInfoCache
-from tfmtl.serving.protos import ranking_pb2
 from tfmtl.serving.ranking_service import RankingServicer
 
 CONTEXT = ("x0", "x1", "x2", "segment")  # request-level: the "user"; the rest are the candidates'
