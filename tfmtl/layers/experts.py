@@ -57,13 +57,16 @@ class ExpertBank(keras.layers.Layer):
             d_in = units
 
     def call(self, x):
-        h = x
+        if len(x.shape) == 2:
+            return run_banks(x, [self])[0][0]
         for kernel, bias in zip(self.kernels, self.biases):
-            if len(h.shape) == 2:
-                h = ops.einsum("bd,edu->beu", h, kernel)
-            else:
-                h = ops.einsum("bed,edu->beu", h, kernel)
-            h = self._activation(h + bias)
+            x = self._activation(ops.einsum("bed,edu->beu", x, kernel) + bias)
+        return x
+
+    def deeper_layers(self, h):
+        """Layers 2.. of every expert on the first layer's output `h` `[B, E, U]`."""
+        for kernel, bias in zip(self.kernels[1:], self.biases[1:]):
+            h = self._activation(ops.einsum("bed,edu->beu", h, kernel) + bias)
         return h
 
     def compute_output_shape(self, input_shape):
@@ -122,3 +125,50 @@ def mix(weights, experts):
     `weights` is `[B, E]`, `experts` is `[B, E, U]`; returns `[B, U]`.
     """
     return ops.einsum("be,beu->bu", weights, experts)
+
+
+def run_banks(x, banks, heads=()):
+    """Expert banks and linear heads that all read ONE input `x` `[B, D]`, first layers fused.
+
+    The first layer of every expert of every bank, and every head (e.g. all gates of a
+    level), is ONE wide GEMM `x @ [K_1 | ... | K_E | G_1 | ...]` (one kernel instead of
+    one per bank and per gate, forward and backward); deeper expert layers are one batched
+    matmul per bank and layer. The numbers are those of the per-expert equations
+    `h_e = act(x K_e + b_e)`, `z_g = x G + c` (the sums only run in another order).
+
+    Args:
+        x: `[B, D]` tensor.
+        banks: list of built `ExpertBank`.
+        heads: list of `(kernel [D, n], bias [n])` pairs, e.g. `(gate.kernel, gate.bias)`.
+
+    Returns `([bank outputs [B, E_i, U_i]], [head logits [B, n_j]])`.
+
+    Example:
+
+    >>> outs, (logits,) = run_banks(x, [bank], heads=[(gate.kernel, gate.bias)])
+    >>> w = keras.ops.softmax(logits)  # == gate(x)
+    """
+    kernels, biases, widths = [], [], []
+    for bank in banks:
+        e, d, u = (int(s) for s in bank.kernels[0].shape)
+        kernels.append(ops.reshape(ops.transpose(bank.kernels[0], (1, 0, 2)), (d, e * u)))
+        biases.append(ops.reshape(bank.biases[0], (e * u,)))
+        widths.append(e * u)
+    for kernel, bias in heads:
+        kernels.append(kernel)
+        biases.append(bias)
+        widths.append(int(kernel.shape[-1]))
+    if len(kernels) == 1:
+        z = [ops.matmul(x, kernels[0]) + biases[0]]
+    else:
+        wide = ops.matmul(x, ops.concatenate(kernels, axis=1)) + ops.concatenate(biases, axis=0)
+        z, start = [], 0
+        for w in widths:
+            z.append(wide[:, start:start + w])
+            start += w
+    outs = []
+    for bank, zb in zip(banks, z):
+        e, u = bank.num_experts, bank.units[0]
+        outs.append(bank.deeper_layers(ops.reshape(bank._activation(zb), (-1, e, u))))
+    return outs, z[len(banks):]
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tfmtl.layers.experts import ExpertBank, Gate, mix
+from tfmtl.layers.experts import ExpertBank, Gate, mix, run_banks
 from tfmtl.layers.switcher import Switcher
 
 
@@ -45,8 +45,9 @@ class MMoE(Switcher):
             gate.build(input_shape)
 
     def forward(self, x):
-        experts = self.experts(x)
-        weights = [gate(x) for gate in self.gates]
+        # The expert bank's first layer and every gate are one GEMM (see run_banks).
+        (experts,), logits = run_banks(x, [self.experts], [(g.kernel, g.bias) for g in self.gates])
+        weights = [ops.softmax(z, axis=-1) for z in logits]
         return [mix(weights[k % len(weights)], experts) for k in range(self.num_outputs)], weights
 
     @property
@@ -128,10 +129,13 @@ class MLMMoE(Switcher):
         return ops.softmax(logits, axis=-1)  # [B, experts of j, experts of j-1]
 
     def forward(self, x):
-        h = self.levels[0](x)
-        for bank, gates in zip(self.levels[1:], self.expert_gates):
-            h = bank(ops.einsum("bfe,beu->bfu", self._expert_gate_weights(gates, x), h))
-        weights = [gate(x) for gate in self.task_gates]
+        # Every gate reads x: level 0's first layer and all gates are one GEMM (run_banks).
+        gates = self.expert_gates + self.task_gates
+        (h,), logits = run_banks(x, [self.levels[0]], [(g.kernel, g.bias) for g in gates])
+        for bank, z in zip(self.levels[1:], logits):
+            w = ops.softmax(ops.reshape(z, (-1, self.num_experts, self.num_experts)), axis=-1)
+            h = bank(ops.einsum("bfe,beu->bfu", w, h))
+        weights = [ops.softmax(z, axis=-1) for z in logits[len(self.expert_gates):]]
         return [mix(w, h) for w in weights], weights
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tfmtl.layers.experts import ExpertBank, Gate, mix
+from tfmtl.layers.experts import ExpertBank, Gate, mix, run_banks
 from tfmtl.layers.mmoe import per_level_units
 from tfmtl.layers.switcher import Switcher
 
@@ -72,25 +72,31 @@ class CGC(Switcher):
         for gate in self.task_gates + ([self.shared_gate] if self.shared_gate else []):
             gate.build(input_shape)
 
-    def _combine(self, task_views, task_e, shared_view, shared_e):
+    def _combine(self, task_views, task_e, shared_view, shared_e, weights=None):
         m_t, outputs = self.num_task_experts, []
-        weights = [gate(v) for gate, v in zip(self.task_gates, task_views)]
-        for k, w in enumerate(weights):
+        if weights is None:
+            weights = [gate(v) for gate, v in zip(self.task_gates, task_views)]
+            if self.shared_gate is not None:
+                weights.append(self.shared_gate(shared_view))
+        for k, w in enumerate(weights[: self.num_outputs]):
             # PLE eq 4: task k's own experts, then the shared experts.
             parts = ([task_e[:, k * m_t:(k + 1) * m_t]] if m_t else []) + ([shared_e] if shared_e is not None else [])
             outputs.append(mix(w, ops.concatenate(parts, axis=1)))
         if self.shared_gate is not None:
             # PLE eq 6: the shared module's selected matrix holds every expert of the level.
-            w_s = self.shared_gate(shared_view)
             parts = ([task_e] if m_t else []) + ([shared_e] if shared_e is not None else [])
-            outputs.append(mix(w_s, ops.concatenate(parts, axis=1)))
-            weights.append(w_s)
+            outputs.append(mix(weights[-1], ops.concatenate(parts, axis=1)))
         return outputs, weights
 
     def forward(self, x):
-        task_e = self.task_experts(x) if self.task_experts else None
-        shared_e = self.shared_experts(x) if self.shared_experts else None
-        return self._combine([x] * self.num_outputs, task_e, x, shared_e)
+        # One input: both banks' first layers and every gate of the level are one GEMM.
+        banks = [b for b in (self.task_experts, self.shared_experts) if b is not None]
+        gates = self.task_gates + ([self.shared_gate] if self.shared_gate is not None else [])
+        outs, logits = run_banks(x, banks, [(g.kernel, g.bias) for g in gates])
+        task_e = outs.pop(0) if self.task_experts else None
+        shared_e = outs.pop(0) if self.shared_experts else None
+        weights = [ops.softmax(z, axis=-1) for z in logits]
+        return self._combine([x] * self.num_outputs, task_e, x, shared_e, weights)
 
     def forward_views(self, views):
         task_views = views[: self.num_outputs]

@@ -54,6 +54,12 @@ class Switcher(keras.layers.Layer):
         return []
 
     # -- Keras plumbing ----------------------------------------------------------------
+    if keras.backend.backend() == "torch":
+        # On torch a Keras layer is a torch.nn.Module, whose __call__ runs `self.forward`:
+        # here that is the Switcher contract's, not Keras's entry point. Route it to Keras.
+        def _call_impl(self, *args, **kwargs):
+            return keras.Operation.__call__(self, *args, **kwargs)
+
     def _check_views(self, input_shape):
         if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
             if len(input_shape) not in self.accepted_view_counts():
