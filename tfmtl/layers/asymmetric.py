@@ -8,7 +8,7 @@ from keras import ops
 from tfmtl.layers.experts import ExpertBank
 from tfmtl.layers.switcher import Switcher
 
-FUSIONS = ("concat", "sum", "mean")
+FUSIONS = ("sum", "mean", "concat")
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
@@ -27,16 +27,18 @@ class AsymmetricSharing(Switcher):
         units: list of int. Hidden sizes of each task's bottom.
         sources: list of `num_outputs` lists of task indices, or None. Task t also reads
             the bottoms in `sources[t]`. Defaults to a chain: task t reads tasks 0..t-1.
-        fusion: str. `"concat"`, `"sum"` or `"mean"`. Defaults to `"concat"`.
+        fusion: str. `"sum"`, `"mean"` or `"concat"`. Defaults to `"sum"`, which keeps every
+            output at the bottom's width so the switcher drops into the tree structures too
+            (their path sums need one width); `"concat"` widens task t by its sources.
 
     Example:
 
-    >>> layer = tfmtl.layers.AsymmetricSharing(num_outputs=2, units=[8], sources=[[], [0]])
+    >>> layer = tfmtl.layers.AsymmetricSharing(num_outputs=2, units=[8], sources=[[], [0]], fusion="concat")
     >>> [tuple(o.shape) for o in layer(np.ones((3, 16), "float32"))]
     [(3, 8), (3, 16)]
     """
 
-    def __init__(self, num_outputs: int, units: list[int], sources=None, fusion: str = "concat", **kwargs):
+    def __init__(self, num_outputs: int, units: list[int], sources=None, fusion: str = "sum", **kwargs):
         super().__init__(num_outputs, **kwargs)
         if fusion not in FUSIONS:
             raise ValueError(f"AsymmetricSharing fusion must be one of {FUSIONS}. Received: fusion={fusion!r}")

@@ -89,5 +89,5 @@ register_switcher(
     Sluice,
     {"units": [64, 64], "num_subspaces": 2, "self_weight": 0.9, "combine": "sum", "orthogonality_weight": 0.0},
 )
-register_switcher("asymmetric", AsymmetricSharing, {"units": [128, 64], "sources": None, "fusion": "concat"})
+register_switcher("asymmetric", AsymmetricSharing, {"units": [128, 64], "sources": None, "fusion": "sum"})
 register_switcher("customized", CustomizedSharing, {"shared_units": [128, 64], "task_units": [64, 32]})
