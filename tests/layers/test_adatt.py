@@ -149,3 +149,12 @@ def test_errors_name_the_culprit(kwargs, culprit):
 def test_adatt_sp_refuses_shared_experts():
     with pytest.raises(ValueError, match="num_shared_experts=2"):
         AdaTTSp(num_outputs=2, num_task_experts=1, expert_units=[4], num_shared_experts=2)
+
+
+def test_explicit_shared_view_feeds_the_shared_unit():
+    shared = RNG.normal(size=(5, 6)).astype("float32")
+    layer = AdaTT(num_outputs=3, num_task_experts=1, num_shared_experts=2, expert_units=[[4], [3]], return_gates=True)
+    outs, gates = layer(VIEWS + [shared])
+    expect, expect_gates = reference_adatt(layer, VIEWS, shared)
+    for got, want in zip(list(outs) + list(gates), expect + expect_gates):
+        np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)
