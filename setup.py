@@ -30,6 +30,9 @@ setup(
     extras_require={
         "test": ["pytest>=8", "scikit-learn>=1.4", "matplotlib>=3.8", "grpcio-tools>=1.60"],
         "plot": ["matplotlib>=3.8"],
+        # Train on the other Keras 3 backends (CPU builds); tests/test_backends.py skips any
+        # backend not installed, so `.[test]` stays light. torch: take the +cpu wheel.
+        "backends": ["jax[cpu]>=0.4.30", "torch>=2.3"],
     },
     entry_points={"console_scripts": ["tfmtl=tfmtl.cli:main"]},
 )
