@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from tfmtl.layers.hypernetwork import HyperNetwork
+from tfmtl.layers.linear import batch_matmul, dense
 
 INJECTIONS = ("ln", "qkv", "ffn1", "ffn2")
 _NEG = -1e9
@@ -190,35 +191,35 @@ class TIM(keras.layers.Layer):
         dh = d // h
         mats = []
         for i, m in enumerate("qkv"):
-            mat = ops.expand_dims(w[f"w{m}"], 0)  # [1, d, d]
+            mat = w[f"w{m}"]  # [d, d], or [T, d, d] when injected
             if "qkv" in p:  # §5.2.2: W^Q_{t,b} = W^Q ⊙ (1 + W_{t,b})
-                mat = mat * (1.0 + ops.reshape(p["qkv"][:, 3 * block + i], (-1, d, d)))
+                mat = mat[None] * (1.0 + ops.reshape(p["qkv"][:, 3 * block + i], (-1, d, d)))
             mats.append(mat)
-        q, k, v = ops.matmul(q_in, mats[0]), ops.matmul(kv_in, mats[1]), ops.matmul(kv_in, mats[2])
+        q, k, v = dense(q_in, mats[0]), dense(kv_in, mats[1]), dense(kv_in, mats[2])
         q, k, v = (self._heads(z, h, dh) for z in (q, k, v))  # [B, T|1, h, L, dh]
-        scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) / math.sqrt(dh)
+        scores = batch_matmul(q, ops.swapaxes(k, -1, -2)) / math.sqrt(dh)
         keep = ops.reshape(mask, (-1, 1, 1, 1, mask.shape[-1]))
         weights = ops.softmax(ops.where(keep > 0, scores, _NEG), axis=-1) * keep
-        heads = ops.matmul(weights, v)  # [B, T|1, h, Lq, dh]
+        heads = batch_matmul(weights, v)  # [B, T|1, h, Lq, dh]
         heads = ops.transpose(heads, (0, 1, 3, 2, 4))
         heads = ops.reshape(heads, (-1, heads.shape[1], heads.shape[2], d))
-        return ops.matmul(heads, w["wo"])  # eq 3: concat(head_1..h) W^O
+        return dense(heads, w["wo"])  # eq 3: concat(head_1..h) W^O
 
     def _ffn(self, x, block, p):
         """DTRN eq 5: `ReLU(X W1 + b1) W2 + b2`, with §5.2.2's residual injection if asked."""
         w, d = self.blocks[block], self.d
         f = w["w1"].shape[-1]
-        w1, b1 = ops.expand_dims(w["w1"], 0), ops.reshape(w["b1"], (1, 1, f))
-        w2, b2 = ops.expand_dims(w["w2"], 0), ops.reshape(w["b2"], (1, 1, d))
+        w1, b1 = w["w1"], ops.reshape(w["b1"], (1, 1, f))  # [d, f], or [T, d, f] when injected
+        w2, b2 = w["w2"], ops.reshape(w["b2"], (1, 1, d))
         if "ffn1" in p:
             g = p["ffn1"][:, block]
-            w1 = w1 * (1.0 + ops.reshape(g[:, : d * f], (-1, d, f)))
+            w1 = w1[None] * (1.0 + ops.reshape(g[:, : d * f], (-1, d, f)))
             b1 = b1 * (1.0 + ops.reshape(g[:, d * f:], (-1, 1, f)))
         if "ffn2" in p:
             g = p["ffn2"][:, block]
-            w2 = w2 * (1.0 + ops.reshape(g[:, : f * d], (-1, f, d)))
+            w2 = w2[None] * (1.0 + ops.reshape(g[:, : f * d], (-1, f, d)))
             b2 = b2 * (1.0 + ops.reshape(g[:, f * d:], (-1, 1, d)))
-        return ops.matmul(ops.relu(ops.matmul(x, w1) + b1), w2) + b2
+        return dense(ops.relu(dense(x, w1) + b1), w2) + b2
 
     def _norm(self, x, pos, p):
         """DTRN eq 6: `γ_{t,b} · γ · (X - μ) / δ + β_{t,b} + β` (plain LayerNorm when not injected)."""
