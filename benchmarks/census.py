@@ -40,17 +40,17 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def run_one(data, model_name: str, seed: int, args) -> dict:
-    epochs, batch_size, patience = args.epochs, args.batch_size, args.patience
+    """One seed of `model_name` trained with the command line's schedule; its test AUCs and speed."""
     training.set_seed(seed)
     model = tfmtl.models.build_model(model_name, data.spec, data.tasks)
-    steps = epochs * -(-len(data["train"]) // batch_size)
+    steps = args.epochs * -(-len(data["train"]) // args.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps, alpha=0.05)
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay, use_ema=args.ema > 0,
                                        ema_momentum=args.ema or 0.99)
     training.compile_multitask(model, optimizer=optimizer)
     timer = EpochTimer()
-    training.fit(model, data, epochs=epochs, batch_size=batch_size, seed=seed,
-                 early_stopping_patience=patience, callbacks=[timer], verbose=0)
+    training.fit(model, data, epochs=args.epochs, batch_size=args.batch_size, seed=seed,
+                 early_stopping_patience=args.patience, callbacks=[timer], verbose=0)
     report = training.evaluate(model, data, "test")
     steady = timer.seconds[1:] or timer.seconds
     return {
