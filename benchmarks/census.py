@@ -88,10 +88,12 @@ def main() -> None:
     p.add_argument("--weight-decay", type=float, default=1e-2)
     p.add_argument("--ema", type=float, default=0.0, help="evaluate an exponential moving average of the weights (momentum; 0 = off)")
     p.add_argument("--embedding-dim", type=int, default=8)
+    p.add_argument("--dense-encoding", default="piecewise_linear", choices=("bucket", "piecewise_linear"),
+                   help="how the dense columns' 16 training quantiles are encoded (DenseFeature.encoding)")
     p.add_argument("--out", default=None, help="write the Markdown report here")
     args = p.parse_args()
 
-    data = load_census(embedding_dim=args.embedding_dim)
+    data = load_census(embedding_dim=args.embedding_dim, dense_encoding=args.dense_encoding)
     tasks = [t.name for t in data.tasks]
     print(f"[census] {data.description}", flush=True)
     results = {}
@@ -108,7 +110,7 @@ def main() -> None:
         f"Data: {data.description}.",
         f"Run: `python benchmarks/census.py --seeds {args.seeds} --epochs {args.epochs} --patience {args.patience} "
         f"--batch-size {args.batch_size} --learning-rate {args.learning_rate} --weight-decay {args.weight_decay} "
-        f"--ema {args.ema} --embedding-dim {args.embedding_dim}` "
+        f"--ema {args.ema} --embedding-dim {args.embedding_dim} --dense-encoding {args.dense_encoding}` "
         f"on {platform.machine()}, {os.cpu_count()} cores (load average at the end {load[0]:.1f}); zoo default "
         "hyper-parameters; AdamW with cosine decay; test AUC mean ± std over seeds.",
         "",

@@ -113,3 +113,42 @@ def test_dense_buckets_embed_the_training_quantile_bucket():
     table = np.asarray(layer.tables["x"].embeddings)
     np.testing.assert_allclose(out[:, 1:], table[np.digitize(x, s["x"].boundaries)], atol=1e-6)
     assert FeatureSpec.from_config(s.to_config()) == s
+
+
+def test_piecewise_linear_edges_keep_a_spike_and_spread_the_rest():
+    values = np.concatenate([np.zeros(900), np.arange(1.0, 101.0)])  # 90% zeros, like capital gains
+    s = FeatureSpec([DenseFeature("x", num_buckets=4, encoding="piecewise_linear")]).adapt({"x": values})
+    np.testing.assert_allclose(s["x"].boundaries, [0.0, *np.quantile(np.arange(1.0, 101.0), [0, 0.25, 0.5, 0.75, 1])])
+    assert DenseFeature("y", num_buckets=4).encoding == "bucket"
+    with pytest.raises(ValueError, match="'y': encoding must be one of"):
+        DenseFeature("y", encoding="spline")
+
+
+def test_piecewise_linear_encoding_matches_the_paper_formula():
+    s = FeatureSpec([DenseFeature("x", num_buckets=3, embedding_dim=2, encoding="piecewise_linear")])
+    s = s.adapt({"x": np.arange(31.0)})  # edges 0, 10, 20, 30
+    layer = FeatureEmbedding(s)
+    x = np.array([-5.0, 0.0, 4.0, 10.0, 25.0, 40.0], "float32")
+    out = np.asarray(layer({"x": x}))
+    assert out.shape == (6, 3) == (6, layer.output_dim)
+    edges = np.asarray(s["x"].boundaries)
+    expected = np.empty((6, 3))
+    for t in range(3):  # Gorishniy et al. 2022 eq 1, by cases
+        frac = (x - edges[t]) / (edges[t + 1] - edges[t])
+        below, above = (x < edges[t]) & (t > 0), (x >= edges[t + 1]) & (t < 2)
+        expected[:, t] = np.where(below, 0.0, np.where(above, 1.0, frac))
+    np.testing.assert_allclose(expected[:, 0], [-0.5, 0, 0.4, 1, 1, 1])
+    linear = layer.piecewise["x"]
+    kernel, bias = (np.asarray(w) for w in linear.weights)
+    np.testing.assert_allclose(out[:, 1:], expected @ kernel + bias, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[:, 0], (x - s["x"].mean) / s["x"].std, rtol=1e-5)
+
+
+def test_piecewise_linear_model_round_trips_through_keras_file(tmp_path):
+    s = FeatureSpec([DenseFeature("x", num_buckets=4, encoding="piecewise_linear")]).adapt({"x": np.arange(50.0)})
+    inputs = s.inputs()
+    model = keras.Model(inputs, FeatureEmbedding(s)(inputs))
+    x = {"x": np.array([1.0, 17.5, 70.0], "float32")}
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)

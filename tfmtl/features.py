@@ -35,9 +35,18 @@ _DTYPES = ("string", "int64")
 class DenseFeature:
     """A real-valued feature. `missing`: "error" (NaN/inf is an error) or "mean" (NaN -> mean).
 
-    With `num_buckets > 0` the model also embeds the value's training-quantile bucket
-    (`boundaries`, learnt by `adapt`) in `embedding_dim` dimensions, so a network can cut a
-    feature at thresholds as trees do.
+    With `num_buckets > 0` the model also encodes the value by its training quantiles in
+    `embedding_dim` dimensions, so a network can cut a feature at thresholds as trees do:
+
+    - `encoding="bucket"`: the embedding of the quantile bucket the value falls in;
+      `boundaries` (learnt by `adapt`) are the inner cut points.
+    - `encoding="piecewise_linear"`: the piecewise-linear encoding of Gorishniy et al.
+      (NeurIPS'22, eq 1), component t = clip((x - b_{t-1}) / (b_t - b_{t-1}), 0, 1) (the first
+      bin unclipped below, the last above), times a learnt `[bins, embedding_dim]` matrix: a
+      continuous interpolation where a bucket embedding jumps. `boundaries` are every bin
+      edge, the training minimum and maximum included; a value holding more than one
+      quantile's mass (the zeros of a mostly-zero amount) is an edge and the other values'
+      quantiles place the rest.
     """
 
     name: str
@@ -48,11 +57,13 @@ class DenseFeature:
     num_buckets: int = 0
     embedding_dim: int = 4
     boundaries: tuple | None = None
+    encoding: str = "bucket"
     kind: ClassVar[str] = "dense"
 
     def __post_init__(self):
         _check_choice(self, "transform", ("none", "log1p"))
         _check_choice(self, "missing", ("error", "mean"))
+        _check_choice(self, "encoding", ("bucket", "piecewise_linear"))
         if self.boundaries is not None:
             object.__setattr__(self, "boundaries", tuple(float(b) for b in self.boundaries))
 
@@ -178,7 +189,7 @@ class FeatureSpec:
                 finite = values[np.isfinite(values)]
                 mean = float(finite.mean()) if finite.size else 0.0
                 std = float(finite.std()) if finite.size else 1.0
-                boundaries = _quantile_boundaries(finite, f.num_buckets) if f.num_buckets else None
+                boundaries = _quantile_boundaries(finite, f.num_buckets, f.encoding) if f.num_buckets else None
                 adapted.append(dataclasses.replace(f, mean=mean, std=std if std > 1e-12 else 1.0, boundaries=boundaries))
             elif f.kind == "categorical" and f.num_hash_bins is None and f.vocabulary is None:
                 adapted.append(dataclasses.replace(f, vocabulary=_vocabulary(columns[f.name], f.min_count)))
@@ -286,12 +297,21 @@ def _plain_dict(d: dict) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
-def _quantile_boundaries(values: np.ndarray, num_buckets: int) -> tuple:
-    """Distinct inner quantiles of `values`: at most `num_buckets - 1` cut points."""
+def _quantile_boundaries(values: np.ndarray, num_buckets: int, encoding: str = "bucket") -> tuple:
+    """Distinct quantiles of `values`: at most `num_buckets - 1` inner cut points ("bucket"),
+    or bin edges from the minimum to the maximum ("piecewise_linear"): each value that holds more
+    than one quantile's mass (a spike, like the zeros of a mostly-zero amount) is an edge, and the
+    `num_buckets + 1` quantiles of the other values place the rest, so a spike cannot swallow the bins."""
     if not values.size:
         return ()
-    cuts = np.quantile(values, np.linspace(0.0, 1.0, num_buckets + 1)[1:-1])
-    return tuple(float(c) for c in np.unique(cuts))
+    levels = np.linspace(0.0, 1.0, num_buckets + 1)
+    if encoding == "bucket":
+        return tuple(float(c) for c in np.unique(np.quantile(values, levels[1:-1])))
+    spikes, counts = np.unique(values, return_counts=True)
+    spikes = spikes[counts > values.size / num_buckets]  # one value holding several quantiles (e.g. 0)
+    rest = values[~np.isin(values, spikes)]
+    edges = np.quantile(rest if rest.size else values, levels)
+    return tuple(float(c) for c in np.unique(np.concatenate([edges, spikes, [values.min(), values.max()]])))
 
 
 def _vocabulary(values, min_count: int) -> tuple:

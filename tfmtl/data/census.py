@@ -76,20 +76,28 @@ def read_census_file(path) -> dict:
     return {name: table[:, i] for i, name in enumerate(COLUMNS)}
 
 
-def census_spec(exclude=(), embedding_dim: int = 8) -> FeatureSpec:
-    """Every attribute but the instance weight, the income label and the `exclude`d columns."""
+def census_spec(exclude=(), embedding_dim: int = 8, dense_encoding: str = "piecewise_linear") -> FeatureSpec:
+    """Every attribute but the instance weight, the income label and the `exclude`d columns.
+
+    Dense columns get 16 training quantiles, encoded as `dense_encoding` ("bucket" or
+    "piecewise_linear", see `DenseFeature`)."""
     features = []
     for name in COLUMNS:
         if name in ("instance_weight", "income") or name in exclude:
             continue
         if name in DENSE:
-            features.append(DenseFeature(name, transform=DENSE[name], num_buckets=16, embedding_dim=embedding_dim))
+            features.append(DenseFeature(
+                name, transform=DENSE[name], num_buckets=16, embedding_dim=embedding_dim, encoding=dense_encoding
+            ))
         else:
             features.append(CategoricalFeature(name, embedding_dim=embedding_dim))
     return FeatureSpec(features)
 
 
-def load_census(data_dir_=None, tasks=("income", "never_married"), embedding_dim: int = 8) -> MultiTaskData:
+def load_census(
+    data_dir_=None, tasks=("income", "never_married"), embedding_dim: int = 8,
+    dense_encoding: str = "piecewise_linear",
+) -> MultiTaskData:
     """Census-Income (KDD) as `MultiTaskData`; `tasks` from {income, never_married, education}."""
     unknown = sorted(set(tasks) - set(LABELS))
     if unknown:
@@ -117,7 +125,8 @@ def load_census(data_dir_=None, tasks=("income", "never_married"), embedding_dim
         column, fn = LABELS[name]
         columns[f"label_{name}"] = fn(columns[column])
         task_objs.append(Task(name, kind="binary", label=f"label_{name}"))
-    spec = census_spec(exclude=[LABELS[t][0] for t in tasks], embedding_dim=embedding_dim)
+    exclude = [LABELS[t][0] for t in tasks]
+    spec = census_spec(exclude=exclude, embedding_dim=embedding_dim, dense_encoding=dense_encoding)
     data = build_splits(columns, spec, task_objs, indices, source)
     sizes = ", ".join(f"{k} {len(v):,}" for k, v in data.splits.items())
     data.description = f"Census-Income (KDD): {protocol}; {sizes} rows"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from tfmtl.features import FeatureSpec
@@ -12,8 +13,9 @@ from tfmtl.features import FeatureSpec
 class FeatureEmbedding(keras.layers.Layer):
     """The embedding block: normalised dense features and embedded categorical ones, concatenated.
 
-    Dense features: `(transform(x) - mean) / std` with the spec's training statistics, plus
-    an embedding of the value's quantile bucket when the feature has `num_buckets`.
+    Dense features: `(transform(x) - mean) / std` with the spec's training statistics, plus,
+    when the feature has `num_buckets`, an embedding of the value's quantile bucket or its
+    piecewise-linear encoding times a learnt matrix (`DenseFeature.encoding`).
     Categorical features: vocabulary lookup (one OOV bucket) or hashing, then an embedding.
     Sequence features are not part of the vector; `embed_sequence` embeds them for the
     layers that read sequences (sharing the table of `share_with`).
@@ -35,9 +37,11 @@ class FeatureEmbedding(keras.layers.Layer):
         super().__init__(**kwargs)
         self.spec = features if isinstance(features, FeatureSpec) else FeatureSpec.from_config(features)
         self.lookup = bool(lookup)
-        self.lookups, self.tables = {}, {}
+        self.lookups, self.tables, self.piecewise = {}, {}, {}
         for f in self.spec:
-            if f.kind == "dense" and f.boundaries:
+            if f.kind == "dense" and _piecewise(f):
+                self.piecewise[f.name] = keras.layers.Dense(f.embedding_dim, name=f"piecewise_{f.name}")
+            elif f.kind == "dense" and f.boundaries and f.encoding == "bucket":
                 self.tables[f.name] = keras.layers.Embedding(
                     len(f.boundaries) + 1, f.embedding_dim, name=f"embedding_{f.name}"
                 )
@@ -53,7 +57,7 @@ class FeatureEmbedding(keras.layers.Layer):
     @property
     def output_dim(self) -> int:
         return sum(
-            (1 + (f.embedding_dim if f.boundaries else 0)) if f.kind == "dense" else f.embedding_dim
+            (1 + (f.embedding_dim if _encoded(f) else 0)) if f.kind == "dense" else f.embedding_dim
             for f in self.spec
             if f.kind != "sequence"
         )
@@ -61,6 +65,8 @@ class FeatureEmbedding(keras.layers.Layer):
     def build(self, input_shape=None):
         for table in self.tables.values():
             table.build((None,))
+        for name, linear in self.piecewise.items():
+            linear.build((None, len(self.spec[name].boundaries) - 1))
         self.built = True
 
     def ids(self, name: str, values):
@@ -91,9 +97,10 @@ class FeatureEmbedding(keras.layers.Layer):
                 if f.missing == "mean":
                     x = ops.where(ops.isfinite(x), x, f.mean)
                 parts.append(ops.expand_dims((x - f.mean) / f.std, -1))
-                if f.boundaries:
-                    bucket = ops.digitize(x, list(f.boundaries))
-                    parts.append(self.tables[f.name](bucket))
+                if f.name in self.piecewise:
+                    parts.append(self.piecewise[f.name](piecewise_linear(x, f.boundaries)))
+                elif f.name in self.tables:
+                    parts.append(self.tables[f.name](ops.digitize(x, list(f.boundaries))))
             elif f.kind == "categorical":
                 parts.append(self.tables[f.name](self.ids(f.name, inputs[f.name])))
         return ops.concatenate(parts, axis=-1)
@@ -103,6 +110,32 @@ class FeatureEmbedding(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "features": self.spec.to_config(), "lookup": self.lookup}
+
+
+def piecewise_linear(x, edges):
+    """`[B]` values -> `[B, len(edges) - 1]` piecewise-linear encoding (Gorishniy et al. 2022, eq 1).
+
+    Component t is the fraction of bin t = [edges[t], edges[t+1]) that x has passed: 0 left of
+    it, 1 right of it; the first bin extends linearly below, the last above.
+
+    >>> ops.convert_to_numpy(piecewise_linear(np.array([0.5, 2.0, 9.0], "float32"), (0.0, 1.0, 4.0)))
+    array([[0.5, 0. ], [1. , 0.33333334], [1. , 2.6666667]], dtype=float32)
+    """
+    edges = np.asarray(edges, dtype=np.float64)
+    left, width = edges[:-1], np.diff(edges)
+    low = np.where(np.arange(len(width)) == 0, -np.inf, 0.0)
+    high = np.where(np.arange(len(width)) == len(width) - 1, np.inf, 1.0)
+    z = (ops.expand_dims(ops.cast(x, "float32"), -1) - left.astype("float32")) / width.astype("float32")
+    return ops.minimum(ops.maximum(z, low.astype("float32")), high.astype("float32"))
+
+
+def _piecewise(f) -> bool:
+    """A dense feature with at least one piecewise-linear bin (two distinct edges)."""
+    return f.encoding == "piecewise_linear" and f.boundaries is not None and len(f.boundaries) >= 2
+
+
+def _encoded(f) -> bool:
+    return _piecewise(f) or (f.encoding == "bucket" and bool(f.boundaries))
 
 
 def _lookup_layer(f):
