@@ -88,7 +88,7 @@ def main() -> None:
     p.add_argument("--weight-decay", type=float, default=1e-2)
     p.add_argument("--ema", type=float, default=0.0, help="evaluate an exponential moving average of the weights (momentum; 0 = off)")
     p.add_argument("--embedding-dim", type=int, default=8)
-    p.add_argument("--dense-encoding", default="piecewise_linear", choices=("bucket", "piecewise_linear"),
+    p.add_argument("--dense-encoding", default="bucket", choices=("bucket", "piecewise_linear"),
                    help="how the dense columns' 16 training quantiles are encoded (DenseFeature.encoding)")
     p.add_argument("--out", default=None, help="write the Markdown report here")
     args = p.parse_args()

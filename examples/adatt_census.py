@@ -51,6 +51,8 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=10, help="max epochs (early stopping on validation loss)")
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--dense-encoding", default="bucket", choices=("bucket", "piecewise_linear"),
+                   help="encoding of the dense columns' quantiles (DenseFeature.encoding)")
     p.add_argument("--out", default="examples/results/adatt_census", help="output folder")
     p.add_argument("--quick", action="store_true", help="6-expert group, 2 seeds, 2 epochs, no tuning")
     args = p.parse_args(argv)
@@ -123,12 +125,14 @@ def main(argv=None):
     from tfmtl.data import load_dataset
     from tfmtl.tasks import Task
 
-    data = load_dataset("census3")
+    data = load_dataset("census3", dense_encoding=args.dense_encoding)
     data.tasks = [Task(**{**t.to_config(), "tower_units": [32]}) for t in data.tasks]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
     protocol = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate}
+    # runs recorded without this key used buckets on plain (not spike-aware) quantiles
+    protocol["dense"] = f"{args.dense_encoding} on spike-aware quantiles"
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     done = [r for r in done if r.get("protocol") == protocol]
     print(data.description, flush=True)

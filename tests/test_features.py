@@ -115,10 +115,15 @@ def test_dense_buckets_embed_the_training_quantile_bucket():
     assert FeatureSpec.from_config(s.to_config()) == s
 
 
-def test_piecewise_linear_edges_keep_a_spike_and_spread_the_rest():
+def test_quantile_edges_keep_a_spike_and_spread_the_rest():
     values = np.concatenate([np.zeros(900), np.arange(1.0, 101.0)])  # 90% zeros, like capital gains
+    nonzero = np.quantile(np.arange(1.0, 101.0), [0, 0.25, 0.5, 0.75, 1])
     s = FeatureSpec([DenseFeature("x", num_buckets=4, encoding="piecewise_linear")]).adapt({"x": values})
-    np.testing.assert_allclose(s["x"].boundaries, [0.0, *np.quantile(np.arange(1.0, 101.0), [0, 0.25, 0.5, 0.75, 1])])
+    np.testing.assert_allclose(s["x"].boundaries, [0.0, *nonzero])
+    s = FeatureSpec([DenseFeature("x", num_buckets=4)]).adapt({"x": values})
+    np.testing.assert_allclose(s["x"].boundaries, nonzero[:-1])  # zeros alone in bucket 0; no cut at the max
+    binary = FeatureSpec([DenseFeature("b", num_buckets=4)]).adapt({"b": np.array([0.0, 1.0] * 50)})
+    assert binary["b"].boundaries == (1.0,)
     assert DenseFeature("y", num_buckets=4).encoding == "bucket"
     with pytest.raises(ValueError, match="'y': encoding must be one of"):
         DenseFeature("y", encoding="spline")

@@ -39,14 +39,16 @@ class DenseFeature:
     `embedding_dim` dimensions, so a network can cut a feature at thresholds as trees do:
 
     - `encoding="bucket"`: the embedding of the quantile bucket the value falls in;
-      `boundaries` (learnt by `adapt`) are the inner cut points.
+      `boundaries` (learnt by `adapt`) are the cut points.
     - `encoding="piecewise_linear"`: the piecewise-linear encoding of Gorishniy et al.
       (NeurIPS'22, eq 1), component t = clip((x - b_{t-1}) / (b_t - b_{t-1}), 0, 1) (the first
       bin unclipped below, the last above), times a learnt `[bins, embedding_dim]` matrix: a
       continuous interpolation where a bucket embedding jumps. `boundaries` are every bin
-      edge, the training minimum and maximum included; a value holding more than one
-      quantile's mass (the zeros of a mostly-zero amount) is an edge and the other values'
-      quantiles place the rest.
+      edge, the training minimum and maximum included.
+
+    Either way a value holding more than one quantile's mass (the zeros of a mostly-zero
+    amount) is an edge of its own and the other values' quantiles place the rest, so the
+    nonzero amounts keep their bins.
     """
 
     name: str
@@ -298,20 +300,24 @@ def _plain_dict(d: dict) -> dict:
 
 
 def _quantile_boundaries(values: np.ndarray, num_buckets: int, encoding: str = "bucket") -> tuple:
-    """Distinct quantiles of `values`: at most `num_buckets - 1` inner cut points ("bucket"),
-    or bin edges from the minimum to the maximum ("piecewise_linear"): each value that holds more
-    than one quantile's mass (a spike, like the zeros of a mostly-zero amount) is an edge, and the
-    `num_buckets + 1` quantiles of the other values place the rest, so a spike cannot swallow the bins."""
+    """Spike-aware training quantiles: bin edges ("piecewise_linear") or bucket cut points ("bucket").
+
+    A value holding more than one quantile's mass (a spike, like the zeros of a mostly-zero
+    amount) is an edge of its own, and the `num_buckets + 1` quantiles of the other values
+    place the rest, so a spike cannot swallow the bins. Edges run from the minimum to the
+    maximum; a bucket's cut points are the edges above the minimum (the maximum only when
+    it is a spike), so every spike gets its own bucket.
+    """
     if not values.size:
         return ()
-    levels = np.linspace(0.0, 1.0, num_buckets + 1)
-    if encoding == "bucket":
-        return tuple(float(c) for c in np.unique(np.quantile(values, levels[1:-1])))
     spikes, counts = np.unique(values, return_counts=True)
-    spikes = spikes[counts > values.size / num_buckets]  # one value holding several quantiles (e.g. 0)
+    spikes = spikes[counts > values.size / num_buckets]
     rest = values[~np.isin(values, spikes)]
-    edges = np.quantile(rest if rest.size else values, levels)
-    return tuple(float(c) for c in np.unique(np.concatenate([edges, spikes, [values.min(), values.max()]])))
+    quantiles = np.quantile(rest, np.linspace(0.0, 1.0, num_buckets + 1)) if rest.size else []
+    edges = np.unique(np.concatenate([quantiles, spikes, [values.min(), values.max()]]))
+    if encoding == "bucket":
+        edges = [e for e in edges[1:] if e < values.max() or e in spikes]
+    return tuple(float(e) for e in edges)
 
 
 def _vocabulary(values, min_count: int) -> tuple:

@@ -76,7 +76,7 @@ def read_census_file(path) -> dict:
     return {name: table[:, i] for i, name in enumerate(COLUMNS)}
 
 
-def census_spec(exclude=(), embedding_dim: int = 8, dense_encoding: str = "piecewise_linear") -> FeatureSpec:
+def census_spec(exclude=(), embedding_dim: int = 8, dense_encoding: str = "bucket") -> FeatureSpec:
     """Every attribute but the instance weight, the income label and the `exclude`d columns.
 
     Dense columns get 16 training quantiles, encoded as `dense_encoding` ("bucket" or
@@ -96,7 +96,7 @@ def census_spec(exclude=(), embedding_dim: int = 8, dense_encoding: str = "piece
 
 def load_census(
     data_dir_=None, tasks=("income", "never_married"), embedding_dim: int = 8,
-    dense_encoding: str = "piecewise_linear",
+    dense_encoding: str = "bucket",
 ) -> MultiTaskData:
     """Census-Income (KDD) as `MultiTaskData`; `tasks` from {income, never_married, education}."""
     unknown = sorted(set(tasks) - set(LABELS))
