@@ -49,3 +49,22 @@ def test_select_tasks_keeps_only_their_labels():
     assert set(data["train"].labels) == {"ctr", "ctcvr"} and data.oracle
     with pytest.raises(ValueError, match="purchase"):
         select_tasks(data, ["purchase"])
+
+
+def test_clicked_impressions_are_a_biased_sample_of_the_space():
+    # ESMM's sample selection bias: the clicked impressions a naive CVR model is trained on
+    # differ in their features, and in how well they would convert, from all impressions.
+    cols = funnel_columns(100_000, seed=0)
+    clicked = cols["click"] == 1
+    assert cols["position"][clicked].mean() < cols["position"].mean() - 0.5  # top slots get the clicks
+    assert cols["p_convert"][clicked].mean() > 1.3 * cols["p_convert"].mean()  # clickers convert more
+    assert cols["cvr_if_clicked"][clicked].mean() > 1.3 * cols["cvr_if_clicked"][~clicked].mean()
+
+
+def test_counterfactual_conversion_depends_on_the_features_only():
+    # Given the impression, the draw `cvr_if_clicked ~ p_convert` ignores the click: no hidden
+    # confounder, so p(conversion | click, x) = p_convert(x) on clicked and unclicked alike.
+    cols = funnel_columns(100_000, seed=1)
+    for side in (cols["click"] == 1, cols["click"] == 0):
+        gap = cols["cvr_if_clicked"][side].mean() - cols["p_convert"][side].mean()
+        assert abs(gap) < 0.01, gap

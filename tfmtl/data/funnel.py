@@ -8,6 +8,17 @@ activity, item appeal) but not all: "click-bait" items attract clicks and conver
 and price lowers conversion only — so the clicked impressions are a biased sample of the
 space a CVR model is applied to (ESMM's sample selection bias), and conversions are sparse.
 
+The selection is on features the models see: given (user, item, context), `cvr_if_clicked`
+ignores the click (no hidden confounder). So the clicked impressions are a covariate-shifted
+sample — top positions, active users, appealing and click-bait items are over-represented,
+and they would convert more often than the unclicked ones — and the conversion signal is
+thin (~0.2% of impressions; rare users and items have a handful of clicks). A CVR head fitted
+on clicks targets the right p(conversion | click, x) but must extrapolate where clicks are
+rare and learn id embeddings from few samples. ESMM's CTCVR loss weights the space the same
+way to first order (its information on pCVR at x is ∝ pCTR(x), as for a clicks-only fit), so
+what it can gain here is finite-sample: embeddings fitted on every impression and
+pCTR-weighted negatives from the unclicked ones, not a reweighting of the space.
+
 Tasks: `ctr` (click, every impression), `cvr` (conversion, sample space `click == 1`) and
 `ctcvr` (click and conversion, every impression). `FunnelData.oracle[split]` holds what a
 real log never shows, for judging the entire-space effect: `cvr_if_clicked`, `p_click`,
