@@ -9,7 +9,12 @@ Adam 1e-3, 20 warm-up + 200 timed steps, 3 repeats):
 - DeepCTR 0.9.4 (tf-keras) and torch-rechub 0.9.0 through the shared peer scripts, each in its
   own virtualenv under `.peers/` (created here when absent, see `benchmarks/peer_envs.py`),
   and the same two libraries' PLE through `benchmarks/peer_ple.py`;
-- the GEMM ceilings of TF, torch and JAX (2048^3 matmul, GFLOP/s).
+- tfmtl MMoE and PLE in mixed precision (`keras.config.set_dtype_policy("mixed_bfloat16")`:
+  bfloat16 compute, float32 weights, optimizer and heads) on TensorFlow (graph mode: oneDNN's
+  bfloat16 GEMM; XLA's CPU dot has no bfloat16 speed-up) and torch, when the CPU has
+  AVX512_BF16 or AMX (`--bf16-backends ''` turns them off);
+- the GEMM ceilings of TF, torch and JAX (2048^3 matmul, GFLOP/s; float32, and bfloat16 for
+  the backends with bf16 rows).
 
 Runs are interleaved (peer, tfmtl, peer, ...) so a loaded machine hurts every row alike. It
 prints a Markdown table: samples/s (median, min, max over the repeats), ratio to DeepCTR's
@@ -102,6 +107,8 @@ def worker(args) -> dict:
 
     from tfmtl.losses import MaskedLoss
 
+    if args.precision != "float32":
+        keras.config.set_dtype_policy(args.precision)
     W, model, x, y = build(args.model)
     jit = {"on": True, "off": False}[args.jit]
     model.compile(
@@ -137,7 +144,8 @@ def worker(args) -> dict:
     loss = float(hist.history["loss"][-1])
     rates.sort()
     return {
-        "impl": f"tfmtl/{args.backend}" + ("+jit" if jit else ""),
+        "impl": f"tfmtl/{args.backend}" + ("+jit" if jit else "") + ("+bf16" if args.precision != "float32" else ""),
+        "precision": args.precision,
         "model": args.model,
         "samples_per_s": {"median": statistics.median(rates), "min": rates[0], "max": rates[-1]},
         "gflops": statistics.median(rates) * flops_per_sample(args.model) / 1e9,
@@ -147,26 +155,26 @@ def worker(args) -> dict:
     }
 
 
-def gemm_ceiling(backend: str) -> float:
-    """Median GFLOP/s of a 2048^3 float32 matmul on `backend` (as the shared scripts measure)."""
+def gemm_ceiling(backend: str, dtype: str = "float32") -> float:
+    """Median GFLOP/s of a 2048^3 matmul on `backend` (as the shared scripts measure)."""
     import numpy as np
 
     a = np.random.default_rng(0).normal(size=(2048, 2048)).astype("float32")
     if backend == "torch":
         import torch
 
-        ta = torch.from_numpy(a)
+        ta = torch.from_numpy(a).to(getattr(torch, dtype))
         f = lambda: ta @ ta  # noqa: E731
     elif backend == "jax":
         import jax
 
-        ja = jax.numpy.asarray(a)
+        ja = jax.numpy.asarray(a, dtype=dtype)
         g = jax.jit(lambda m: m @ m)
         f = lambda: g(ja).block_until_ready()  # noqa: E731
     else:
         import tensorflow as tf
 
-        ta = tf.constant(a)
+        ta = tf.cast(tf.constant(a), dtype)
         g = tf.function(lambda: tf.matmul(ta, ta))
         f = lambda: g().numpy()  # noqa: E731
     f()
@@ -208,17 +216,28 @@ _RSS_WRAPPER = (
 )
 
 
-def _tfmtl_cmd(backend, model, args):
+def _tfmtl_cmd(backend, model, args, precision="float32"):
+    # XLA on TF and JAX; not for bfloat16 on TF, whose speed-up is oneDNN's graph-mode GEMM.
+    jit = backend == "jax" or (backend == "tensorflow" and precision == "float32")
     cmd = [sys.executable, str(Path(__file__)), "--worker", "--backend", backend, "--model", model,
-           "--jit", "on" if backend in ("tensorflow", "jax") else "off", "--repeats", str(args.repeats),
-           "--warm", str(args.warm), "--timed", str(args.timed)]
+           "--jit", "on" if jit else "off", "--repeats", str(args.repeats),
+           "--warm", str(args.warm), "--timed", str(args.timed), "--precision", precision]
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return cmd, env
 
 
-def _gemm_cmd(backend):
+def _gemm_cmd(backend, dtype="float32"):
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return [sys.executable, str(Path(__file__)), "--gemm", backend], env
+    return [sys.executable, str(Path(__file__)), "--gemm", backend, "--gemm-dtype", dtype], env
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU multiplies bfloat16 natively (AVX512_BF16 or AMX), per /proc/cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def main(argv=None):
@@ -230,6 +249,8 @@ def main(argv=None):
     p.add_argument("--timed", type=int, default=None, help="timed steps (default: the workload's 200)")
     p.add_argument("--quick", action="store_true", help="3 warm-up + 10 timed steps, 1 repeat, no peers")
     p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--bf16-backends", default="tensorflow,torch",
+                   help="backends also run in mixed_bfloat16 (only on CPUs with AVX512_BF16/AMX; '' for none)")
     p.add_argument("--out", default=None, help="also write the table (and raw JSON) to this Markdown file")
     # worker modes (internal)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -238,6 +259,8 @@ def main(argv=None):
     p.add_argument("--model", default="mmoe", help=argparse.SUPPRESS)
     p.add_argument("--jit", default="on", choices=("on", "off"), help=argparse.SUPPRESS)
     p.add_argument("--pipeline", default="numpy", choices=("numpy", "tfdata"), help=argparse.SUPPRESS)
+    p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"), help=argparse.SUPPRESS)
+    p.add_argument("--gemm-dtype", default="float32", choices=("float32", "bfloat16"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     W = _workload()
     if args.quick:
@@ -246,7 +269,8 @@ def main(argv=None):
     args.timed = W.STEPS_TIMED if args.timed is None else args.timed
 
     if args.gemm:
-        print(json.dumps({"backend": args.gemm, "gemm_gflops": gemm_ceiling(args.gemm)}))
+        print(json.dumps({"backend": args.gemm, "dtype": args.gemm_dtype,
+                          "gemm_gflops": gemm_ceiling(args.gemm, args.gemm_dtype)}))
         return
     if args.worker:
         print(json.dumps(worker(args)))
@@ -254,6 +278,7 @@ def main(argv=None):
 
     backends = [b for b in args.backends.split(",") if b]
     models = [m for m in args.models.split(",") if m]
+    bf16 = [b for b in args.bf16_backends.split(",") if b in backends] if cpu_has_bf16() else []
     jobs = []  # (label, kind, model, thunk) in interleaved order
     if not args.no_peers:
         from benchmarks import peer_envs  # noqa: F401  (run from the repo root)
@@ -264,19 +289,20 @@ def main(argv=None):
             jobs.append((backend, model))
             if i == 0 and not args.no_peers:
                 jobs.append(("torch-rechub", model))
-    jobs += [("gemm", b) for b in ("tensorflow", "torch", "jax")]
+        jobs += [(backend, model, "mixed_bfloat16") for backend in bf16]
+    jobs += [("gemm", b) for b in ("tensorflow", "torch", "jax")] + [("gemm", b, "bfloat16") for b in bf16]
 
     results, started = [], time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()
-    for kind, what in jobs:
+    for kind, what, *precision in jobs:
         if kind == "gemm":
-            cmd, env = _gemm_cmd(what)
+            cmd, env = _gemm_cmd(what, *precision)
             res = _run(cmd, env=env)
-            res.update(kind="gemm", backend=what)
+            res.update(kind="gemm", backend=what, dtype=(precision or ["float32"])[0])
         elif kind in ("deepctr", "torch-rechub"):
             res = _peer(kind, what, args)
         else:
-            cmd, env = _tfmtl_cmd(kind, what, args)
+            cmd, env = _tfmtl_cmd(kind, what, args, *precision)
             res = _run(cmd, env=env)
             res.update(kind="tfmtl", backend=kind, model=what)
         print(json.dumps(res), file=sys.stderr, flush=True)
@@ -307,7 +333,10 @@ def _peer(kind, model, args):
 
 
 def render(results, args, started, load_before, load_after) -> str:
-    ceilings = {r["backend"]: r["gemm_gflops"] for r in results if r.get("kind") == "gemm" and "gemm_gflops" in r}
+    ceilings = {r["backend"]: r["gemm_gflops"] for r in results
+                if r.get("kind") == "gemm" and "gemm_gflops" in r and r.get("dtype", "float32") == "float32"}
+    bf16_ceilings = {r["backend"]: r["gemm_gflops"] for r in results
+                     if r.get("kind") == "gemm" and "gemm_gflops" in r and r.get("dtype") == "bfloat16"}
     for r in results:  # torch-rechub's script measures torch's GEMM too
         if r.get("torch_gemm_gflops"):
             ceilings.setdefault("torch-rechub-run", r["torch_gemm_gflops"])
@@ -335,7 +364,8 @@ def render(results, args, started, load_before, load_after) -> str:
         base = peer_base.get(r["model"])
         ratio = f"{s['median'] / base:.2f}" if base else "n/a"
         gflops = r.get("gflops") or s["median"] * flops_per_sample(r["model"]) / 1e9
-        ceil = ceilings.get(ceiling_of.get(r["backend"], ""))
+        ceil = (bf16_ceilings if r.get("precision", "float32") != "float32" else ceilings).get(
+            ceiling_of.get(r["backend"], ""))
         pct = f"{100 * gflops / ceil:.0f}%" if ceil else "n/a"
         rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else "n/a"
         lines.append(
@@ -343,7 +373,11 @@ def render(results, args, started, load_before, load_after) -> str:
             f"{gflops:.1f} | {pct} | {rss} |"
         )
     lines += ["", "GEMM ceilings (2048x2048x2048 float32 matmul, median of 10, GFLOP/s): " + ", ".join(
-        f"{k} {v:.1f}" for k, v in ceilings.items()), ""]
+        f"{k} {v:.1f}" for k, v in ceilings.items())]
+    if bf16_ceilings:
+        lines += ["", "bfloat16 GEMM ceilings (the same matmul in bfloat16; the +bf16 rows' % column): " + ", ".join(
+            f"{k} {v:.1f}" for k, v in bf16_ceilings.items())]
+    lines += [""]
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ class Tower(keras.layers.Layer):
         kind: str. `"binary"` (outputs a probability) or `"regression"` (a value).
         dropout: float. Dropout after each hidden layer. Defaults to `0.0`.
 
-    Returns `[B]`: one score per row.
+    Returns `[B]`: one float32 score per row, whatever the dtype policy.
 
     Example:
 
@@ -34,7 +34,9 @@ class Tower(keras.layers.Layer):
             raise ValueError(f"Tower kind must be one of {KINDS}. Received: kind={kind!r}")
         self.units, self.kind, self.dropout = [int(u) for u in units], kind, float(dropout)
         self.mlp = MLP(self.units, dropout=self.dropout, name="mlp")
-        self.head = keras.layers.Dense(1, name="head")
+        # The head computes in float32 under any dtype policy (e.g. "mixed_bfloat16"): scores,
+        # losses and exported signatures stay float32 while the MLPs below run in bfloat16.
+        self.head = keras.layers.Dense(1, dtype="float32", name="head")
 
     def build(self, input_shape):
         self.mlp.build(input_shape)
