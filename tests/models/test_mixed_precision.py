@@ -41,3 +41,20 @@ def test_mixed_bfloat16_model_trains_with_float32_weights_and_heads(name, bfloat
     reference.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(loaded.predict(X, verbose=0)["task_a"], reference.predict(X, verbose=0)["task_a"])
+
+
+def test_mixed_bfloat16_model_exports_float32_heads(bfloat16_policy, tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("export runs on the TensorFlow backend")
+    from tfmtl.export import export_saved_model
+
+    model = build_model("mmoe", DATA.spec, DATA.tasks)
+    keras.config.set_dtype_policy("float32")  # the export itself under the default policy
+    path = export_saved_model(model, tmp_path, "mixed")
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    out = serve(**{k: tf.constant(v) for k, v in X.items()})
+    expected = model.predict(X, verbose=0)
+    for task, scores in out.items():
+        assert scores.dtype == tf.float32, task
+        np.testing.assert_allclose(scores.numpy().reshape(-1), expected[task].reshape(-1), atol=1e-5)
