@@ -42,7 +42,9 @@ class EpochTimer(keras.callbacks.Callback):
 def run_one(data, model_name: str, seed: int, args) -> dict:
     """One seed of `model_name` trained with the command line's schedule; its test AUCs and speed."""
     training.set_seed(seed)
+    keras.config.set_dtype_policy(args.precision)
     model = tfmtl.models.build_model(model_name, data.spec, data.tasks)
+    keras.config.set_dtype_policy("float32")
     steps = args.epochs * -(-len(data["train"]) // args.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps, alpha=0.05)
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay, use_ema=args.ema > 0,
@@ -90,6 +92,8 @@ def main() -> None:
     p.add_argument("--embedding-dim", type=int, default=8)
     p.add_argument("--dense-encoding", default="bucket", choices=("bucket", "piecewise_linear"),
                    help="how the dense columns' 16 training quantiles are encoded (DenseFeature.encoding)")
+    p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"),
+                   help="Keras dtype policy of the models (weights and heads stay float32)")
     p.add_argument("--out", default=None, help="write the Markdown report here")
     args = p.parse_args()
 
@@ -110,7 +114,7 @@ def main() -> None:
         f"Data: {data.description}.",
         f"Run: `python benchmarks/census.py --seeds {args.seeds} --epochs {args.epochs} --patience {args.patience} "
         f"--batch-size {args.batch_size} --learning-rate {args.learning_rate} --weight-decay {args.weight_decay} "
-        f"--ema {args.ema} --embedding-dim {args.embedding_dim} --dense-encoding {args.dense_encoding}` "
+        f"--ema {args.ema} --embedding-dim {args.embedding_dim} --dense-encoding {args.dense_encoding} --precision {args.precision}` "
         f"on {platform.machine()}, {os.cpu_count()} cores (load average at the end {load[0]:.1f}); zoo default "
         "hyper-parameters; AdamW with cosine decay; test AUC mean ± std over seeds.",
         "",
