@@ -73,3 +73,17 @@ main(["train", "--model", "mmoe", "--dataset", "synthetic", "--rows", "400", "--
     log = resumed.stdout + resumed.stderr
     assert "Epoch 2/3" in log and "Epoch 3/3" in log and "Epoch 1/3" not in log
     assert len(json.loads((tmp_path / "run" / "history.json").read_text())["loss"]) == 2
+
+
+def test_train_in_mixed_bfloat16_saves_a_model_that_computes_in_it(tmp_path, capsys):
+    import keras
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", "mmoe", "--dataset", "synthetic", "--rows", "600", "--epochs", "1",
+                 "--output", str(out), "--precision", "mixed_bfloat16",
+                 "--hparams", '{"num_experts": 2, "expert_units": [8]}']) == 0
+    assert json.loads((out / "metrics.json").read_text())["precision"] == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    model = keras.saving.load_model(out / "model.keras")
+    assert model.get_layer("mmoe").dtype_policy.name == "mixed_bfloat16"
+    assert {w.dtype for w in model.weights} == {"float32"}

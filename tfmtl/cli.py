@@ -39,6 +39,9 @@ def register_train(sub) -> None:
     p.add_argument("--hparams", default="{}", help='JSON of model hyper-parameters, e.g. \'{"num_experts": 4}\'')
     p.add_argument("--data-dir", default=None, help="data root (default: $TFMTL_DATA_DIR)")
     p.add_argument("--rows", type=int, default=None, help="rows of a synthetic dataset")
+    p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"),
+                   help="Keras dtype policy of the model: mixed_bfloat16 computes in bfloat16 with float32 "
+                        "weights and heads (fast on CPUs with AVX512_BF16/AMX and on GPUs; docs/backends.md)")
     p.set_defaults(func=run_train)
 
     e = sub.add_parser("evaluate", help="evaluate a saved model on a dataset split")
@@ -65,6 +68,8 @@ def _load_data(args):
 
 
 def run_train(args) -> int:
+    import keras
+
     from tfmtl.models.zoo import build_model
     from tfmtl import training
 
@@ -80,10 +85,13 @@ def run_train(args) -> int:
     partial = out.with_name(out.name + ".partial")  # a killed run resumes from here
     partial.mkdir(parents=True, exist_ok=True)
     training.set_seed(args.seed)
+    keras.config.set_dtype_policy(args.precision)
     try:
         model = build_model(args.model, data.spec, data.tasks, **hparams)
     except (TypeError, ValueError) as e:
         raise CommandError(str(e)) from e
+    finally:
+        keras.config.set_dtype_policy("float32")
     training.compile_multitask(model, learning_rate=args.learning_rate)
     start = time.time()
     history = training.fit(
@@ -93,7 +101,8 @@ def run_train(args) -> int:
     seconds = time.time() - start
     metrics = {
         "model": args.model, "dataset": args.dataset, "description": data.description,
-        "hparams": model.metadata.get("hparams", {}), "epochs_run": len(history.history.get("loss", [])),
+        "hparams": model.metadata.get("hparams", {}), "precision": args.precision,
+        "epochs_run": len(history.history.get("loss", [])),
         "train_seconds": round(seconds, 2),
         **{split: training.evaluate(model, data, split) for split in ("validation", "test") if split in data.splits},
     }
