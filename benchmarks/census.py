@@ -42,9 +42,8 @@ class EpochTimer(keras.callbacks.Callback):
 def run_one(data, model_name: str, seed: int, args) -> dict:
     """One seed of `model_name` trained with the command line's schedule; its test AUCs and speed."""
     training.set_seed(seed)
-    keras.config.set_dtype_policy(args.precision)
-    model = tfmtl.models.build_model(model_name, data.spec, data.tasks)
-    keras.config.set_dtype_policy("float32")
+    with training.dtype_policy(args.precision):
+        model = tfmtl.models.build_model(model_name, data.spec, data.tasks)
     steps = args.epochs * -(-len(data["train"]) // args.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps, alpha=0.05)
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay, use_ema=args.ema > 0,

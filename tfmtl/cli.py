@@ -68,8 +68,6 @@ def _load_data(args):
 
 
 def run_train(args) -> int:
-    import keras
-
     from tfmtl.models.zoo import build_model
     from tfmtl import training
 
@@ -85,13 +83,11 @@ def run_train(args) -> int:
     partial = out.with_name(out.name + ".partial")  # a killed run resumes from here
     partial.mkdir(parents=True, exist_ok=True)
     training.set_seed(args.seed)
-    keras.config.set_dtype_policy(args.precision)
     try:
-        model = build_model(args.model, data.spec, data.tasks, **hparams)
+        with training.dtype_policy(args.precision):
+            model = build_model(args.model, data.spec, data.tasks, **hparams)
     except (TypeError, ValueError) as e:
         raise CommandError(str(e)) from e
-    finally:
-        keras.config.set_dtype_policy("float32")
     training.compile_multitask(model, learning_rate=args.learning_rate)
     start = time.time()
     history = training.fit(

@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy as np
 
@@ -77,6 +79,24 @@ def predict(model, data, split: str, batch_size: int = 8192) -> dict:
 def evaluate(model, data, split: str = "test", batch_size: int = 8192) -> dict:
     """Exact per-task metrics on `split` (see `tfmtl.metrics.evaluate_predictions`)."""
     return evaluate_predictions(model.tasks, predict(model, data, split, batch_size), data[split].labels)
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Build models under the Keras dtype policy `name`, then restore the previous global one.
+
+    Layers keep the policy they were built with; under `"mixed_bfloat16"` they compute in
+    bfloat16 with float32 weights, and task heads stay float32 (docs/backends.md).
+
+    >>> with tfmtl.training.dtype_policy("mixed_bfloat16"):
+    ...     model = tfmtl.models.build_model("mmoe", spec, tasks)
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def set_seed(seed: int) -> None:

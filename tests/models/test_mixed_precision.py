@@ -6,25 +6,26 @@ import pytest
 
 from tfmtl.data import load_synthetic
 from tfmtl.models import build_model
-from tfmtl.training import compile_multitask
+from tfmtl.training import compile_multitask, dtype_policy
 
 DATA = load_synthetic(rows=512)
 X = {k: v[:256] for k, v in DATA["train"].features.items()}
 
 
-@pytest.fixture
-def bfloat16_policy():
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    yield
-    keras.config.set_dtype_policy("float32")
+def test_dtype_policy_restores_the_previous_global_policy():
+    with dtype_policy("mixed_bfloat16"):
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+        with pytest.raises(ValueError, match="float8"), dtype_policy("float8"):
+            pass
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
 
 
 @pytest.mark.parametrize("name", ["shared_bottom", "mmoe", "ple"])
-def test_mixed_bfloat16_model_trains_with_float32_weights_and_heads(name, bfloat16_policy, tmp_path):
-    reference = build_model(name, DATA.spec, DATA.tasks)  # built under the policy, too: same config
-    keras.config.set_dtype_policy("float32")
-    exact = build_model(name, DATA.spec, DATA.tasks)
-    keras.config.set_dtype_policy("mixed_bfloat16")
+def test_mixed_bfloat16_model_trains_with_float32_weights_and_heads(name, tmp_path):
+    with dtype_policy("mixed_bfloat16"):
+        reference = build_model(name, DATA.spec, DATA.tasks)
+    exact = build_model(name, DATA.spec, DATA.tasks)  # float32, same weights
     exact.set_weights(reference.get_weights())
     assert {w.dtype for w in reference.weights} == {"float32"}
     mixed, full = reference.predict(X, verbose=0), exact.predict(X, verbose=0)
@@ -43,14 +44,14 @@ def test_mixed_bfloat16_model_trains_with_float32_weights_and_heads(name, bfloat
     np.testing.assert_allclose(loaded.predict(X, verbose=0)["task_a"], reference.predict(X, verbose=0)["task_a"])
 
 
-def test_mixed_bfloat16_model_exports_float32_heads(bfloat16_policy, tmp_path):
+def test_mixed_bfloat16_model_exports_float32_heads(tmp_path):
     tf = pytest.importorskip("tensorflow")
     if keras.backend.backend() != "tensorflow":
         pytest.skip("export runs on the TensorFlow backend")
     from tfmtl.export import export_saved_model
 
-    model = build_model("mmoe", DATA.spec, DATA.tasks)
-    keras.config.set_dtype_policy("float32")  # the export itself under the default policy
+    with dtype_policy("mixed_bfloat16"):
+        model = build_model("mmoe", DATA.spec, DATA.tasks)
     path = export_saved_model(model, tmp_path, "mixed")
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     out = serve(**{k: tf.constant(v) for k, v in X.items()})

@@ -57,7 +57,8 @@ class FeatureEmbedding(keras.layers.Layer):
     @property
     def output_dim(self) -> int:
         return sum(
-            (1 + (f.embedding_dim if _encoded(f) else 0)) if f.kind == "dense" else f.embedding_dim
+            (1 + (f.embedding_dim if f.name in self.piecewise or f.name in self.tables else 0))
+            if f.kind == "dense" else f.embedding_dim
             for f in self.spec
             if f.kind != "sequence"
         )
@@ -118,8 +119,9 @@ def piecewise_linear(x, edges):
     Component t is the fraction of bin t = [edges[t], edges[t+1]) that x has passed: 0 left of
     it, 1 right of it; the first bin extends linearly below, the last above.
 
-    >>> ops.convert_to_numpy(piecewise_linear(np.array([0.5, 2.0, 9.0], "float32"), (0.0, 1.0, 4.0)))
-    array([[0.5, 0. ], [1. , 0.33333334], [1. , 2.6666667]], dtype=float32)
+    >>> z = piecewise_linear(np.array([0.5, 2.0, 9.0], "float32"), edges=(0.0, 1.0, 4.0))
+    >>> ops.convert_to_numpy(z).astype(float).round(3).tolist()
+    [[0.5, 0.0], [1.0, 0.333], [1.0, 2.667]]
     """
     edges = np.asarray(edges, dtype=np.float64)
     left, width = edges[:-1], np.diff(edges)
@@ -132,10 +134,6 @@ def piecewise_linear(x, edges):
 def _piecewise(f) -> bool:
     """A dense feature with at least one piecewise-linear bin (two distinct edges)."""
     return f.encoding == "piecewise_linear" and f.boundaries is not None and len(f.boundaries) >= 2
-
-
-def _encoded(f) -> bool:
-    return _piecewise(f) or (f.encoding == "bucket" and bool(f.boundaries))
 
 
 def _lookup_layer(f):

@@ -19,12 +19,16 @@ class MultiTaskModel(keras.Model):
         inputs, outputs: as for `keras.Model`; outputs is a dict keyed by task name.
         tasks: list of `Task` (or their configs), one per output.
         metadata: dict. JSON-able extras from the builder (e.g. facet groups, model name).
+            `dtype_policy` records the Keras dtype policy the layers were built under, so a
+            `.keras` file loads with the same policy (layers create sublayers under the
+            global one) wherever it is loaded.
     """
 
     def __init__(self, *args, tasks=(), metadata=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.tasks = check_tasks(t if isinstance(t, Task) else Task.from_config(t) for t in tasks)
         self.metadata = dict(metadata or {})
+        self.metadata.setdefault("dtype_policy", keras.config.dtype_policy().name)
         heads = self.output.keys() if isinstance(self.output, dict) else ()
         missing = sorted(set(t.name for t in self.tasks) ^ set(heads))
         if missing:
@@ -41,3 +45,11 @@ class MultiTaskModel(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "tasks": [t.to_config() for t in self.tasks], "metadata": self.metadata}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from tfmtl.training import dtype_policy
+
+        policy = dict(config.get("metadata") or {}).get("dtype_policy") or keras.config.dtype_policy().name
+        with dtype_policy(policy):
+            return super().from_config(config, custom_objects=custom_objects)
