@@ -25,6 +25,8 @@ setup(
         "keras>=3.12,<4",
         "grpcio>=1.60",
         "numpy>=1.26",
+        # Columnar reading of CSV/.dat files (tfmtl/data/text_table.py) and hash-based vocabularies.
+        "pyarrow>=15",
         "tqdm>=4.60",
     ],
     extras_require={

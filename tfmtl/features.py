@@ -255,9 +255,13 @@ class FeatureSpec:
             vocab = self[f.share_with].vocabulary if getattr(f, "share_with", None) else f.vocabulary
             if vocab is None:
                 raise ValueError(f"Feature '{f.name}' is hashed or not adapted; encode needs a vocabulary.")
-            table = {v: i + 1 for i, v in enumerate(vocab)}
-            flat = [table.get(_plain(v), 0) for v in values.reshape(-1)]
-            out[f.name] = np.asarray(flat, dtype=np.int32).reshape(values.shape)
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            column = _arrow(values)
+            index = pc.index_in(column, value_set=pa.array(list(vocab), type=column.type))
+            ids = pc.fill_null(pc.add(index, 1), 0).to_numpy(zero_copy_only=False)
+            out[f.name] = ids.astype(np.int32).reshape(values.shape)
         return out
 
     # -- config --------------------------------------------------------------------------
@@ -322,5 +326,20 @@ def _quantile_boundaries(values: np.ndarray, num_buckets: int, encoding: str = "
 
 def _vocabulary(values, min_count: int) -> tuple:
     """Values by descending frequency (ties by value), those seen at least `min_count` times."""
-    counts = collections.Counter(_plain(v) for v in np.asarray(values).reshape(-1))
-    return tuple(v for v, c in sorted(counts.items(), key=lambda vc: (-vc[1], str(vc[0]))) if c >= min_count)
+    import pyarrow.compute as pc
+
+    counts = pc.value_counts(_arrow(values))
+    uniq = counts.field("values").to_numpy(zero_copy_only=False)
+    n = counts.field("counts").to_numpy()
+    keep = n >= min_count
+    uniq = np.asarray([_plain(v) for v in uniq[keep].tolist()], dtype=object)
+    order = np.lexsort((uniq.astype(str), -n[keep]))
+    return tuple(uniq[order].tolist())
+
+
+def _arrow(values):
+    """`values` flattened as a pyarrow array (hash-based counting and lookup, no Python per row)."""
+    import pyarrow as pa
+
+    values = np.asarray(values).reshape(-1)
+    return pa.array(values.astype(str) if values.dtype.kind == "S" else values)

@@ -67,6 +67,7 @@ def build_splits(columns: dict, spec: FeatureSpec, tasks, indices: dict, source:
     spec.check(columns, source)
     all_labels = {t.name: t.labels(columns, source) for t in tasks}
     rows = np.arange(len(next(iter(columns.values()))))
+    indices = {name: rows_of(idx) for name, idx in indices.items()}
     train = indices["train"]
     adapted = spec.adapt({n: np.asarray(columns[n])[train] for n in spec.names}, source, rows[train])
     splits = {
@@ -79,12 +80,22 @@ def build_splits(columns: dict, spec: FeatureSpec, tasks, indices: dict, source:
     return MultiTaskData(adapted, tasks, splits)
 
 
+def rows_of(idx):
+    """Row indices as a slice when they are one ascending run (a view, not a copy), else as given."""
+    idx = np.asarray(idx)
+    if idx.ndim == 1 and idx.size > 1 and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
 def _as_input(values: np.ndarray, feature) -> np.ndarray:
     if feature.kind == "dense":
-        return values.astype(np.float32)
+        return values.astype(np.float32, copy=False)
     if feature.dtype == "string":
+        if values.dtype == object and (not values.size or isinstance(values.flat[0], str)):
+            return values  # already Python strings (a reader's shared references): no copy per row
         return values.astype(str).astype(object)
-    return values.astype(np.int64)
+    return values.astype(np.int64, copy=False)
 
 
 def split_indices(n: int, seed: int, fractions=(0.6, 0.2, 0.2)) -> dict:
