@@ -1,32 +1,31 @@
 """Census-Income (KDD) with the MMoE/PLE tasks: income > 50K and marital status never-married.
 
 Reads `<data_dir>/census-income/census-income.test.gz` (and `census-income.data.gz` when a
-user supplies it). Protocol, as the folder's PROVENANCE.md states:
+user supplies it). Two protocols (`protocol=`), as the folder's PROVENANCE.md states:
 
-- test file only: rows permuted by `numpy.random.default_rng(2026)`, 60% train, 20%
+- "test-only" (the default without the training file): rows permuted by `numpy.random.default_rng(2026)`, 60% train, 20%
   validation, 20% test;
-- with the training file: train on it, the test file split 50/50 into validation and test
-  (the published MMoE protocol).
+- "published" (the default with the training file): train on its 199,523 rows, the test file
+  permuted by the same generator and split 50/50 into validation and test (49,881 each; the
+  MMoE paper's protocol).
 
 The instance weight (column 24) is dropped; a task's source column is never an input;
 vocabularies and normalisation come from the train split only.
 
 Example:
 
->>> data = load_census()
+>>> data = load_census(protocol="test-only")
 >>> data.description
-'Census-Income (KDD): ... shipped-test-file split 60/20/20 ...'
+'Census-Income (KDD): test-only protocol: shipped-test-file split 60/20/20 ...'
 """
 
 from __future__ import annotations
-
-import csv
-import gzip
 
 import numpy as np
 
 from tfmtl.data.dataset import MultiTaskData, build_splits, split_indices
 from tfmtl.data.paths import data_dir, require_file
+from tfmtl.data.text_table import read_table
 from tfmtl.features import CategoricalFeature, DenseFeature, FeatureSpec
 from tfmtl.tasks import Task
 
@@ -55,25 +54,19 @@ COLLEGE = (
 )
 # task name -> (source column, label function of that column's raw strings)
 LABELS = {
-    "income": ("income", lambda v: (np.char.strip(v) == "50000+.").astype(np.float32)),
+    "income": ("income", lambda v: (v == "50000+.").astype(np.float32)),
     "never_married": ("marital_status", lambda v: (v == "Never married").astype(np.float32)),
     "education": ("education", lambda v: np.isin(v, COLLEGE).astype(np.float32)),
 }
 TEST_FILE, TRAIN_FILE = "census-income.test.gz", "census-income.data.gz"
 SPLIT_SEED = 2026
+PROTOCOLS = ("published", "test-only")
 
 
 def read_census_file(path) -> dict:
-    """The raw columns of one Census file (strings stripped; `?` kept as its own category)."""
-    with gzip.open(path, "rt", newline="") as f:
-        rows = list(csv.reader(f))
-    bad = [i for i, r in enumerate(rows) if len(r) != len(COLUMNS)]
-    if bad:
-        raise ValueError(
-            f"{path}: row {bad[0] + 1:,} has {len(rows[bad[0]])} fields; Census-Income rows have {len(COLUMNS)}."
-        )
-    table = np.char.strip(np.asarray(rows, dtype=str))
-    return {name: table[:, i] for i, name in enumerate(COLUMNS)}
+    """The raw columns of one Census file (strings stripped, `?` kept as its own category;
+    the dense columns as float64)."""
+    return read_table(path, names=COLUMNS, strip=True, numeric=tuple(DENSE))
 
 
 def census_spec(exclude=(), embedding_dim: int = 8, dense_encoding: str = "bucket") -> FeatureSpec:
@@ -96,30 +89,40 @@ def census_spec(exclude=(), embedding_dim: int = 8, dense_encoding: str = "bucke
 
 def load_census(
     data_dir_=None, tasks=("income", "never_married"), embedding_dim: int = 8,
-    dense_encoding: str = "bucket",
+    dense_encoding: str = "bucket", protocol: str | None = None,
 ) -> MultiTaskData:
-    """Census-Income (KDD) as `MultiTaskData`; `tasks` from {income, never_married, education}."""
+    """Census-Income (KDD) as `MultiTaskData`; `tasks` from {income, never_married, education}.
+
+    `protocol`: "published" (needs the training file), "test-only" (the test file alone, even
+    when the training file is present), or None: "published" when the training file is there.
+    """
     unknown = sorted(set(tasks) - set(LABELS))
     if unknown:
         raise ValueError(f"Unknown Census task(s) {unknown}. Choose from {sorted(LABELS)}.")
+    if protocol not in PROTOCOLS + (None,):
+        raise ValueError(f"Unknown Census protocol={protocol!r}. Choose from {list(PROTOCOLS)} or None (auto).")
     folder = data_dir(data_dir_) / "census-income"
     test_path = require_file(folder, TEST_FILE, "Census-Income")
+    if protocol is None:
+        protocol = "published" if (folder / TRAIN_FILE).is_file() else "test-only"
     test = read_census_file(test_path)
-    if (folder / TRAIN_FILE).is_file():
-        train = read_census_file(folder / TRAIN_FILE)
+    if protocol == "published":
+        train = read_census_file(require_file(folder, TRAIN_FILE, "Census-Income (protocol='published')"))
         n_train, n_test = len(train["age"]), len(test["age"])
-        columns = {k: np.concatenate([train[k], test[k]]) for k in COLUMNS}
+        columns = {k: np.concatenate([train.pop(k), test.pop(k)]) for k in COLUMNS}
         order = np.random.default_rng(SPLIT_SEED).permutation(n_test) + n_train
         half = n_test // 2
         indices = {"train": np.arange(n_train), "validation": order[:half], "test": order[half:]}
-        protocol = f"published protocol: train on {TRAIN_FILE}, {TEST_FILE} split 50/50 into validation/test"
+        described = f"published protocol: train on {TRAIN_FILE}, {TEST_FILE} split 50/50 into validation/test"
         source = f"{TRAIN_FILE}+{TEST_FILE}"
     else:
         columns, source = test, TEST_FILE
         indices = split_indices(len(test["age"]), SPLIT_SEED)
-        protocol = f"shipped-test-file split 60/20/20 by numpy.random.default_rng({SPLIT_SEED}) ({TRAIN_FILE} absent)"
-    for name in DENSE:
-        columns[name] = columns[name].astype(np.float64)
+        present = "present, not used" if (folder / TRAIN_FILE).is_file() else "absent"
+        described = (
+            f"test-only protocol: shipped-test-file split 60/20/20 by numpy.random.default_rng({SPLIT_SEED}) "
+            f"({TRAIN_FILE} {present})"
+        )
     task_objs = []
     for name in tasks:
         column, fn = LABELS[name]
@@ -129,5 +132,5 @@ def load_census(
     spec = census_spec(exclude=exclude, embedding_dim=embedding_dim, dense_encoding=dense_encoding)
     data = build_splits(columns, spec, task_objs, indices, source)
     sizes = ", ".join(f"{k} {len(v):,}" for k, v in data.splits.items())
-    data.description = f"Census-Income (KDD): {protocol}; {sizes} rows"
+    data.description = f"Census-Income (KDD): {described}; {sizes} rows"
     return data
