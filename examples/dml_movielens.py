@@ -47,7 +47,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--variant-data", default=None, help="MovieLens variant: 100k, 1m (default: 1m if present)")
+    p.add_argument("--variant-data", default="100k", choices=("100k", "1m"), help="MovieLens variant")
     p.add_argument("--out", default="examples/results/dml_movielens", help="output folder")
     p.add_argument("--quick", action="store_true", help="1 epoch, 2 seeds: proves the script runs")
     p.add_argument("--table-only", action="store_true", help="rewrite table.md from runs.jsonl, train nothing")

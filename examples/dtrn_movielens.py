@@ -1,6 +1,6 @@
 """DTRN on MovieLens: backbones {SB, MMoE, PLE} x {plain, +TRM, +TIM, +DTRN} (DTRN CIKM'23 Tables 5 and 7).
 
-Data: `load_movielens_sequences` (dataset "movielens_seq"): MovieLens-100K (1M when supplied),
+Data: `load_movielens_sequences` (dataset "movielens_seq"): MovieLens-100K (1M with --variant 1m),
 tasks ctr (rating >= 4, AUC) and rating (MSE), random 8:1:1 split (fixed by --split-seed),
 behaviour sequences `liked_items` (rating >= 4) and `disliked_items` (rating <= 2) of the user's
 strictly earlier ratings, the --max-len most recent.
@@ -50,7 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--variant", default=None, help="MovieLens variant: 100k or 1m (default: auto)")
+    p.add_argument("--variant", default="100k", choices=("100k", "1m"), help="MovieLens variant")
     p.add_argument("--lookup", action="store_true",
                    help="look raw values up inside the model (the exportable form); default: ids pre-encoded by "
                         "FeatureSpec.encode, the same architecture about twice as fast on CPU")

@@ -33,10 +33,14 @@ def test_train_writes_model_metrics_history_and_evaluate_reads_it(tmp_path, caps
         (["--model", "mmoe", "--dataset", "synthetic", "--hparams", "{num"], "--hparams is not valid JSON"),
         (["--model", "mmoe", "--dataset", "synthetic", "--hparams", '{"heads": 2}'], "no hyper-parameter(s) ['heads']"),
         (["--model", "mmoe", "--dataset", "census", "--data-dir", "/nonexistent"], "TFMTL_DATA_DIR"),
+        (["--model", "mmoe", "--dataset", "movielens1m", "--data-dir", "/nonexistent"], "movielens-1m does not exist"),
+        (["--model", "mmoe", "--dataset", "synthetic", "--data-dir", "/tmp"], "--data-dir does not apply to dataset 'synthetic'"),
+        (["--model", "mmoe", "--dataset", "census", "--rows", "300"], "--rows does not apply to dataset 'census'"),
+        (["--model", "mmoe", "--dataset", "movielens100k", "--protocol", "published"], "--protocol does not apply"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, capsys, args, message):
-    assert main(["train", *args, "--epochs", "1", "--rows", "300", "--output", str(tmp_path / "r")]) == 2
+    assert main(["train", *args, "--epochs", "1", "--output", str(tmp_path / "r")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 

@@ -24,12 +24,11 @@ class CommandError(Exception):
 
 
 def register_train(sub) -> None:
-    from tfmtl.data.registry import available_datasets
     from tfmtl.models.zoo import available_models
 
     p = sub.add_parser("train", help="train a zoo model on a dataset; write model.keras and metrics.json")
     p.add_argument("--model", required=True, help=f"one of: {', '.join(available_models())}")
-    p.add_argument("--dataset", required=True, help=f"one of: {', '.join(available_datasets())}")
+    _add_data_flags(p)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--output", required=True, help="run directory to create (must not exist)")
     p.add_argument("--batch-size", type=int, default=1024)
@@ -37,8 +36,6 @@ def register_train(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--patience", type=int, default=None, help="early stopping on validation loss")
     p.add_argument("--hparams", default="{}", help='JSON of model hyper-parameters, e.g. \'{"num_experts": 4}\'')
-    p.add_argument("--data-dir", default=None, help="data root (default: $TFMTL_DATA_DIR)")
-    p.add_argument("--rows", type=int, default=None, help="rows of a synthetic dataset")
     p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"),
                    help="Keras dtype policy of the model: mixed_bfloat16 computes in bfloat16 with float32 "
                         "weights and heads (fast on CPUs with AVX512_BF16/AMX and on GPUs; docs/backends.md)")
@@ -46,25 +43,40 @@ def register_train(sub) -> None:
 
     e = sub.add_parser("evaluate", help="evaluate a saved model on a dataset split")
     e.add_argument("--model", required=True, help="path to model.keras")
-    e.add_argument("--dataset", required=True, help=f"one of: {', '.join(available_datasets())}")
+    _add_data_flags(e)
     e.add_argument("--split", default="test")
-    e.add_argument("--data-dir", default=None)
-    e.add_argument("--rows", type=int, default=None)
     e.set_defaults(func=run_evaluate)
 
 
 def _load_data(args):
-    from tfmtl.data.registry import load_dataset
+    """The dataset the flags name; a flag the dataset does not take is an error, not ignored."""
+    from tfmtl.data.registry import dataset_parameters, load_dataset
 
-    kwargs = {}
-    if args.data_dir and args.dataset.startswith("census"):
-        kwargs["data_dir_"] = args.data_dir
-    if args.rows and args.dataset == "synthetic":
-        kwargs["rows"] = args.rows
     try:
+        accepted = dataset_parameters(args.dataset)
+        kwargs = {}
+        for flag, param, value in (("--data-dir", "data_dir_", args.data_dir), ("--rows", "rows", args.rows),
+                                   ("--protocol", "protocol", args.protocol)):
+            if value is None:
+                continue
+            if param not in accepted:
+                raise CommandError(f"{flag} does not apply to dataset '{args.dataset}' (it takes no {param.rstrip('_')}).")
+            kwargs[param] = value
         return load_dataset(args.dataset, **kwargs)
     except (FileNotFoundError, ValueError) as e:
         raise CommandError(str(e)) from e
+
+
+def _add_data_flags(p) -> None:
+    from tfmtl.data.registry import available_datasets
+
+    p.add_argument("--dataset", required=True, help=f"one of: {', '.join(available_datasets())}")
+    p.add_argument("--data-dir", default=None, help="data root (default: $TFMTL_DATA_DIR)")
+    p.add_argument("--rows", type=int, default=None, help="rows of a generated dataset")
+    p.add_argument("--protocol", default=None, choices=("published", "test-only"),
+                   help="Census split: published (train on census-income.data.gz, the test file halved into "
+                        "validation/test) or test-only (the test file split 60/20/20); default: published when "
+                        "the training file is present")
 
 
 def run_train(args) -> int:

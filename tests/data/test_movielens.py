@@ -1,11 +1,14 @@
-"""MovieLens loader on the shipped ML-100K files, and the ML-1M parser on a tiny written copy."""
+"""MovieLens loader on the shipped ML-100K files and the ML-1M rebuild, and the ML-1M parser on a tiny written copy."""
 
 import numpy as np
 import pytest
 
 from tfmtl.data import load_dataset, load_movielens
 from tfmtl.data.movielens import GENRES, activity_groups, read_movielens
+from tfmtl.data.paths import data_dir
 from tfmtl.tasks import Task
+
+ML1M = data_dir() / "movielens-1m"
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +85,7 @@ def test_feature_values(data, raw):
 
 
 def test_seed_changes_split_and_registry(data):
-    other = load_dataset("movielens", seed=1, tasks=("ctr",), zip_digits=3)
+    other = load_dataset("movielens100k", seed=1, tasks=("ctr",), zip_digits=3)
     assert [t.name for t in other.tasks] == ["ctr"]
     assert not np.array_equal(other["test"].extras["timestamp"], data["test"].extras["timestamp"])
     assert max(len(z) for z in other["train"].features["zip_prefix"]) == 3
@@ -97,6 +100,8 @@ def test_custom_task_reads_extra_columns():
 
 
 def test_errors_name_the_culprit(tmp_path):
+    with pytest.raises(ValueError, match="Unknown dataset 'movielens'.*movielens100k, movielens1m"):
+        load_dataset("movielens")
     with pytest.raises(ValueError, match="variant='2m'"):
         load_movielens(variant="2m")
     with pytest.raises(ValueError, match="'clicks'"):
@@ -113,10 +118,44 @@ def test_movielens_1m_format(tmp_path):
     ratings = [f"{u}::{m}::{r}::978300760" for u, m, r in [(1, 1, 5), (1, 2, 3), (2, 1, 4), (2, 2, 1)] * 10]
     for name, lines in (("users.dat", users), ("movies.dat", movies), ("ratings.dat", ratings)):
         (folder / name).write_text("\n".join(lines) + "\n", encoding="latin-1")
-    columns, source = read_movielens(tmp_path)  # auto-detects 1m
-    assert "1M" in source and len(columns["rating"]) == 40
+    with pytest.raises(FileNotFoundError, match="movielens-100k"):
+        read_movielens(tmp_path)  # 100K is the default: never swapped for whatever is on disk
+    columns, source = read_movielens(tmp_path, "1m")
+    assert "MovieLens-1M (ratings.dat," in source and len(columns["rating"]) == 40
     assert columns["gender"][0] == "F" and columns["age"][0] == 1 and columns["occupation"][0] == "10"
     assert columns["genre_sci_fi"][1] == 1 and columns["genre_film_noir"][1] == 1 and columns["genre_childrens"][0] == 1
     assert columns["release_year"][0] == 1995 and set(columns["activity_group"]) == {"new"}
-    d = load_movielens(tmp_path, seed=3)
+    d = load_dataset("movielens1m", data_dir_=tmp_path, seed=3)
     assert sum(len(s) for s in d.splits.values()) == 40 and len(d["train"]) == 32
+    (folder / "ratings.dat").unlink()
+    with pytest.raises(FileNotFoundError, match="holds neither ratings.dat nor ratings-reconstructed.dat.gz"):
+        read_movielens(tmp_path, "1m")
+
+
+def test_movielens_1m_bad_rating_line_is_named(tmp_path):
+    folder = tmp_path / "movielens-1m"
+    folder.mkdir()
+    (folder / "users.dat").write_text("1::F::1::10::48067\n")
+    (folder / "movies.dat").write_text("1::Toy Story (1995)::Animation\n")
+    (folder / "ratings.dat").write_text("1::1::5::978300760\n1::1::five::978300760\n")
+    with pytest.raises(ValueError, match="ratings.dat: line 2, column 'rating' is 'five', not an integer"):
+        read_movielens(tmp_path, "1m")
+    (folder / "ratings.dat").write_text("1::1::5::978300760\n1::7::5::978300760\n")
+    with pytest.raises(ValueError, match="rating row 2 names unknown item id 7"):
+        read_movielens(tmp_path, "1m")
+
+
+@pytest.mark.skipif(not (ML1M / "ratings-reconstructed.dat.gz").is_file() or (ML1M / "ratings.dat").is_file(),
+                    reason="needs the ML-1M rebuild (and no ratings.dat beside it)")
+def test_movielens_1m_rebuild():
+    d = load_dataset("movielens1m", seed=0)
+    assert "ratings-reconstructed.dat.gz" in d.description
+    assert {k: len(v) for k, v in d.splits.items()} == {"train": 800_096, "validation": 100_012, "test": 100_012}
+    users = np.concatenate([s.extras["user_id"] for s in d.splits.values()])
+    items = np.concatenate([s.extras["item_id"] for s in d.splits.values()])
+    ratings = np.concatenate([s.extras["rating"] for s in d.splits.values()])
+    assert len(np.unique(users)) == 6_040 and len(np.unique(items)) == 3_647  # PROVENANCE.md
+    counts = dict(zip(*np.unique(ratings, return_counts=True)))
+    assert counts == {1.0: 56_157, 2.0: 107_551, 3.0: 261_168, 4.0: 348_943, 5.0: 226_301}
+    np.testing.assert_array_equal(d["test"].labels["ctr"], (d["test"].extras["rating"] >= 4).astype(np.float32))
+    assert set(d.spec.names) == set(load_movielens().spec.names)  # the same features as ML-100K

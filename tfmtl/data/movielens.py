@@ -1,8 +1,10 @@
-"""MovieLens (100K shipped, 1M when supplied) with two tasks: `ctr` (rating >= 4) and `rating`.
+"""MovieLens-100K and MovieLens-1M with two tasks: `ctr` (rating >= 4) and `rating`.
 
-Reads `<data_dir>/movielens-100k/` (`u.data`, `u.user`, `u.item`; latin-1) or, with
-`variant="1m"` or automatically when the folder exists, `<data_dir>/movielens-1m/`
-(`ratings.dat`, `users.dat`, `movies.dat`, `::`-separated).
+`variant="100k"` (dataset `movielens100k`) reads `<data_dir>/movielens-100k/` (`u.data`,
+`u.user`, `u.item`; latin-1). `variant="1m"` (dataset `movielens1m`) reads
+`<data_dir>/movielens-1m/` (`users.dat`, `movies.dat`, `::`-separated) and GroupLens'
+`ratings.dat` when present, else `ratings-reconstructed.dat.gz` (the rebuild of 1,000,120 of
+its 1,000,209 ratings; see that folder's PROVENANCE.md); the description names the file read.
 
 Protocol (the DML paper's ML-1M protocol, applied to either file):
 
@@ -34,11 +36,13 @@ Example:
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 
 from tfmtl.data.dataset import MultiTaskData, build_splits, split_indices
 from tfmtl.data.paths import data_dir, require_file
+from tfmtl.data.text_table import read_table
 from tfmtl.features import CategoricalFeature, DenseFeature, FeatureSpec
 from tfmtl.tasks import Task
 
@@ -55,30 +59,44 @@ TASKS = {
     "rating": Task("rating", kind="regression", label="label_rating"),
 }
 FRACTIONS = (0.8, 0.1, 0.1)
+RATING_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
+RATINGS_1M = ("ratings.dat", "ratings-reconstructed.dat.gz")  # GroupLens' file first, else the rebuild
 
 
-def movielens_variant(data_dir_=None, variant: str | None = None) -> str:
-    """`variant` checked, or "1m" when `<data_dir>/movielens-1m/` exists, else "100k"."""
-    if variant is None:
-        return "1m" if (data_dir(data_dir_) / FOLDERS["1m"]).is_dir() else "100k"
+def movielens_variant(variant: str) -> str:
+    """`variant` checked: "100k" or "1m" (never guessed from what is on disk)."""
     if variant not in FOLDERS:
-        raise ValueError(f"Unknown MovieLens variant={variant!r}. Choose from {sorted(FOLDERS)} or None (auto).")
+        raise ValueError(f"Unknown MovieLens variant={variant!r}. Choose from {sorted(FOLDERS)}.")
     return variant
 
 
-def read_movielens(data_dir_=None, variant: str | None = None, zip_digits: int = 1) -> tuple[dict, str]:
-    """Raw columns (one row per rating, in file order) and the source name."""
-    variant = movielens_variant(data_dir_, variant)
+def ratings_file_1m(folder) -> Path:
+    """GroupLens' `ratings.dat` when present, else the rebuilt `ratings-reconstructed.dat.gz`."""
+    require_file(folder, "users.dat", "MovieLens-1M")  # names the folder when it is missing
+    for name in RATINGS_1M:
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(
+        f"MovieLens-1M: {folder} holds neither {' nor '.join(RATINGS_1M)}. TFMTL_DATA_DIR (or data_dir=) must "
+        f"point to the folder holding 'movielens-1m/' with one of them."
+    )
+
+
+def read_movielens(data_dir_=None, variant: str = "100k", zip_digits: int = 1) -> tuple[dict, str]:
+    """Raw columns (one row per rating, in file order) and the source name (which files were read)."""
+    variant = movielens_variant(variant)
     folder = data_dir(data_dir_) / FOLDERS[variant]
     if variant == "100k":
-        ratings = _table(require_file(folder, "u.data", "MovieLens-100K"), "\t", 4)
+        ratings = read_table(require_file(folder, "u.data", "MovieLens-100K"), names=RATING_COLUMNS,
+                             delimiter="\t", integer=RATING_COLUMNS)
         users = _table(require_file(folder, "u.user", "MovieLens-100K"), "|", 5)
         items = _table(require_file(folder, "u.item", "MovieLens-100K"), "|", 5 + len(GENRES))
         years = [_year(d[-4:]) for d in items[:, 2]]
         genre_flags = items[:, 5:].astype(np.float32)
         source = "MovieLens-100K (u.data, u.user, u.item)"
     else:
-        ratings = _table(require_file(folder, "ratings.dat", "MovieLens-1M"), "::", 4)
+        path = ratings_file_1m(folder)
+        ratings = read_table(path, names=RATING_COLUMNS, delimiter="::", integer=RATING_COLUMNS, quoting=False)
         users = _table(require_file(folder, "users.dat", "MovieLens-1M"), "::", 5)
         movies = _table(require_file(folder, "movies.dat", "MovieLens-1M"), "::", 3)
         # users.dat: UserID::Gender::Age::Occupation::Zip -> the 100K order id|age|gender|occ|zip
@@ -92,26 +110,22 @@ def read_movielens(data_dir_=None, variant: str | None = None, zip_digits: int =
                     raise ValueError(f"{folder / 'movies.dat'}: row {row + 1:,} has unknown genre {name!r}.")
                 genre_flags[row, GENRES.index(key)] = 1.0
         items = movies
-        source = "MovieLens-1M (ratings.dat, users.dat, movies.dat)"
+        source = f"MovieLens-1M ({path.name}, users.dat, movies.dat)"
 
-    user_id, item_id = ratings[:, 0].astype(np.int64), ratings[:, 1].astype(np.int64)
-    rating, ts = ratings[:, 2].astype(np.float32), ratings[:, 3].astype(np.int64)
-    u_index = {int(u): i for i, u in enumerate(users[:, 0])}
-    i_index = {int(m): i for i, m in enumerate(items[:, 0])}
-    for name, ids, index in (("user", user_id, u_index), ("item", item_id, i_index)):
-        unknown = np.flatnonzero(~np.isin(ids, np.fromiter(index, np.int64)))
-        if unknown.size:
-            raise ValueError(f"{source}: rating row {int(unknown[0]) + 1:,} names unknown {name} id {ids[unknown[0]]}.")
-    u_rows = np.asarray([u_index[int(u)] for u in user_id])
-    i_rows = np.asarray([i_index[int(m)] for m in item_id])
+    user_id, item_id = ratings["user_id"], ratings["item_id"]
+    rating, ts = ratings["rating"].astype(np.float32), ratings["timestamp"]
+    u_rows = _rows_of_ids(user_id, users[:, 0].astype(np.int64), source, "user")
+    i_rows = _rows_of_ids(item_id, items[:, 0].astype(np.int64), source, "item")
+    zip_prefix = np.asarray([z[:zip_digits] for z in users[:, 4]], dtype=object)
+    as_text = lambda column: np.asarray(column.tolist(), dtype=object)  # per user: rows share references
 
     columns = {
         "user_id": user_id,
         "item_id": item_id,
-        "age": users[u_rows, 1].astype(np.float64),
-        "gender": users[u_rows, 2],
-        "occupation": users[u_rows, 3],
-        "zip_prefix": np.asarray([z[:zip_digits] for z in users[u_rows, 4]]),
+        "age": users[:, 1].astype(np.float64)[u_rows],
+        "gender": as_text(users[:, 2])[u_rows],
+        "occupation": as_text(users[:, 3])[u_rows],
+        "zip_prefix": zip_prefix[u_rows],
         "release_year": np.asarray(years, np.float64)[i_rows],
         "hour": (ts // 3600) % 24,
         "weekday": (ts // 86400 + 3) % 7,  # 1970-01-01 was a Thursday (3 with Monday = 0)
@@ -124,6 +138,17 @@ def read_movielens(data_dir_=None, variant: str | None = None, zip_digits: int =
     for g, name in enumerate(GENRES):
         columns[f"genre_{name}"] = genre_flags[i_rows, g]
     return columns, source
+
+
+def _rows_of_ids(ids: np.ndarray, table_ids: np.ndarray, source: str, what: str) -> np.ndarray:
+    """For each id, its row in a users/items table; an id the table lacks is an error naming the rating row."""
+    order = np.argsort(table_ids, kind="stable")
+    pos = np.clip(np.searchsorted(table_ids[order], ids), 0, len(order) - 1)
+    rows = order[pos]
+    unknown = np.flatnonzero(table_ids[rows] != ids)
+    if unknown.size:
+        raise ValueError(f"{source}: rating row {int(unknown[0]) + 1:,} names unknown {what} id {ids[unknown[0]]}.")
+    return rows
 
 
 def activity_groups(user_id: np.ndarray) -> np.ndarray:
@@ -146,7 +171,7 @@ def movielens_spec(embedding_dim: int = 8) -> FeatureSpec:
 
 def load_movielens(
     data_dir_=None,
-    variant: str | None = None,
+    variant: str = "100k",
     seed: int = 0,
     tasks=("ctr", "rating"),
     embedding_dim: int = 8,
@@ -156,7 +181,7 @@ def load_movielens(
 
     Args:
         data_dir_: data root (default `$TFMTL_DATA_DIR`).
-        variant: "100k", "1m" or None (1m when `movielens-1m/` exists, else 100k).
+        variant: "100k" (dataset `movielens100k`) or "1m" (dataset `movielens1m`).
         seed: split seed.
         tasks: names from {"ctr", "rating"} or `Task` objects; a Task may read any raw column
             (e.g. `label="label_ctr"`, `sample_space="activity_group in new,low"`).

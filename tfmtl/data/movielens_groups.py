@@ -49,7 +49,7 @@ def movielens_leaf_tasks(include: dict | None = None, tower_units: dict | None =
 
 def load_movielens_groups(
     data_dir_=None,
-    variant: str | None = None,
+    variant: str = "100k",
     seed: int = 0,
     include: dict | None = None,
     heterogeneous: bool = False,

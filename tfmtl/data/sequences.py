@@ -93,7 +93,7 @@ def movielens_sequence_spec(embedding_dim: int = 8, max_len: int = 20, behaviour
 
 def load_movielens_sequences(
     data_dir_=None,
-    variant: str | None = None,
+    variant: str = "100k",
     seed: int = 0,
     tasks=("ctr", "rating"),
     embedding_dim: int = 8,
