@@ -10,13 +10,21 @@ Example:
 >>> serialized = serialize_examples(spec, {"age": np.array([31.0]), "city": np.array(["paris"], object)})
 >>> tf.io.parse_example(serialized, parsing_spec(spec))["city"]
 <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'paris'], dtype=object)>
+
+`example_request` goes the other way for a served model: from an export's tfmtl.json it
+builds a ranking request body (`tfmtl rank --request` JSON) every feature of which is valid.
+
+>>> body = example_request("models/ranker", candidates=3, context=["age"])
+>>> sorted(body["candidates"]), body["context"]
+(['c0', 'c1', 'c2'], {'age': 44.0})
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tfmtl.export.layout import ExportError
+from tfmtl import contract
+from tfmtl.export.layout import ExportError, resolve_version_dir
 
 
 def parsing_spec(spec) -> dict:
@@ -95,3 +103,85 @@ def _text(v) -> str:
 
 def _bytes(v) -> bytes:
     return v if isinstance(v, bytes) else str(v).encode("utf-8")
+
+
+def example_request(export, candidates: int = 5, rows: dict | None = None, context=(),
+                    facet_group: str | None = None) -> dict:
+    """A ranking request body valid for `export`: `{"context": {...}, "candidates": {id: {...}}}`.
+
+    Every feature of the export's tfmtl.json gets a value: from `rows` where it has the
+    feature, else from its `sample_values` (dense: around the training mean; categorical:
+    the commonest vocabulary entries; sequences: those padded to `max_len`); exports without
+    them (older, or hashed features) get placeholders the model reads as unseen values.
+
+    Args:
+        export: BASE/NAME (its latest version), BASE/NAME/VERSION, or a tfmtl.json document.
+        candidates: int. Candidates in the request, ids `c0`, `c1`, ... Defaults to `5`.
+        rows: dict or None. Feature name -> array of real raw values; candidate i takes
+            row `i % len`, the context row 0.
+        context: feature names sent once in `context` rather than per candidate.
+        facet_group: str or None. Routed group; a model that needs one (MFH, H-MTL) gets
+            its first group when None.
+
+    Returns:
+        A JSON-able dict; it also holds `facet_group` when one is given or needed.
+    """
+    if int(candidates) < 1:
+        raise ExportError(f"candidates must be >= 1. Received: {candidates}.")
+    if isinstance(export, dict):
+        meta = contract.parse_metadata(export, source="the tfmtl.json document")
+    else:
+        meta = contract.read_metadata(resolve_version_dir(export))
+    features = {f["name"]: f for f in meta["features"]}
+    unknown = [n for n in context if n not in features]
+    if unknown:
+        raise ExportError(f"context names unknown feature(s) {unknown}. Features: {list(features)}.")
+    rows = {k: np.asarray(v) for k, v in (rows or {}).items() if k in features}
+    body = {
+        "context": {n: _request_value(features[n], rows.get(n), 0) for n in context},
+        "candidates": {
+            f"c{i}": {n: _request_value(f, rows.get(n), i) for n, f in features.items() if n not in context}
+            for i in range(int(candidates))
+        },
+    }
+    groups = contract.facet_groups(meta)
+    if facet_group is None and groups and contract.facet_group_required(meta) and not meta.get("default_facet_group"):
+        facet_group = next(iter(groups))
+    if facet_group:
+        contract.group_heads(meta, facet_group)
+        body["facet_group"] = facet_group
+    return body
+
+
+def _request_value(feature: dict, column, i: int):
+    """Candidate `i`'s JSON value of `feature`: a real row's, else a sample value (a padded list for sequences)."""
+    kind, dtype = feature["kind"], feature["dtype"]
+    if column is not None and len(column):
+        value = column[i % len(column)]
+        if kind == "sequence":
+            return [_plain(v, kind, dtype) for v in np.asarray(value).reshape(-1)]
+        return _plain(value, kind, dtype)
+    samples = feature.get("sample_values") or [_placeholder(feature, k) for k in range(3)]
+    if kind != "sequence":
+        return _plain(samples[i % len(samples)], kind, dtype)
+    max_len = int(feature["shape"][0])
+    filled = max(1, (max_len + 1) // 2)
+    padding = feature.get("padding", 0 if dtype == "int64" else "")
+    values = [samples[(i + j) % len(samples)] for j in range(filled)] + [padding] * (max_len - filled)
+    return [_plain(v, kind, dtype) for v in values]
+
+
+def _placeholder(feature: dict, k: int):
+    if feature["kind"] == "dense":
+        return 0.0
+    return k + 1 if feature["dtype"] == "int64" else f"{feature['name']}_{k}"
+
+
+def _plain(value, kind: str, dtype: str):
+    """A Python float (dense), int (int64) or str: what the request JSON holds."""
+    value = value.item() if hasattr(value, "item") else value
+    if kind == "dense":
+        return float(value)
+    if dtype == "int64":
+        return int(value)
+    return _text(value)

@@ -1,8 +1,9 @@
-"""`assets.extra/tfmtl.json`: what a ranking service needs to know about an export.
+"""`assets.extra/tfmtl.json` of an export: the document `tfmtl.contract` defines, built from a model.
 
-Tasks (name, kind, facets, loss weight), raw features (name, kind, dtype, shape), facet
-groups, the default fusion (PLE eq 1: `score = prod_k p_k^w_k * f(length)`), training
-metrics and library versions. The layout is the export <-> serving contract (format 1).
+Tasks (name, kind, facets, loss weight), raw features (name, kind, dtype, shape, a few valid
+sample values), facet groups and their routing, the head that is the entire-space
+conversion (ESMM, AITM), the default fusion (PLE eq 1: `score = prod_k p_k^w_k * f(length)`),
+training metrics and library versions. The names below are `tfmtl.contract`'s, re-exported.
 
 Example:
 
@@ -19,111 +20,112 @@ import json
 import math
 from pathlib import Path
 
+from tfmtl import contract
+from tfmtl.contract import ASSETS_EXTRA, FORMAT, FUSION_KINDS, LENGTH_TRANSFORMS, METADATA_FILE, ContractError
 from tfmtl.export.layout import ExportError
 
-FORMAT = 1
-ASSETS_EXTRA = "assets.extra"
-METADATA_FILE = "tfmtl.json"
-FUSION_KINDS = ("product", "weighted_sum")
-LENGTH_TRANSFORMS = ("none", "log1p", "sigmoid")
+__all__ = [
+    "ASSETS_EXTRA", "FORMAT", "FUSION_KINDS", "LENGTH_TRANSFORMS", "METADATA_FILE", "build_metadata", "check_fusion",
+    "default_fusion", "feature_entry", "read_metadata", "write_metadata",
+]
+SAMPLE_VALUES = 5
 
 
-def default_fusion(tasks) -> dict:
-    """PLE eq 1 without f: the product of every binary task's probability (weight 1); regression weight 0."""
-    return {
-        "kind": "product",
-        "weights": {t.name: 1.0 if t.kind == "binary" else 0.0 for t in tasks},
-        "length_feature": None,
-        "length_transform": "none",
-    }
+def default_fusion(tasks, entire_space_task: str | None = None) -> dict:
+    """`tfmtl.contract.default_fusion`: the product of every binary head, or the entire-space head alone."""
+    return contract.default_fusion(tasks, entire_space_task)
 
 
-def check_fusion(fusion: dict | None, tasks, spec) -> dict:
-    """`fusion` over the default: known kind, weights only for known tasks, a dense length feature."""
-    result = default_fusion(tasks)
-    if fusion is None:
-        return result
-    if not isinstance(fusion, dict):
-        raise ExportError(f"fusion must be a dict like {result}; got {type(fusion).__name__}.")
-    unknown = sorted(set(fusion) - set(result))
-    if unknown:
-        raise ExportError(f"fusion has unknown key(s) {unknown}. Known: {sorted(result)}")
-    weights = dict(fusion.get("weights") or {})
-    stray = sorted(set(weights) - set(result["weights"]))
-    if stray:
-        raise ExportError(f"fusion weights name unknown task(s) {stray}. Tasks: {sorted(result['weights'])}")
-    for task, w in weights.items():
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
-            raise ExportError(f"fusion weight of task '{task}' must be a finite number; got {w!r}.")
-    result.update({k: v for k, v in fusion.items() if k != "weights"})
-    result["weights"].update({k: float(v) for k, v in weights.items()})
-    if result["kind"] not in FUSION_KINDS:
-        raise ExportError(f"fusion kind must be one of {FUSION_KINDS}; got {result['kind']!r}.")
-    if result["length_transform"] not in LENGTH_TRANSFORMS:
-        raise ExportError(
-            f"fusion length_transform must be one of {LENGTH_TRANSFORMS}; got {result['length_transform']!r}."
-        )
-    length = result["length_feature"]
-    if length is not None and (length not in spec or spec[length].kind != "dense"):
-        raise ExportError(
-            f"fusion length_feature={length!r} must name a dense feature. Dense features: "
-            f"{[f.name for f in spec.of_kind('dense')]}"
-        )
-    return result
+def check_fusion(fusion: dict | None, tasks, spec, entire_space_task: str | None = None) -> dict:
+    """`fusion` over the default (`tfmtl.contract.check_fusion`); a `spec` dense feature as length."""
+    try:
+        return contract.check_fusion(fusion, tasks, [f.name for f in spec.of_kind("dense")], entire_space_task)
+    except ContractError as e:
+        raise ExportError(str(e)) from None
 
 
-def feature_entry(feature) -> dict:
+def feature_entry(feature, spec=None) -> dict:
+    """A feature's tfmtl.json entry; with its `spec`, a few valid raw values (sequences: their elements)."""
     shape = [int(feature.max_len)] if feature.kind == "sequence" else []
-    return {"name": feature.name, "kind": feature.kind, "dtype": feature.dtype, "shape": shape}
+    entry = {"name": feature.name, "kind": feature.kind, "dtype": feature.dtype, "shape": shape}
+    if spec is not None:
+        entry["sample_values"] = _sample_values(feature, spec)
+        if feature.kind == "sequence":
+            entry["padding"] = int(feature.padding) if feature.dtype == "int64" else str(feature.padding)
+    return entry
 
 
 def build_metadata(model, name: str, version: int, fusion: dict | None = None, metrics: dict | None = None) -> dict:
-    """The tfmtl.json document of `model` exported as `name`/`version`."""
+    """The tfmtl.json document of `model` exported as `name`/`version`, checked against the contract."""
     import keras
     import tensorflow as tf
 
     import tfmtl
 
-    spec = model.feature_spec
-    return {
+    spec, meta = model.feature_spec, dict(model.metadata)
+    groups = {str(g): list(names) for g, names in dict(meta.get("facet_groups", {})).items()}
+    try:
+        entire = contract.entire_space_task(meta, model.tasks)
+        routing = contract.facet_routing(model.tasks, groups, meta.get("default_facet_group"),
+                                         meta.get("facet_group_required"))
+    except ContractError as e:
+        raise ExportError(f"Model '{model.name}' metadata: {e}") from None
+    document = {
         "format": FORMAT,
         "model": {
             "name": name,
             "class": type(model).__name__,
-            "zoo": model.metadata.get("model"),
+            "zoo": meta.get("model"),
             "version": int(version),
+            "family": meta.get("family") or meta.get("model"),
         },
         "tasks": [
             {"name": t.name, "kind": t.kind, "facets": dict(t.facets), "loss_weight": float(t.loss_weight)}
             for t in model.tasks
         ],
-        "features": [feature_entry(f) for f in spec],
-        "facet_groups": {g: list(names) for g, names in dict(model.metadata.get("facet_groups", {})).items()},
-        "fusion": check_fusion(fusion, model.tasks, spec),
+        "features": [feature_entry(f, spec) for f in spec],
+        "entire_space_task": entire,
+        "facet_groups": groups,
+        **routing,
+        "fusion": check_fusion(fusion, model.tasks, spec, entire),
         "metrics": _jsonable(metrics or {}),
         "versions": {"tfmtl": tfmtl.__version__, "tensorflow": tf.__version__, "keras": keras.__version__},
     }
+    try:
+        return contract.parse_metadata(document, source=f"tfmtl.json of '{name}' version {version}")
+    except ContractError as e:
+        raise ExportError(str(e)) from None
 
 
 def write_metadata(version_dir, metadata: dict) -> Path:
-    path = Path(version_dir) / ASSETS_EXTRA / METADATA_FILE
+    path = contract.metadata_path(version_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metadata, indent=2, sort_keys=False, allow_nan=False) + "\n")
     return path
 
 
 def read_metadata(version_dir) -> dict:
-    """The tfmtl.json of an export version directory `BASE/NAME/VERSION`."""
-    path = Path(version_dir) / ASSETS_EXTRA / METADATA_FILE
-    if not path.is_file():
-        raise ExportError(f"{path} does not exist: {version_dir} is not a tfmtl export version directory.")
+    """The checked tfmtl.json of an export version directory `BASE/NAME/VERSION` (`tfmtl.contract.read_metadata`)."""
     try:
-        metadata = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ExportError(f"{path} is not valid JSON: {e}") from e
-    if metadata.get("format") != FORMAT:
-        raise ExportError(f"{path} has format {metadata.get('format')!r}; this tfmtl reads format {FORMAT}.")
-    return metadata
+        return contract.read_metadata(version_dir)
+    except ContractError as e:
+        raise ExportError(str(e)) from None
+
+
+def _sample_values(feature, spec) -> list | None:
+    """A few raw values the model takes: mean +- std for dense, the commonest vocabulary entries; hashed: None."""
+    if feature.kind == "dense":
+        z = [feature.mean + feature.std * k for k in (0.0, -0.5, 0.5, -1.0, 1.0)]
+        if feature.transform == "log1p":
+            z = [math.expm1(max(v, 0.0)) for v in z]
+        return [float(f"{v:.6g}") for v in z if math.isfinite(v)] or [0.0]
+    vocab = feature.vocabulary
+    if feature.kind == "sequence" and feature.share_with:
+        vocab = spec[feature.share_with].vocabulary
+    if not vocab:
+        return None
+    cast = int if feature.dtype == "int64" else str
+    return [cast(v.item() if hasattr(v, "item") else v) for v in vocab[:SAMPLE_VALUES]]
 
 
 def _jsonable(value):

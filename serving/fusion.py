@@ -20,15 +20,19 @@ import dataclasses
 
 import numpy as np
 
+from tfmtl import contract
 from tfmtl.serving.errors import ServingError
 
-KINDS = ("product", "weighted_sum")
-LENGTH_TRANSFORMS = ("none", "log1p", "sigmoid")
+KINDS = contract.FUSION_KINDS
+LENGTH_TRANSFORMS = contract.LENGTH_TRANSFORMS
 
 
 @dataclasses.dataclass(frozen=True)
 class Fusion:
-    """A resolved fusion: kind, per-task weights, optional length feature and its transform f."""
+    """A resolved fusion: kind, per-task weights, optional length feature and its transform f.
+
+    Checked by `tfmtl.contract.validate_fusion`; a bad field is INVALID_ARGUMENT naming it.
+    """
 
     kind: str = "product"
     weights: dict = dataclasses.field(default_factory=dict)
@@ -36,25 +40,28 @@ class Fusion:
     length_transform: str = "none"
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ServingError.invalid(f"fusion.kind must be one of {KINDS}. Received: {self.kind!r}.")
-        if self.length_transform not in LENGTH_TRANSFORMS:
-            raise ServingError.invalid(
-                f"fusion.length_transform must be one of {LENGTH_TRANSFORMS}. Received: {self.length_transform!r}."
-            )
-        for task, w in self.weights.items():
-            if not np.isfinite(w):
-                raise ServingError.invalid(f"fusion.weights['{task}'] must be finite. Received: {w}.")
-        object.__setattr__(self, "weights", {k: float(v) for k, v in self.weights.items()})
-        object.__setattr__(self, "length_feature", self.length_feature or None)
+        try:
+            checked = contract.validate_fusion(dataclasses.asdict(self))
+        except contract.ContractError as e:
+            raise ServingError.invalid(str(e)) from None
+        for key, value in checked.items():
+            object.__setattr__(self, key, value)
 
     @classmethod
-    def from_metadata(cls, fusion: dict | None, tasks=()) -> "Fusion":
-        """The `fusion` entry of tfmtl.json; absent: product of every binary task (weight 1)."""
+    def from_metadata(cls, fusion: dict | None, tasks=(), entire_space_task: str | None = None) -> "Fusion":
+        """The `fusion` entry of tfmtl.json; absent: `tfmtl.contract.default_fusion` of `tasks`."""
         if not fusion:
-            return cls("product", {t["name"]: 1.0 if t["kind"] == "binary" else 0.0 for t in tasks})
+            return cls(**contract.default_fusion(tasks, entire_space_task))
         return cls(fusion.get("kind", "product"), dict(fusion.get("weights") or {}),
                    fusion.get("length_feature"), fusion.get("length_transform") or "none")
+
+    @classmethod
+    def of_model(cls, metadata: dict) -> "Fusion":
+        """A tfmtl.json document's default fusion (`tfmtl.contract.metadata_fusion`)."""
+        try:
+            return cls(**contract.metadata_fusion(metadata))
+        except contract.ContractError as e:
+            raise ServingError.invalid(str(e)) from None
 
     def merged(self, kind=None, weights=None, replace_weights=False, length_feature=None,
                length_transform=None) -> "Fusion":

@@ -2,9 +2,10 @@
 
 From the PredictionService's GetModelMetadata it takes the `signature_def` (input keys,
 dtypes and shapes; output keys) and the version; from the export's `tfmtl.json` the tasks,
-default fusion and facet groups. `tfmtl.json` comes from the embedded server
-(`metadata_field: "tfmtl"`) or, for a real TF Serving, from `metadata_dir`
-(`BASE/NAME/VERSION/assets.extra/tfmtl.json`, the same volume TF Serving reads).
+default fusion and facet groups, checked by `tfmtl.contract`. `tfmtl.json` comes from the
+embedded server (`metadata_field: "tfmtl"`) or, for a real TF Serving, from `metadata_dir`
+(`contract.metadata_path(BASE/NAME/VERSION)`, the same volume TF Serving reads). A malformed
+one, or one of an unknown format, is FAILED_PRECONDITION naming the file and the field.
 
 Example:
 
@@ -17,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 import time
 from pathlib import Path
@@ -27,6 +27,7 @@ import numpy as np
 from google.protobuf import wrappers_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
+from tfmtl import contract
 from tfmtl.serving.errors import ServingError
 from tfmtl.serving.fusion import Fusion
 
@@ -51,15 +52,15 @@ class ModelInfo:
 
     @property
     def task_names(self) -> list[str]:
-        return [t["name"] for t in self.tasks] or sorted(self.outputs)
+        return contract.task_names(self.metadata) or sorted(self.outputs)
 
     @property
     def facet_groups(self) -> dict:
-        return dict(self.metadata.get("facet_groups") or {})
+        return contract.facet_groups(self.metadata)
 
     @property
     def fusion(self) -> Fusion:
-        return Fusion.from_metadata(self.metadata.get("fusion"), self.tasks)
+        return Fusion.of_model(self.metadata)
 
 
 class ModelInfoCache:
@@ -124,7 +125,7 @@ class ModelInfoCache:
             text = wrappers_pb2.StringValue()
             if "tfmtl" in response.metadata:
                 response.metadata["tfmtl"].Unpack(text)
-            metadata = json.loads(text.value or "{}")
+            metadata = self._parse(text.value, f"tfmtl.json of model '{name}' version {served_version}")
         if not metadata.get("tasks"):
             raise ServingError(
                 grpc.StatusCode.FAILED_PRECONDITION,
@@ -146,10 +147,22 @@ class ModelInfoCache:
             raise from_rpc_error(e, "GetModelMetadata") from e
 
     def _read_metadata(self, name: str, version: int) -> dict:
-        path = self.metadata_dir / name / str(version) / "assets.extra" / "tfmtl.json"
-        if not path.is_file():
+        version_dir = self.metadata_dir / name / str(version)
+        if not contract.metadata_path(version_dir).is_file():
             return {}
-        return json.loads(path.read_text())
+        try:
+            return contract.read_metadata(version_dir)
+        except contract.ContractError as e:
+            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, str(e)) from None
+
+    @staticmethod
+    def _parse(text: str, source: str) -> dict:
+        if not text or text.strip() in ("{}", "null"):
+            return {}
+        try:
+            return contract.parse_metadata(text, source)
+        except contract.ContractError as e:
+            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, str(e)) from None
 
 
 def from_rpc_error(error: grpc.RpcError, call: str) -> ServingError:

@@ -3,10 +3,17 @@
 For each request it looks up the served model version (`ModelInfoCache`), builds one
 Predict batch (context features broadcast, all candidates stacked: `build_batch`), pinned
 to that version so features, scores and fusion all come from one export, asks only the
-heads it needs (facet routing: `facet_groups` in tfmtl.json), fuses the task scores
-(`Fusion`: PLE eq 1 or a weighted sum, the model's default merged with the request's
-override) and sorts. It is stateless apart from that cache and talks to any
-`tensorflow.serving.PredictionService` address: TF Serving or `tfmtl serve`.
+heads it needs, fuses the task scores (`Fusion`: PLE eq 1 or a weighted sum, the model's
+default merged with the request's override) and sorts. It is stateless apart from that
+cache and talks to any `tensorflow.serving.PredictionService` address: TF Serving or
+`tfmtl serve`.
+
+Facet routing (`tfmtl.contract.group_heads`): a request's `facet_group` selects that
+group's heads (tfmtl.json `facet_groups`), and only they are requested and fused (the
+default fusion restricted to them); an unknown group is NOT_FOUND. A request without a
+group gets the model's `default_facet_group`, else every head; but a model whose heads are
+facet leaves (MFH, H-MTL: `facet_group_required`) refuses it with INVALID_ARGUMENT naming
+`facet_group` and the groups. The response echoes the group that answered.
 
 Example:
 
@@ -24,6 +31,7 @@ import grpc
 import numpy as np
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from tfmtl import contract
 from tfmtl.serving.batch import build_batch
 from tfmtl.serving.errors import ServingError
 from tfmtl.serving.model_info import ModelInfoCache, from_rpc_error
@@ -69,8 +77,9 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         raise AssertionError("unreachable")
 
     def _rank(self, request, info) -> ranking_pb2.RankResponse:
-        heads = _heads(info, request.facet_group)
-        fusion = _fusion(info, request, heads)
+        group = request.facet_group or (info.metadata.get("default_facet_group") or "")
+        heads = _heads(info, group)
+        fusion = _fusion(info, request, heads, group)
         extra = [fusion.length_feature] if fusion.length_feature else []
         batch = build_batch(info, request, extra=extra)
         scores = self._predict(info, batch.inputs, heads)
@@ -80,7 +89,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         if request.top_k:
             order = order[: request.top_k]
         response = ranking_pb2.RankResponse(model_name=info.name, model_version=info.version,
-                                            facet_group=request.facet_group)
+                                            facet_group=group)
         _fill_fusion(response.fusion, fusion)
         columns = {k: v.tolist() for k, v in scores.items()}
         fused_list = fused.tolist()
@@ -125,19 +134,17 @@ def _check_request(request) -> None:
 
 
 def _heads(info, facet_group: str) -> list[str]:
-    """The task heads to request: all, or (facet routing) only the facet group's."""
-    if not facet_group:
-        return list(info.task_names)
-    groups = info.facet_groups
-    if facet_group not in groups:
-        raise ServingError.not_found(
-            f"facet_group '{facet_group}' is not a facet group of model '{info.name}' version {info.version}. "
-            f"Groups: {sorted(groups)}."
-        )
-    return list(groups[facet_group])
+    """The heads to request and fuse (`tfmtl.contract.group_heads`): the group's, or every head."""
+    try:
+        heads = contract.group_heads(info.metadata, facet_group, f"model '{info.name}' version {info.version}")
+    except contract.UnknownFacetGroup as e:
+        raise ServingError.not_found(str(e)) from None
+    except contract.ContractError as e:
+        raise ServingError.invalid(str(e)) from None
+    return heads if heads or facet_group else list(info.task_names)  # no tasks listed: every output
 
 
-def _fusion(info, request, heads: list[str]):
+def _fusion(info, request, heads: list[str], group: str):
     """The model's default fusion, restricted to `heads`, with the request's override."""
     default = info.fusion.restricted(heads)
     if not request.HasField("fusion"):
@@ -145,7 +152,7 @@ def _fusion(info, request, heads: list[str]):
     f = request.fusion
     for task in f.weights:
         if task not in heads:
-            where = f" in facet_group '{request.facet_group}'" if request.facet_group else ""
+            where = f" in facet_group '{group}'" if group else ""
             raise ServingError.invalid(
                 f"fusion.weights['{task}'] names no task{where} of model '{info.name}'. Tasks: {heads}."
             )

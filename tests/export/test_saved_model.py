@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 from tests.export.conftest import MACROS, batch, tiny_macro, tiny_model
-from tfmtl.export import export_saved_model, read_metadata, read_warmup, serialize_examples
+from tfmtl import contract
+from tfmtl.export import build_metadata, export_saved_model, read_metadata, read_warmup, serialize_examples
 from tfmtl.models import available_models
 
 ATOL = 1e-5
@@ -178,27 +179,39 @@ def test_warmup_requests_parse_back_and_run(exports):
 def test_metadata_follows_the_contract(exports):
     model, path = exports("ple")
     meta = read_metadata(path)
+    assert contract.parse_metadata(json.loads(contract.metadata_path(path).read_text())) == meta
     assert meta["format"] == 1
-    assert meta["model"] == {"name": "ple", "class": "MultiTaskModel", "zoo": "ple", "version": 1}
+    assert meta["model"] == {"name": "ple", "class": "MultiTaskModel", "zoo": "ple", "version": 1, "family": "ple"}
     assert meta["tasks"] == [
         {"name": "ctr", "kind": "binary", "facets": {}, "loss_weight": 1.0},
         {"name": "cvr", "kind": "binary", "facets": {}, "loss_weight": 1.0},
         {"name": "watch", "kind": "regression", "facets": {}, "loss_weight": 1.0},
     ]
     by_name = {f["name"]: f for f in meta["features"]}
-    assert by_name["city"] == {"name": "city", "kind": "categorical", "dtype": "string", "shape": []}
+    spec = model.feature_spec
+    assert by_name["city"] == {"name": "city", "kind": "categorical", "dtype": "string", "shape": [],
+                               "sample_values": list(spec["city"].vocabulary[:5])}
     assert by_name["item"]["dtype"] == "int64" and by_name["x0"]["dtype"] == "float32"
-    assert by_name["hist"] == {"name": "hist", "kind": "sequence", "dtype": "int64", "shape": [3]}
+    assert by_name["item"]["sample_values"] == [int(v) for v in spec["item"].vocabulary[:5]]
+    assert by_name["tag"]["sample_values"] is None  # hashed: any value is valid
+    assert by_name["hist"] == {"name": "hist", "kind": "sequence", "dtype": "int64", "shape": [3],
+                               "sample_values": by_name["item"]["sample_values"], "padding": 0}
+    x0 = spec["x0"]
+    want = [x0.mean, x0.mean - 0.5 * x0.std, x0.mean + 0.5 * x0.std]
+    assert by_name["x0"]["sample_values"][:3] == pytest.approx(want, rel=1e-5)  # around the training mean
+    assert min(by_name["video_len"]["sample_values"]) >= 0.0  # log1p: raw values, expm1 of the normalised ones
     assert meta["fusion"] == {
         "kind": "product", "weights": {"ctr": 1.0, "cvr": 1.0, "watch": 0.0},
         "length_feature": None, "length_transform": "none",
     }
+    assert meta["entire_space_task"] is None
     assert meta["facet_groups"] == {} and meta["metrics"] == {}
+    assert meta["default_facet_group"] is None and meta["facet_group_required"] is False
     assert set(meta["versions"]) == {"tfmtl", "tensorflow", "keras"}
 
 
 def test_facet_groups_ride_in_the_metadata(exports):
-    """Hierarchical models export every leaf head plus the group -> heads map (MFH)."""
+    """Hierarchical models export every leaf head plus the group -> heads map (MFH); requests must name a group."""
     model, path = exports("mfh")
     meta = read_metadata(path)
     groups = {g: list(names) for g, names in model.metadata["facet_groups"].items()}
@@ -207,3 +220,23 @@ def test_facet_groups_ride_in_the_metadata(exports):
     assert sorted(tasks) == ["ctr.new", "ctr.old", "cvr.new", "cvr.old"]
     assert all(name in tasks for names in groups.values() for name in names)
     assert tasks["cvr.new"]["facets"] == {"behaviour": "cvr", "group": "new"}
+    assert meta["facet_group_required"] is True and meta["default_facet_group"] is None
+    assert contract.group_heads(meta, "new") == ["ctr.new", "cvr.new"]
+
+
+@pytest.mark.parametrize("name,entire,weights", [
+    ("esmm", "ctcvr", {"ctr": 0.0, "cvr": 0.0, "ctcvr": 1.0}),  # pCTCVR = pCTR x pCVR already
+    ("aitm", "ctcvr", {"ctr": 0.0, "ctcvr": 1.0}),  # the funnel's last step, over every impression
+])
+def test_funnel_models_rank_by_the_entire_space_head(exports, name, entire, weights):
+    model, path = exports(name)
+    meta = read_metadata(path)
+    assert model.metadata["family"] == name and meta["model"]["family"] == name
+    assert meta["entire_space_task"] == entire
+    assert meta["fusion"]["weights"] == weights
+
+
+def test_funnel_fusion_overrides_still_merge(exports):
+    model, _ = exports("esmm")
+    meta = build_metadata(model, "esmm", 2, fusion={"weights": {"cvr": 0.5}})
+    assert meta["fusion"]["weights"] == {"ctr": 0.0, "cvr": 0.5, "ctcvr": 1.0}

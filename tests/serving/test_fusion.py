@@ -6,6 +6,7 @@ import grpc
 import numpy as np
 import pytest
 
+from tfmtl import contract
 from tfmtl.serving import Fusion, ServingError
 
 P = {"click": np.array([0.5, 0.2, 0.9]), "finish": np.array([0.25, 0.8, 0.1]), "watch": np.array([3.0, -1.0, 2.0])}
@@ -49,6 +50,7 @@ def test_metadata_default_and_merge():
     ({"kind": "max"}, "fusion.kind"),
     ({"length_transform": "exp"}, "fusion.length_transform"),
     ({"weights": {"click": float("nan")}}, "fusion.weights['click']"),
+    ({"weights": {"click": "2"}}, "fusion.weights['click']"),
 ])
 def test_bad_fusion_names_the_field(kwargs, word):
     with pytest.raises(ServingError) as e:
@@ -61,3 +63,23 @@ def test_missing_task_or_length_named():
         Fusion("product", {"like": 1.0}).score(P)
     with pytest.raises(ServingError, match="fusion.length_feature 'video_len'"):
         Fusion("product", {"click": 1.0}, "video_len").score(P)
+
+
+def test_esmm_default_ranks_by_pctcvr_alone():
+    meta = {"tasks": [{"name": n, "kind": "binary"} for n in ("ctr", "cvr", "ctcvr")], "entire_space_task": "ctcvr"}
+    fusion = Fusion.of_model(meta)
+    assert fusion.weights == {"ctr": 0.0, "cvr": 0.0, "ctcvr": 1.0}
+    p = {"ctr": np.array([0.9, 0.2]), "cvr": np.array([0.1, 0.6])}
+    p["ctcvr"] = p["ctr"] * p["cvr"]  # ESMM eq 2
+    np.testing.assert_allclose(fusion.score(p), p["ctcvr"], rtol=1e-12)  # not pCTR^2 x pCVR
+    assert Fusion.from_metadata(None, meta["tasks"], entire_space_task="ctcvr") == fusion
+
+
+def test_a_groups_default_fuses_only_its_heads():
+    leaves = [{"name": f"{b}.{g}", "kind": "binary", "facets": {"behaviour": b, "group": g}}
+              for b in ("ctr", "cvr") for g in ("new", "old")]
+    meta = {"tasks": leaves, "facet_groups": {"new": ["ctr.new", "cvr.new"], "old": ["ctr.old", "cvr.old"]}}
+    fusion = Fusion.of_model(meta).restricted(contract.group_heads(meta, "old"))
+    assert fusion.weights == {"ctr.old": 1.0, "cvr.old": 1.0}
+    p = {t["name"]: np.array([0.5, 0.1 * (i + 1)]) for i, t in enumerate(leaves)}
+    np.testing.assert_allclose(fusion.score(p), p["ctr.old"] * p["cvr.old"], rtol=1e-12)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import grpc
 import numpy as np
 import pytest
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from tests.serving import helpers
+from tfmtl.export.examples import example_request
 from tfmtl.serving import RankingClient, rank_request
 from tfmtl.serving.model_info import ModelInfoCache
 from tfmtl.serving.ranking_service import RankingServicer
@@ -88,6 +92,54 @@ def test_facet_routing_uses_only_the_group(client, model, query):
     group = {k: p[k] for k in ("finish", "watch_time")}
     check_ranking(response, group, p["finish"].astype(np.float64), list(candidates))
     assert response.facet_group == "engaged" and dict(response.fusion.weights) == {"finish": 1.0, "watch_time": 0.0}
+
+
+@pytest.fixture(scope="module")
+def esmm(tmp_path_factory):
+    """A tiny ESMM (pCTCVR = pCTR x pCVR) on the funnel data, behind its own servers."""
+    from tfmtl import training
+    from tfmtl.data.funnel import load_funnel
+    from tfmtl.models import build_esmm
+    from tfmtl.serving import RankingServer, serve
+
+    data = load_funnel(rows=600, seed=0)
+    training.set_seed(0)
+    model = build_esmm(data.spec, [dataclasses.replace(t, tower_units=(4,)) for t in data.tasks])
+    base = tmp_path_factory.mktemp("esmm")
+    helpers.export(model, base, name="esmm", version=1)
+    predictions = serve(base / "esmm", "esmm", port=0, poll_seconds=0)
+    ranking = RankingServer(predictions.address, port=0).start()
+    with RankingClient(ranking.address) as c:
+        yield data, model, c, base / "esmm"
+    ranking.stop(grace=0)
+    predictions.stop(grace=0)
+
+
+def test_esmm_default_ranks_by_pctcvr_alone(esmm):
+    data, model, client, export = esmm
+    features = helpers.rows(data, N)
+    body = example_request(export, candidates=N, rows=features)
+    response = client.rank("esmm", body["context"], body["candidates"])
+    assert dict(response.fusion.weights) == {"ctr": 0.0, "cvr": 0.0, "ctcvr": 1.0}
+    p = helpers.keras_predict(model, features)
+    np.testing.assert_allclose(p["ctcvr"], p["ctr"] * p["cvr"], rtol=1e-5)  # so pCTR must not count twice
+    check_ranking(response, p, p["ctcvr"].astype(np.float64), list(body["candidates"]))
+
+
+def test_a_generated_request_ranks(client, model, exported, data):
+    base, version_dir = exported
+    body = json.loads(json.dumps(example_request(base / "ple", candidates=6, context=CONTEXT)))  # as `--request`
+    assert set(body) == {"context", "candidates"} and sorted(body["context"]) == sorted(CONTEXT)
+    assert isinstance(body["context"]["segment"], str) and isinstance(body["candidates"]["c0"]["x9"], float)
+    response = client.rank("ple", body["context"], body["candidates"])
+    assert sorted(c.id for c in response.candidates) == [f"c{i}" for i in range(6)]
+    assert all(np.isfinite(c.score) for c in response.candidates)
+    features = helpers.rows(data, 3, offset=7)  # real rows: the candidates carry their values
+    body = example_request(version_dir, candidates=3, rows=features)
+    assert body["context"] == {} and body["candidates"]["c1"]["x9"] == pytest.approx(float(features["x9"][1]))
+    p = helpers.keras_predict(model, features)
+    check_ranking(client.rank("ple", {}, body["candidates"]), p, p["click"].astype(np.float64) * p["finish"],
+                  list(body["candidates"]))
 
 
 class CountingStub:

@@ -74,6 +74,8 @@ def build_esmm(
     p_ctcvr = EntireSpaceProduct(name=f"product_{ctcvr.name}")([p_ctr, p_cvr])  # ESMM eq 2
     metadata = {
         "model": "esmm",
+        "family": "esmm",
+        "entire_space_task": ctcvr.name,  # pCTCVR = pCTR x pCVR: the default fusion ranks by it alone
         "hparams": {
             "ctr_loss_weight": float(ctr_loss_weight),
             "cvr_loss_weight": float(cvr_loss_weight),
@@ -133,6 +135,8 @@ def build_aitm(
     probs = BehaviourCalibration(calibrator_weight, name="calibrator")(probs)
     metadata = {
         "model": "aitm",
+        "family": "aitm",
+        "entire_space_task": tasks[-1].name,  # the last step is trained over every impression
         "hparams": {"bottom_units": [int(u) for u in bottom_units], "calibrator_weight": float(calibrator_weight)},
     }
     return MultiTaskModel(
