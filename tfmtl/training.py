@@ -53,8 +53,10 @@ def fit(
     `early_stopping_patience`: stop when the validation loss stops improving and keep the
     best weights.
     """
-    train = data.dataset("train", batch_size=batch_size, shuffle=True, seed=seed)
-    validation = data.dataset("validation", batch_size=max(batch_size, 4096)) if "validation" in data.splits else None
+    names = [t.name for t in model.tasks]
+    train = data.dataset("train", batch_size=batch_size, shuffle=True, seed=seed, tasks=names)
+    validation = (data.dataset("validation", batch_size=max(batch_size, 4096), tasks=names)
+                  if "validation" in data.splits else None)
     cbs = [LossWeightSchedule(model.tasks), *callbacks]
     if backup_dir:
         cbs.append(keras.callbacks.BackupAndRestore(str(backup_dir)))

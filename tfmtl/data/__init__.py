@@ -1,28 +1,26 @@
-"""Datasets and tf.data pipelines. Loaders read `TFMTL_DATA_DIR`."""
+"""Datasets and tf.data pipelines. Loaders read `TFMTL_DATA_DIR`.
 
-from tfmtl.data.census import load_census
-from tfmtl.data.csv_loader import load_csv
-from tfmtl.data.movielens import load_movielens
-from tfmtl.data.dataset import MultiTaskData, Split, build_splits, split_indices
-from tfmtl.data.paths import data_dir
-from tfmtl.data.pipeline import to_dataset
-from tfmtl.data.registry import available_datasets, load_dataset, register_dataset
-from tfmtl.data.synthetic import load_synthetic, mmoe_synthetic
+Names load on first use (`tfmtl.data.load_census`), so reading a run config or listing the
+datasets imports neither TensorFlow nor a loader it does not need.
+"""
 
-__all__ = [
-    "MultiTaskData", "Split", "available_datasets", "build_splits", "data_dir", "load_census", "load_csv",
-    "load_dataset", "load_movielens", "load_synthetic", "mmoe_synthetic", "register_dataset", "split_indices", "to_dataset",
-]
-from tfmtl.data.funnel import FunnelData, load_funnel
+import importlib
 
-__all__ += ["FunnelData", "load_funnel"]
-from tfmtl.data.sequences import behaviour_sequences, load_movielens_sequences
+_EXPORTS = {
+    "load_census": "census", "load_csv": "csv_loader", "load_movielens": "movielens",
+    "MultiTaskData": "dataset", "Split": "dataset", "build_splits": "dataset", "split_indices": "dataset",
+    "data_dir": "paths", "to_dataset": "pipeline",
+    "available_datasets": "registry", "load_dataset": "registry", "register_dataset": "registry",
+    "load_synthetic": "synthetic", "mmoe_synthetic": "synthetic",
+    "FunnelData": "funnel", "load_funnel": "funnel",
+    "behaviour_sequences": "sequences", "load_movielens_sequences": "sequences",
+    "load_demo": "demo", "load_movielens_groups": "movielens_groups", "load_short_video": "short_video",
+    "load_run_data": "run_data", "read_columns": "files", "infer_features": "infer",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ += ["behaviour_sequences", "load_movielens_sequences"]
-from tfmtl.data.demo import load_demo
 
-__all__ += ["load_demo"]
-from tfmtl.data.movielens_groups import load_movielens_groups
-from tfmtl.data.short_video import load_short_video
-
-__all__ += ["load_movielens_groups", "load_short_video"]
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"tfmtl.data.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'tfmtl.data' has no attribute {name!r}")

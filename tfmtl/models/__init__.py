@@ -1,27 +1,24 @@
-"""Model builders: dict of raw features in, dict of task heads out."""
+"""Model builders: dict of raw features in, dict of task heads out.
 
-from tfmtl.models.dml import DML_VARIANTS, build_dml, build_dml_model
-from tfmtl.models.flat import build_flat, gate_model
-from tfmtl.models.multitask_model import MultiTaskModel
-from tfmtl.models.zoo import available_models, build_model, default_hparams, make_switcher, register_switcher
+`tfmtl.models.registry` names every family; the builders load on first use, so importing
+the registry (to check a run config) loads no Keras.
+"""
 
-__all__ = [
-    "MultiTaskModel",
-    "available_models",
-    "build_flat",
-    "build_model",
-    "default_hparams",
-    "gate_model",
-    "make_switcher",
-    "register_switcher",
-]
-from tfmtl.models.sequential import build_aitm, build_esmm
+import importlib
 
-__all__ += ["build_aitm", "build_esmm"]
-__all__ += ["DML_VARIANTS", "build_dml", "build_dml_model"]
-from tfmtl.models.dtrn import build_dtrn
+_EXPORTS = {
+    "DML_VARIANTS": "dml", "build_dml": "dml", "build_dml_model": "dml",
+    "build_flat": "flat", "gate_model": "flat", "MultiTaskModel": "multitask_model",
+    "available_models": "zoo", "build_model": "zoo", "default_hparams": "zoo", "make_switcher": "zoo",
+    "register_switcher": "registry", "register_family": "registry", "available_families": "registry",
+    "build": "registry", "resolve": "registry",
+    "build_aitm": "sequential", "build_esmm": "sequential", "build_dtrn": "dtrn",
+    "build_flat_facets": "tree", "build_hmtl": "tree", "build_mfh": "tree", "hmtl_plan": "tree", "mfh_plan": "tree",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ += ["build_dtrn"]
-from tfmtl.models.tree import build_flat_facets, build_hmtl, build_mfh, hmtl_plan, mfh_plan
 
-__all__ += ["build_flat_facets", "build_hmtl", "build_mfh", "hmtl_plan", "mfh_plan"]
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"tfmtl.models.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'tfmtl.models' has no attribute {name!r}")
