@@ -12,6 +12,7 @@ setup(
         "tfmtl.layers",
         "tfmtl.models",
         "tfmtl.data",
+        "tfmtl.cli",
         "tfmtl.export",
         "tfmtl.serving",
         "tfmtl.serving.protos",
@@ -28,6 +29,8 @@ setup(
         # Columnar reading of CSV/.dat files (tfmtl/data/text_table.py) and hash-based vocabularies.
         "pyarrow>=15",
         "tqdm>=4.60",
+        # The run config (tfmtl/config.py).
+        "pyyaml>=6",
     ],
     extras_require={
         "test": ["pytest>=8", "scikit-learn>=1.4", "matplotlib>=3.8", "grpcio-tools>=1.60"],

@@ -177,13 +177,13 @@ class FeatureSpec:
         return [f for f in self.features if f.kind == kind]
 
     # -- learning from training data ---------------------------------------------------
-    def adapt(self, columns: dict, source: str = "training data", row_numbers=None) -> "FeatureSpec":
+    def adapt(self, columns: dict, source: str = "training data", row_numbers=None, unit: str = "row") -> "FeatureSpec":
         """Learn vocabularies and normalisation from training `columns` (name -> array).
 
         Returns a new spec; raises a ValueError naming the feature and row of any
         missing column or non-finite dense value (`source` names the file in the message).
         """
-        self.check(columns, source, row_numbers)
+        self.check(columns, source, row_numbers, unit)
         adapted = []
         for f in self.features:
             if f.kind == "dense":
@@ -203,8 +203,10 @@ class FeatureSpec:
                 adapted.append(f)
         return FeatureSpec(adapted)
 
-    def check(self, columns: dict, source: str = "input", row_numbers=None) -> None:
-        """Raise a ValueError naming the culprit if `columns` cannot feed this spec."""
+    def check(self, columns: dict, source: str = "input", row_numbers=None, unit: str = "row") -> None:
+        """Raise a ValueError naming the culprit if `columns` cannot feed this spec.
+
+        `row_numbers` (and `unit`, "row" or "line") say where a bad value is in `source`."""
         missing = [n for n in self.names if n not in columns]
         if missing:
             raise ValueError(f"Feature(s) {missing} missing from {source}. Present: {sorted(columns)}")
@@ -216,7 +218,7 @@ class FeatureSpec:
             if bad.size:
                 row = int(row_numbers[bad[0]]) if row_numbers is not None else int(bad[0])
                 raise ValueError(
-                    f"Feature '{f.name}' in row {row:,} of {source} is {values[bad[0]]}. Dense features "
+                    f"Feature '{f.name}' in {unit} {row:,} of {source} is {values[bad[0]]}. Dense features "
                     f"must be finite; fill or drop missing values, or declare '{f.name}' with "
                     '`missing="mean"`.'
                 )

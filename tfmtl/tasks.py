@@ -87,8 +87,10 @@ class Task:
             mask &= _apply_rule(np.asarray(columns[column]), op, value)
         return mask
 
-    def labels(self, columns: dict, source: str = "data") -> np.ndarray:
-        """float32 labels with NaN outside the sample space; checks values fit the kind."""
+    def labels(self, columns: dict, source: str = "data", row_numbers=None, unit: str = "row") -> np.ndarray:
+        """float32 labels with NaN outside the sample space; checks values fit the kind.
+
+        `row_numbers` (and `unit`, "row" or "line") say where a bad label is in `source`."""
         if self.label_column not in columns:
             raise ValueError(
                 f"Label column '{self.label_column}' of task '{self.name}' is absent from {source}. "
@@ -101,7 +103,8 @@ class Task:
             if bad.size:
                 raise ValueError(
                     f"Task '{self.name}' is binary but its label '{self.label_column}' is {y[bad[0]]} "
-                    f"in row {int(bad[0]):,} of {source}. Binary labels must be 0 or 1."
+                    f"in {unit} {int(row_numbers[bad[0]] if row_numbers is not None else bad[0]):,} of {source}. "
+                    "Binary labels must be 0 or 1."
                 )
         return np.where(space, y, np.nan).astype(np.float32)
 

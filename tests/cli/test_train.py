@@ -13,7 +13,7 @@ def test_train_writes_model_metrics_history_and_evaluate_reads_it(tmp_path, caps
     out = tmp_path / "run"
     assert main(["train", "--model", "mmoe", "--dataset", "synthetic", "--rows", "600", "--epochs", "2",
                  "--output", str(out), "--hparams", '{"num_experts": 2, "expert_units": [8]}']) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["history.json", "metrics.json", "model.keras"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "history.json", "metrics.json", "model.keras"]
     assert not (tmp_path / "run.partial").exists()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["hparams"]["num_experts"] == 2 and metrics["epochs_run"] == 2
@@ -28,21 +28,29 @@ def test_train_writes_model_metrics_history_and_evaluate_reads_it(tmp_path, caps
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--model", "moe", "--dataset", "synthetic"], "Unknown model 'moe'. Choose one of:"),
-        (["--model", "mmoe", "--dataset", "kdd"], "Unknown dataset 'kdd'. Choose one of:"),
+        (["--model", "moe", "--dataset", "synthetic"], "model.family: unknown family 'moe'; choose one of: adatt"),
+        (["--model", "mmoe", "--dataset", "kdd"], "data.dataset: unknown dataset 'kdd'; choose one of:"),
         (["--model", "mmoe", "--dataset", "synthetic", "--hparams", "{num"], "--hparams is not valid JSON"),
-        (["--model", "mmoe", "--dataset", "synthetic", "--hparams", '{"heads": 2}'], "no hyper-parameter(s) ['heads']"),
+        (["--model", "mmoe", "--dataset", "synthetic", "--hparams", '{"heads": 2}'], "model.heads: mmoe has no hyper-parameter 'heads'; it takes: expert_units, num_experts"),
         (["--model", "mmoe", "--dataset", "census", "--data-dir", "/nonexistent"], "TFMTL_DATA_DIR"),
         (["--model", "mmoe", "--dataset", "movielens1m", "--data-dir", "/nonexistent"], "movielens-1m does not exist"),
-        (["--model", "mmoe", "--dataset", "synthetic", "--data-dir", "/tmp"], "--data-dir does not apply to dataset 'synthetic'"),
-        (["--model", "mmoe", "--dataset", "census", "--rows", "300"], "--rows does not apply to dataset 'census'"),
-        (["--model", "mmoe", "--dataset", "movielens100k", "--protocol", "published"], "--protocol does not apply"),
+        (["--model", "mmoe", "--dataset", "synthetic", "--data-dir", "/tmp"], "data.data_dir: dataset 'synthetic' does not take it"),
+        (["--model", "mmoe", "--dataset", "census", "--rows", "300"], "data.rows: dataset 'census' does not take it"),
+        (["--model", "mmoe", "--dataset", "movielens100k", "--protocol", "published"], "data.protocol: dataset 'movielens100k' does not take it"),
+        (["--model", "mmoe", "--dataset", "synthetic", "--set", "training.epochs=0"], "training.epochs: a whole number >= 1; got 0"),
+        (["--model", "mmoe", "--dataset", "synthetic", "--batch-size", "0"], "training.batch_size: a whole number >= 1; got 0"),
+        (["--model", "mmoe", "--dataset", "shop.csv"], "--dataset shop.csv: not a built-in dataset; for your own files"),
+        (["--model", "esmm", "--dataset", "synthetic"], "model:"),
+        (["--config", "nope.yaml"], "--config nope.yaml is not a file"),
+        (["--model", "mmoe", "--dataset", "synthetic", "--set", "training.optimiser=sgd"],
+         "training.optimiser: unknown key; training takes: epochs"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, capsys, args, message):
     assert main(["train", *args, "--epochs", "1", "--output", str(tmp_path / "r")]) == 2
-    assert message in capsys.readouterr().err
-    assert not (tmp_path / "r").exists()
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "r.partial").exists()
 
 
 def test_existing_output_is_never_overwritten(tmp_path, capsys):

@@ -12,10 +12,10 @@ from tfmtl import cli
 
 def test_commands_are_registered():
     parser = cli.build_parser()
-    for argv in (["serve", "--model_base_path", "m/ple", "--model_name", "ple"],
-                 ["rank-server", "--prediction_service", "localhost:8500"],
-                 ["rank", "--model_name", "ple", "--request", "{}"], ["demo"]):
-        assert parser.parse_args(argv).func.__module__ == "tfmtl.serving.commands"
+    for argv, module in ((["serve", "--model_base_path", "m/ple", "--model_name", "ple"], "serve"),
+                         (["rank-server", "--prediction_service", "localhost:8500"], "rank_server"),
+                         (["rank", "--model_name", "ple", "--request", "{}"], "rank"), (["demo"], "demo")):
+        assert parser.parse_args(argv).func.__module__ == f"tfmtl.cli.{module}"
 
 
 def test_rank_prints_the_ranked_table(ranking_server, data, capsys):

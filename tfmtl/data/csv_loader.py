@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from tfmtl.data.dataset import MultiTaskData, build_splits, split_indices
 from tfmtl.data.text_table import read_table
 
@@ -36,6 +38,7 @@ def load_csv(path, spec, tasks, delimiter: str = ",", seed: int = 0, fractions=(
     """
     columns = read_csv_columns(path, spec, tasks, delimiter)
     n = len(next(iter(columns.values())))
-    data = build_splits(columns, spec, tasks, split_indices(n, seed, fractions), str(path))
+    lines = np.arange(n) + 2  # the header is line 1
+    data = build_splits(columns, spec, tasks, split_indices(n, seed, fractions), str(path), lines=lines)
     data.description = f"CSV {path}: {n:,} rows, split {fractions} by seed {seed}"
     return data

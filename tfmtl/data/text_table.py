@@ -44,6 +44,8 @@ def read_table(
     strip: bool = False,
     quoting: bool = True,
     encoding: str = "utf8",
+    missing_values=(),
+    infer_numbers: bool = False,
 ) -> dict:
     """The columns of a delimited text file as numpy arrays (see the module docstring).
 
@@ -57,6 +59,10 @@ def read_table(
         strip: trim spaces around every value (Census' ", " separators).
         quoting: honour double quotes; off for formats whose text holds bare quotes.
         encoding: the file's text encoding ("latin-1" for MovieLens).
+        missing_values: cells (after `strip`) that mean "no value": NaN in a number column,
+            "" in a text column.
+        infer_numbers: also read as float64 every other column whose cells are all numbers
+            or missing.
     """
     path = Path(path)
     data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
@@ -112,7 +118,11 @@ def read_table(
         column = table.column(name).combine_chunks()
         if strip:
             column = pc.utf8_trim_whitespace(column)
-        if name in numeric or name in integer:
+        if missing_values:
+            column = pc.if_else(pc.is_in(column, value_set=pa.array(list(missing_values), pa.string())), "", column)
+        if infer_numbers and name not in integer and _all_numbers(column.dictionary_encode().dictionary):
+            out[name] = _number_column(column, name, path, int(header), np.float64)
+        elif name in numeric or name in integer:
             out[name] = _number_column(column, name, path, int(header), np.int64 if name in integer else np.float64)
         else:
             encoded = column.dictionary_encode()
@@ -139,6 +149,19 @@ def _number_column(column: pa.Array, name: str, path, header_lines: int, dtype) 
             f"{'an integer' if dtype is np.int64 else 'a number'}."
         ) from None
     return numbers.to_numpy(zero_copy_only=False).astype(dtype)
+
+
+def _all_numbers(column: pa.Array) -> bool:
+    """True when every nonempty value parses as a number (and at least one does); given a
+    column's distinct values, this is quick even when the cast fails."""
+    present = pc.filter(column, pc.greater(pc.utf8_length(column), 0))
+    if not len(present):
+        return False
+    try:
+        pc.cast(present, pa.float64())
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _first_bad_number(texts: np.ndarray, dtype) -> int:

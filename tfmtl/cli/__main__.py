@@ -1,0 +1,5 @@
+import sys
+
+from tfmtl.cli import main
+
+sys.exit(main())

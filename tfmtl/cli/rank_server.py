@@ -1,0 +1,35 @@
+"""`tfmtl rank-server`: the gRPC ranking service, calling TF Serving or `tfmtl serve`.
+
+    tfmtl rank-server --prediction_service localhost:8500 --port 8600
+"""
+
+from __future__ import annotations
+
+from tfmtl.cli.errors import CommandError
+from tfmtl.cli.serving_flags import server_logging, wait_for_signal
+
+
+def register(sub) -> None:
+    r = sub.add_parser("rank-server", help="the gRPC ranking service, calling a PredictionService")
+    r.add_argument("--prediction_service", required=True, help="host:port of TF Serving or `tfmtl serve`")
+    r.add_argument("--port", type=int, default=8600, help="gRPC port (0: pick a free one)")
+    r.add_argument("--host", default="0.0.0.0")
+    r.add_argument("--metadata_dir", default=None,
+                   help="parent of the model base paths, to read tfmtl.json when the PredictionService is TF Serving")
+    r.set_defaults(func=run_rank_server)
+
+
+def run_rank_server(args) -> int:
+    from tfmtl.serving import RankingServer
+
+    server_logging()
+    try:
+        server = RankingServer(args.prediction_service, port=args.port, host=args.host,
+                               metadata_dir=args.metadata_dir).start()
+    except OSError as e:
+        raise CommandError(str(e)) from None
+    print(f"[tfmtl] RankingService on {server.address} -> PredictionService {args.prediction_service} "
+          "(Ctrl-C stops)", flush=True)
+    wait_for_signal()
+    server.stop()
+    return 0

@@ -1,0 +1,43 @@
+"""`tfmtl serve`: the embedded PredictionService over BASE/NAME, with tensorflow_model_server's flags.
+
+    tfmtl serve --model_base_path models/ranker --model_name ranker --port 8500
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfmtl.cli.errors import CommandError
+from tfmtl.cli.serving_flags import server_logging, version_labels, wait_for_signal
+
+
+def register(sub) -> None:
+    s = sub.add_parser("serve", help="serve BASE/NAME over TF Serving's gRPC protocol (PredictionService)")
+    s.add_argument("--model_base_path", required=True, help="BASE/NAME: one directory per integer version")
+    s.add_argument("--model_name", required=True, help="the name clients put in model_spec.name")
+    s.add_argument("--port", type=int, default=8500, help="gRPC port (0: pick a free one)")
+    s.add_argument("--host", default="0.0.0.0", help="interface to bind (127.0.0.1 for loopback only)")
+    s.add_argument("--model_version_policy", default="latest", help="latest | latest:N | all | specific:1,2")
+    s.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0, help="0: never poll again")
+    s.add_argument("--version_labels", default="", help="label=version pairs, e.g. stable=3,canary=4")
+    s.add_argument("--max_batch_size", type=int, default=65_536, help="most rows per Predict request")
+    s.set_defaults(func=run_serve)
+
+
+def run_serve(args) -> int:
+    from tfmtl.serving import serve
+
+    server_logging()
+    base = Path(args.model_base_path)
+    if not base.is_dir():
+        raise CommandError(f"--model_base_path {base} is not a directory; expected BASE/NAME holding version folders.")
+    try:
+        server = serve(base, args.model_name, port=args.port, host=args.host, policy=args.model_version_policy,
+                       poll_seconds=args.file_system_poll_wait_seconds, version_labels=version_labels(args.version_labels),
+                       max_batch_size=args.max_batch_size)
+    except (ValueError, OSError) as e:
+        raise CommandError(str(e)) from None
+    print(f"[tfmtl] PredictionService for model '{args.model_name}' on {server.address} (Ctrl-C stops)", flush=True)
+    wait_for_signal()
+    server.stop()
+    return 0
