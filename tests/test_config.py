@@ -107,3 +107,17 @@ def test_reading_a_config_imports_no_tensorflow():
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_every_example_config_resolves(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.setenv("TFMTL_DATA_DIR", "/data")
+    configs = sorted(Path(__file__).parents[1].glob("examples/configs/**/*.yaml"))
+    assert len(configs) >= 30
+    families = set()
+    for path in configs:
+        families.add(load_config(path)["model"]["family"])
+    from tfmtl.models.registry import available_families
+
+    assert families == set(available_families())  # a config for every family

@@ -83,7 +83,7 @@ def test_every_family_builds_fits_and_round_trips(family, tmp_path):
     data = _data_for(family)
     training.set_seed(0)
     model = build(config, data.spec, data.tasks)
-    assert sorted(model.output_names) == sorted(t.name for t in data.tasks)
+    assert sorted(model.output) == sorted(t.name for t in data.tasks)
     assert model.metadata["model_config"] == resolve(config)
     assert model.metadata["family"] == (family if family in ("hmtl", "mfh", "dml", "dtrn", "esmm", "aitm") else "flat")
     training.compile_multitask(model)
