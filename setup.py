@@ -33,8 +33,9 @@ setup(
         "pyyaml>=6",
     ],
     extras_require={
-        "test": ["pytest>=8", "scikit-learn>=1.4", "matplotlib>=3.8", "grpcio-tools>=1.60"],
+        "test": ["pytest>=8", "scikit-learn>=1.4", "matplotlib>=3.8", "grpcio-tools>=1.60", "tensorboard>=2.20"],
         "plot": ["matplotlib>=3.8"],
+        "tensorboard": ["tensorboard>=2.20"],
         # Train on the other Keras 3 backends (CPU builds); tests/test_backends.py skips any
         # backend not installed, so `.[test]` stays light. torch: take the +cpu wheel.
         "backends": ["jax[cpu]>=0.4.30", "torch>=2.3"],

@@ -55,6 +55,10 @@ def run_evaluate(args) -> int:
 
         history = path.with_name("history.json")
         history = json.loads(history.read_text()) if history.is_file() else None
-        for written in write_plots(model, data, args.split, Path(args.plots), history=history):
+        try:
+            written_paths = write_plots(model, data, args.split, Path(args.plots), history=history)
+        except ValueError as e:
+            raise CommandError(f"--plots: {e}") from None
+        for written in written_paths:
             print(f"[tfmtl] wrote {written}", file=sys.stderr, flush=True)
     return 0

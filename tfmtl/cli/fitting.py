@@ -38,6 +38,11 @@ def train_run(config: dict, data, partial: Path) -> dict:
     from tfmtl.models import registry
 
     t = config["training"]
+    if t["tensorboard"]:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise CommandError('training.tensorboard needs TensorBoard: pip install "tfmtl[tensorboard]"')
     training.set_seed(t["seed"])
     try:
         with training.dtype_policy(t["precision"]):

@@ -27,9 +27,12 @@ def register(sub) -> None:
     p = sub.add_parser("init", help="write a run config for a data file (features inferred, for review)",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="the training file (csv, tsv, parquet, tfrecord; .gz allowed)")
-    p.add_argument("--validation", default=None, help="a validation file (default: carved from --data by --split)")
+    p.add_argument("--validation", default=None,
+                   help="a validation file, or a fraction (e.g. 0.5) of the --test file's shuffled rows (default: "
+                        "carved from --data by --split)")
     p.add_argument("--test", default=None, help="a test file (default: carved from --data by --split)")
     p.add_argument("--split", default="0.8,0.1,0.1", help="train,validation,test fractions of --data when it is the only file")
+    p.add_argument("--seed", type=int, default=0, help="shuffles the rows a --split or a --validation fraction cuts")
     p.add_argument("--task", action="append", required=True, metavar="NAME[:key=value...]",
                    help="a task (repeatable), e.g. income:label=income:positive=>50K,>50K.")
     p.add_argument("--column-names", default=None, help="names of a file without a header: a,b,c or @file (one per line)")
@@ -189,6 +192,15 @@ def _files(args, out) -> dict:
         except ValueError:
             return str(p)
 
+    if args.validation and _is_number(args.validation):
+        if not args.test:
+            raise CommandError(f"--validation {args.validation}: a fraction of the --test file needs --test.")
+        f = float(args.validation)
+        if not 0 < f < 1:
+            raise CommandError(f"--validation {args.validation}: a fraction between 0 and 1.")
+        test = rel(args.test)
+        return {"train": rel(args.data), "validation": {"path": test, "part": [0.0, f], "seed": args.seed},
+                "test": {"path": test, "part": [f, 1.0], "seed": args.seed}}
     if args.validation or args.test:
         return {"train": rel(args.data), "validation": rel(args.validation) if args.validation else None,
                 "test": rel(args.test) if args.test else None}
@@ -196,7 +208,7 @@ def _files(args, out) -> dict:
         split = [float(f) for f in args.split.split(",")]
     except ValueError:
         raise CommandError(f"--split {args.split}: three fractions like 0.8,0.1,0.1.") from None
-    return {"path": rel(args.data), "split": split, "seed": 0}
+    return {"path": rel(args.data), "split": split, "seed": args.seed}
 
 
 def _yaml(config: dict, source: Path) -> str:

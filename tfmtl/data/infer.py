@@ -67,7 +67,7 @@ def infer_feature(name: str, values: np.ndarray):
     transform = "log1p" if low >= 0 and high >= 100 * (median + 1) else "none"
     missing = "mean" if present.size < n else "error"
     feature = DenseFeature(name, transform=transform, missing=missing, num_buckets=buckets, embedding_dim=EMBEDDING_DIM)
-    note = f"dense: {distinct:,} values, {buckets} quantile buckets"
+    note = f"dense: {distinct:,} values, up to {buckets} quantile buckets"
     note += ", log1p (heavy-tailed)" if transform == "log1p" else ""
     note += f", {n - present.size:,} missing -> mean" if missing == "mean" else ""
     return feature, note
