@@ -15,18 +15,17 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
+from tfmtl.contract import metadata_path, read_metadata
 from tfmtl.serving.errors import ServingError
 
 log = logging.getLogger("tfmtl.serving")
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
-METADATA_FILE = "assets.extra/tfmtl.json"
 MAX_WARMUP_RECORDS = 1000
 
 
@@ -77,9 +76,7 @@ class Servable:
             k: v for k, v in saved.meta_graphs[0].signature_def.items() if not k.startswith("__")
         }
         loaded = tf.saved_model.load(str(path))
-        metadata = {}
-        if (path / METADATA_FILE).is_file():
-            metadata = json.loads((path / METADATA_FILE).read_text())
+        metadata = read_metadata(path) if metadata_path(path).is_file() else {}
         servable = cls(name, version, path, loaded, signature_defs, metadata)
         if not servable.signatures:
             raise ValueError(f"{path} has no serving signature.")

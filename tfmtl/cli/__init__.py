@@ -56,6 +56,9 @@ def main(argv=None) -> int:
             raise
         print(f"tfmtl {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `tfmtl models | head`
+        sys.stderr.close()
+        return 0
 
 
 def _both_spellings(argv: list, parser: argparse.ArgumentParser) -> list:
