@@ -79,10 +79,10 @@ def load_exportable(model):
             raise ExportError(
                 f"model={str(path)!r} is not a .keras file; pass a model or the model.keras that `tfmtl train` wrote."
             )
-        import tfmtl  # noqa: F401  (registers the tfmtl layers for deserialisation)
+        from tfmtl.models.loading import load_model
 
         try:
-            model = keras.saving.load_model(path)
+            model = load_model(path)
         except Exception as e:  # a corrupt or foreign file: say which
             raise ExportError(f"Cannot load {path} as a Keras model: {e}") from e
     if not isinstance(model, keras.Model):

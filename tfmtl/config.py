@@ -216,7 +216,7 @@ def _path(text, base_dir: Path, key: str) -> Path:
 
 
 def _tasks(tasks, builtin: bool) -> list:
-    if tasks is None and builtin:
+    if builtin and not tasks:
         return []
     if not isinstance(tasks, list) or not tasks:
         raise ConfigError("tasks: a list of tasks, e.g. [{name: click, label: clicked}].")

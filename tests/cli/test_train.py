@@ -11,7 +11,7 @@ from tfmtl.cli import main
 
 def test_train_writes_model_metrics_history_and_evaluate_reads_it(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--model", "mmoe", "--dataset", "synthetic", "--rows", "600", "--epochs", "2",
+    assert main(["train", "--model", "mmoe", "--dataset", "synthetic", "--rows", "600", "--epochs", "2", "--batch_size", "256",
                  "--output", str(out), "--hparams", '{"num_experts": 2, "expert_units": [8]}']) == 0
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "history.json", "metrics.json", "model.keras"]
     assert not (tmp_path / "run.partial").exists()
@@ -23,6 +23,12 @@ def test_train_writes_model_metrics_history_and_evaluate_reads_it(tmp_path, caps
     assert main(["evaluate", "--model", str(out / "model.keras"), "--dataset", "synthetic", "--rows", "600"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["test"]["task_a"]["mse"] == pytest.approx(metrics["test"]["task_a"]["mse"], rel=1e-5)
+    # the run's own config.yaml names its data: evaluate needs nothing else, in either flag spelling
+    assert main(["evaluate", "--model", str(out), "--split", "validation"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["validation"]["task_a"]["mse"] == pytest.approx(metrics["validation"]["task_a"]["mse"], rel=1e-5)
+    assert main(["evaluate", "--model", str(out), "--split", "holdout"]) == 2
+    assert "--split holdout: the data has no such split; it has: train, validation, test" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -85,6 +91,12 @@ main(["train", "--model", "mmoe", "--dataset", "synthetic", "--rows", "400", "--
     log = resumed.stdout + resumed.stderr
     assert "Epoch 2/3" in log and "Epoch 3/3" in log and "Epoch 1/3" not in log
     assert len(json.loads((tmp_path / "run" / "history.json").read_text())["loss"]) == 2
+    # a fresh process reads the model back (nothing registered beforehand) and scores its data
+    scored = subprocess.run([sys.executable, "-m", "tfmtl.cli", "evaluate", "--model", str(tmp_path / "run")],
+                            capture_output=True, text=True)
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    assert json.loads(scored.stdout)["test"]["task_a"]["count"] == 80
+    assert "oneDNN" not in scored.stderr and "absl::InitializeLog" not in scored.stderr  # TF's C++ start-up lines
 
 
 def test_train_in_mixed_bfloat16_saves_a_model_that_computes_in_it(tmp_path, capsys):

@@ -34,10 +34,7 @@ def model_file(path, flag: str = "--model") -> Path:
 
 
 def load_keras_model(path):
-    """`keras.saving.load_model` with every tfmtl layer registered first."""
-    import keras
+    """The tfmtl model saved at `path` (see `tfmtl.models.loading`)."""
+    from tfmtl.models.loading import load_model
 
-    import tfmtl.layers  # noqa: F401  (registers the serializable classes)
-    import tfmtl.models  # noqa: F401
-
-    return keras.saving.load_model(path)
+    return load_model(path)

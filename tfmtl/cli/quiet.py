@@ -14,7 +14,7 @@ import sys
 import threading
 
 _NOISE = re.compile(
-    rb"^([IWE]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\]|WARNING: All log messages before absl::InitializeLog"
+    rb"^([IWE]\d{4} [\d:.]+\s+\d+ \S+:\d+\]|WARNING: All log messages before absl::InitializeLog"
     rb"|To enable the following instructions: .* rebuild TensorFlow)"
 )
 _installed = False

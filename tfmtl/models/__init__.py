@@ -11,7 +11,7 @@ _EXPORTS = {
     "build_flat": "flat", "gate_model": "flat", "MultiTaskModel": "multitask_model",
     "available_models": "zoo", "build_model": "zoo", "default_hparams": "zoo", "make_switcher": "zoo",
     "register_switcher": "registry", "register_family": "registry", "available_families": "registry",
-    "build": "registry", "resolve": "registry",
+    "build": "registry", "resolve": "registry", "load_model": "loading",
     "build_aitm": "sequential", "build_esmm": "sequential", "build_dtrn": "dtrn",
     "build_flat_facets": "tree", "build_hmtl": "tree", "build_mfh": "tree", "hmtl_plan": "tree", "mfh_plan": "tree",
 }
