@@ -1,5 +1,7 @@
-"""The model registry: every family builds from a config, fits, and round-trips through `.keras`."""
+"""The model registry: every family resolves, builds, fits an epoch and round-trips through `.keras`."""
 
+import dataclasses
+import inspect
 import subprocess
 import sys
 
@@ -8,11 +10,13 @@ import numpy as np
 import pytest
 
 from tfmtl import training
-from tfmtl.data.funnel import load_funnel, select_tasks
+from tfmtl.data.dataset import build_splits, split_indices
+from tfmtl.data.funnel import load_funnel
 from tfmtl.data.synthetic import load_synthetic
 from tfmtl.facets import expand_tasks
 from tfmtl.features import CategoricalFeature, DenseFeature, FeatureSpec, SequenceFeature
-from tfmtl.models.registry import available_families, build, resolve
+from tfmtl.models import families, gate_model, registry, zoo
+from tfmtl.models.registry import available_families, build, family_defaults, resolve
 from tfmtl.tasks import Task
 
 TINY = {
@@ -20,61 +24,68 @@ TINY = {
     "mmoe": {"num_experts": 2, "expert_units": [8]}, "ml_mmoe": {"num_experts": 2, "expert_units": [[8], [8]]},
     "cgc": {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [8]},
     "ple": {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [[8], [8]]},
-    "adatt": {"num_task_experts": 1, "expert_units": [[8], [8]]}, "adatt_sp": {"num_task_experts": 1, "expert_units": [[8], [8]]},
+    "adatt": {"num_task_experts": 1, "expert_units": [[8], [8]]},
+    "adatt_sp": {"num_task_experts": 1, "expert_units": [[8], [8]]},
     "cross_stitch": {"units": [8]}, "sluice": {"units": [8, 8]}, "asymmetric": {"units": [8]},
     "customized": {"shared_units": [8], "task_units": [8]},
 }
 FAMILIES = {
     "flat": {"switcher": "cgc", **TINY["cgc"]},
     "hmtl": {"switcher": {"family": "mmoe", **TINY["mmoe"]}, "branch_units": [8]},
-    "mfh": {"switcher": {"family": "ple", **TINY["ple"]}, "branch_units": [8]},
-    "dml": {"backbone": {"family": "mmoe", **TINY["mmoe"]}},
-    "dtrn": {"backbone": {"family": "mmoe", **TINY["mmoe"]}, "trm_units": 8, "hyper_units": 8},
-    "esmm": {},
-    "aitm": {"bottom_units": [8]},
+    "mfh": {"switcher": {"family": "flat", "switcher": "ple", **TINY["ple"]}, "branch_units": [8]},
+    "dml": {"backbone": {"family": "mmoe", **TINY["mmoe"]}, "gkd_units": [8]},
+    "dtrn": {"backbone": "shared_bottom", "trm_units": 8, "hyper_units": 8},
+    "esmm": {"switcher": {"family": "mmoe", **TINY["mmoe"]}},
+    "aitm": {"bottom_units": [8]},  # on the three-task funnel: steps default to ctr -> ctcvr
 }
 
 
-def _facet_data():
+def _without_validation(data):
+    return dataclasses.replace(data, splits={k: v for k, v in data.splits.items() if k != "validation"})
+
+
+def _facet_data(n=300):
     rng = np.random.default_rng(0)
-    n = 400
     columns = {"x": rng.normal(size=n), "group": rng.choice(["new", "old"], n).astype(object)}
     columns["click"] = (columns["x"] + rng.normal(size=n) > 0).astype(np.float64)
-    columns["rating"] = columns["x"] * 2 + rng.normal(size=n)
-    tasks = expand_tasks([Task("click", tower_units=(4,)), Task("rating", kind="regression", tower_units=(4,))],
-                         "group", ["new", "old"], column="group")
-    from tfmtl.data.dataset import build_splits, split_indices
-
+    columns["rating"] = 2 * columns["x"] + rng.normal(size=n)
+    base = [Task("click", tower_units=(4,)), Task("rating", kind="regression", tower_units=(4,))]
+    tasks = expand_tasks(base, "group", ["new", "old"], column="group")
     spec = FeatureSpec([DenseFeature("x"), CategoricalFeature("group", embedding_dim=2)])
     return build_splits(columns, spec, tasks, split_indices(n, 0), "facets")
 
 
-def _sequence_data():
+def _sequence_data(n=300):
     rng = np.random.default_rng(0)
-    n = 400
     liked = rng.integers(1, 20, (n, 4))
-    liked[::3, 2:] = 0
+    liked[::3, 2:] = 0  # right-padded histories
     columns = {"item_id": rng.integers(1, 20, n), "x": rng.normal(size=n), "liked": liked}
     columns["ctr"] = (columns["x"] > 0).astype(np.float64)
     columns["rating"] = columns["x"] + rng.normal(size=n)
-    from tfmtl.data.dataset import build_splits, split_indices
-
     spec = FeatureSpec([CategoricalFeature("item_id", 4, "int64"), DenseFeature("x"),
                         SequenceFeature("liked", 4, 4, "int64", share_with="item_id")])
     tasks = [Task("ctr", tower_units=(4,)), Task("rating", kind="regression", tower_units=(4,))]
     return build_splits(columns, spec, tasks, split_indices(n, 0), "sequences")
 
 
+_DATA = {}
+
+
+def _data(kind: str):
+    if kind not in _DATA:
+        make = {"facets": _facet_data, "sequences": _sequence_data, "funnel": lambda: load_funnel(rows=400, seed=0),
+                "synthetic": lambda: load_synthetic(rows=300, dim=4, seed=0)}[kind]
+        _DATA[kind] = _without_validation(make())
+    return _DATA[kind]
+
+
 def _data_for(family: str):
-    if family in ("hmtl", "mfh"):
-        return _facet_data()
-    if family == "dtrn":
-        return _sequence_data()
-    if family == "esmm":
-        return load_funnel(rows=600, seed=0)
-    if family == "aitm":
-        return select_tasks(load_funnel(rows=600, seed=0), ["ctr", "ctcvr"])
-    return load_synthetic(rows=400)
+    kind = {"hmtl": "facets", "mfh": "facets", "dtrn": "sequences", "esmm": "funnel", "aitm": "funnel"}
+    return _data(kind.get(family, "synthetic"))
+
+
+def _x(data, n=32):
+    return {k: keras.ops.convert_to_tensor(v[:n]) for k, v in data["test"].features.items()}
 
 
 @pytest.mark.parametrize("family", available_families())
@@ -83,49 +94,124 @@ def test_every_family_builds_fits_and_round_trips(family, tmp_path):
     data = _data_for(family)
     training.set_seed(0)
     model = build(config, data.spec, data.tasks)
-    assert sorted(model.output) == sorted(t.name for t in data.tasks)
+    names = ["ctr", "ctcvr"] if family == "aitm" else [t.name for t in data.tasks]
+    assert [t.name for t in model.tasks] == names
+    assert model.metadata["family"] == (family if family in registry._FAMILIES else "flat")
     assert model.metadata["model_config"] == resolve(config)
-    assert model.metadata["family"] == (family if family in ("hmtl", "mfh", "dml", "dtrn", "esmm", "aitm") else "flat")
-    training.compile_multitask(model)
-    history = training.fit(model, data, epochs=1, batch_size=128, verbose=0)
+    training.compile_multitask(model, jit_compile=False)
+    history = training.fit(model, data, epochs=1, batch_size=64, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras")
     assert again.metadata["model_config"] == model.metadata["model_config"]
-    x = {k: keras.ops.convert_to_tensor(v[:32]) for k, v in data["test"].features.items()}
-    expected, got = model(x), again(x)
-    for name in expected:
-        np.testing.assert_allclose(np.asarray(got[name]), np.asarray(expected[name]), rtol=1e-5, atol=1e-6)
+    x = _x(data)
+    want, got = model(x), again(x)
+    assert sorted(want) == sorted(got) == sorted(names)
+    for name in names:
+        np.testing.assert_allclose(np.asarray(got[name]), np.asarray(want[name]), rtol=1e-5, atol=1e-6)
 
 
-def test_resolve_fills_nested_defaults_and_keeps_overrides():
+def test_aitm_fits_on_data_with_more_tasks_than_it_predicts():
+    """`fit` once fed every label of the data, so AITM (ctr, ctcvr) on the funnel's ctr, cvr, ctcvr
+    failed with "y_true and y_pred have different structures"; it now feeds the model's tasks only."""
+    data = _data("funnel")
+    model = families.build_aitm_family(data.spec, data.tasks, steps=["ctr", "ctcvr"], bottom_units=[4])
+    assert len(data.tasks) == 3 and sorted(model.output) == ["ctcvr", "ctr"]
+    training.compile_multitask(model, jit_compile=False)
+    history = training.fit(model, data, epochs=1, batch_size=128, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_resolve_fills_nested_defaults_and_is_idempotent():
     config = resolve({"family": "dml", "backbone": {"family": "flat", "switcher": "mmoe", "num_experts": 2}})
-    assert config == {"family": "dml", "backbone": {"family": "mmoe", "num_experts": 2, "expert_units": [128, 64]},
-                      "variant": "dml", "tower_dropout": 0.0}
-    assert resolve("ple")["num_levels"] == 2 and resolve({"family": "mfh", "switcher": "ple"})["switcher"]["num_levels"] == 2
-    assert resolve({"family": "flat", "switcher": "cgc"})["num_shared_experts"] == 2
+    assert config == {
+        "family": "dml", "backbone": {"family": "mmoe", "num_experts": 2, "expert_units": [128, 64]},
+        "variant": "dml", "gkd_units": [80], "gkd_gate_units": [], "tower_dropout": 0.0,
+    }
+    assert resolve("ple") == {"family": "ple", **zoo.default_hparams("ple")}
+    assert resolve({"family": "mfh", "switcher": "ple"})["switcher"] == {"family": "ple", **zoo.default_hparams("ple")}
+    assert resolve({"family": "dtrn", "backbone": "ple"})["backbone"]["num_levels"] == 2
+    assert resolve({"family": "flat", "switcher": "cgc", "num_shared_experts": 1})["num_task_experts"] == 2
+    assert resolve({"family": "esmm"})["switcher"] is None
+    for name in available_families():
+        assert resolve(resolve(name)) == resolve(name) == {"family": name, **family_defaults(name)}
+
+
+def test_composed_configs_build():
+    synthetic, facets = _data("synthetic"), _data("facets")
+    dml = build({"family": "dml", "backbone": {"family": "flat", "switcher": "mmoe", "num_experts": 2}},
+                synthetic.spec, synthetic.tasks)
+    assert dml.metadata["family"] == "dml" and dml.metadata["model"] == "mmoe" and "dml" in dml.metadata
+    assert dml.metadata["hparams"] == {"num_experts": 2, "expert_units": [128, 64]}
+    mfh = build({"family": "mfh", "switcher": "ple"}, facets.spec, facets.tasks)
+    assert mfh.metadata["family"] == "mfh" and mfh.metadata["switcher"] == "ple"
+    assert mfh.metadata["facet_groups"] == {"new": ["click.new", "rating.new"], "old": ["click.old", "rating.old"]}
+    assert mfh.metadata["tree"]["facet_order"] == ["behaviour", "group"]  # from the tasks' facets
+    flat = build("ple", synthetic.spec, synthetic.tasks)
+    assert (flat.metadata["family"], flat.metadata["model"]) == ("flat", "ple")
+
+
+def test_gates_come_back_through_the_registry():
+    data = _data("facets")
+    model = build({"family": "mfh", **FAMILIES["mfh"]}, data.spec, data.tasks, return_gates=True)
+    gates = gate_model(model)(_x(data, 4))
+    assert gates and all(np.allclose(np.sum(np.asarray(g), axis=-1), 1.0, atol=1e-5) for g in gates.values())
 
 
 @pytest.mark.parametrize("config, message", [
-    ({"family": "mfhh"}, "model.family: unknown family 'mfhh'; choose one of: adatt"),
-    ({"family": "mmoe", "num_expert": 2}, "model.num_expert: mmoe has no hyper-parameter 'num_expert'; it takes: expert_units, num_experts"),
-    ({"family": "dml", "backbone": {"family": "mmoe", "heads": 1}}, "model.backbone.heads: mmoe has no hyper-parameter"),
-    ({"family": "dml", "backbone": "mfh"}, "model.backbone: dml takes a switcher"),
-    ({"num_experts": 2}, "model.family: missing"),
+    ({"family": "mfhh"}, "model.family: unknown family 'mfhh'; choose one of: adatt, adatt_sp, aitm, "),
+    ({"family": "mmoe", "num_expert": 2},
+     "model.num_expert: mmoe has no hyper-parameter 'num_expert'; it takes: expert_units, num_experts."),
+    ({"family": "flat", "switcher": "mmoe", "heads": 1}, "model.heads: mmoe has no hyper-parameter 'heads'"),
+    ({"family": "flat", "switcher": "mmoee"}, "model.switcher: unknown switcher 'mmoee'; choose one of: adatt,"),
+    ({"family": "dml", "backbone": {"family": "flat", "switcher": "mmoe", "heads": 1}},
+     "model.backbone.heads: mmoe has no hyper-parameter 'heads'; it takes: expert_units, num_experts."),
+    ({"family": "dml", "backbone": "mfh"}, "model.backbone: dml takes a switcher or a flat model config, not 'mfh'"),
+    ({"family": "dtrn", "backbone": {"family": "hmtl"}}, "model.backbone.family: dtrn takes a switcher or a flat"),
+    ({"family": "mfh", "switcher": {"family": "ple", "num_levels": "2"}},
+     "model.switcher.num_levels: ple takes an integer for num_levels; got '2'."),
+    ({"family": "dml", "variant": "dmll"}, "model.variant: dml has no variant 'dmll'; choose one of: plain, ctfm,"),
+    ({"family": "dtrn", "tim": "yes"}, "model.tim: dtrn takes true or false for tim; got 'yes'."),
+    ({"num_experts": 2}, "model.family: missing; choose one of: adatt,"),
+    (7, "model: expected a family name or a mapping with `family`; got 7."),
 ])
-def test_mistakes_name_the_key(config, message):
+def test_mistakes_name_the_key_and_the_choices(config, message):
     with pytest.raises(ValueError) as e:
         resolve(config)
-    assert message in str(e.value)
+    assert message in str(e.value) and "\n" not in str(e.value)
 
 
-def test_facet_families_need_facets():
-    data = load_synthetic(rows=200)
+def test_task_dependent_mistakes_name_the_fix():
+    synthetic, funnel = _data("synthetic"), _data("funnel")
     with pytest.raises(ValueError, match="route over the tasks' facets, and no task has any"):
-        build({"family": "hmtl"}, data.spec, data.tasks)
+        build({"family": "hmtl"}, synthetic.spec, synthetic.tasks)
+    with pytest.raises(ValueError, match="model.steps: no task 'buy'; choose from: ctr, cvr, ctcvr"):
+        build({"family": "aitm", "steps": ["ctr", "buy"]}, funnel.spec, funnel.tasks)
+
+
+def test_each_builder_takes_exactly_its_registered_hyper_parameters():
+    for name, family in registry._FAMILIES.items():
+        if name == "flat":  # its switcher's hyper-parameters sit beside `switcher`
+            continue
+        parameters = set(inspect.signature(registry._load(family.build)).parameters)
+        assert parameters - {"spec", "tasks", "return_gates"} == set(family.defaults), name
+
+
+def test_choices_match_the_layers_and_switchers_have_one_table():
+    from tfmtl.layers.asymmetric import FUSIONS
+    from tfmtl.layers.sluice import COMBINES
+    from tfmtl.layers.tim import INJECTIONS
+    from tfmtl.models.dml import DML_VARIANTS
+
+    choices = {(f.name, k): tuple(v) for f in [*registry._FAMILIES.values(), *registry._SWITCHERS.values()]
+               for k, v in f.choices.items()}
+    assert choices == {("dml", "variant"): tuple(DML_VARIANTS), ("dtrn", "injection"): INJECTIONS,
+                       ("sluice", "combine"): COMBINES, ("asymmetric", "fusion"): FUSIONS}
+    assert zoo.register_switcher is registry.register_switcher
+    assert zoo.available_models() == registry.available_switchers() == sorted(TINY)
 
 
 def test_the_registry_imports_no_keras():
     code = ("import sys, tfmtl.models.registry as r; r.resolve({'family': 'dtrn', 'backbone': 'ple'}); "
-            "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+            "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)

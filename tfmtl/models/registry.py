@@ -1,17 +1,27 @@
-"""Every model family by name, with its hyper-parameters: the one door to the zoo.
+"""Every model family by name, with its hyper-parameters and their defaults: the zoo's one door.
 
-A model config is a dict (the run config's `model:`): `{"family": "ple", "num_levels": 2}`
-(a switcher, flat: switcher -> one tower per task), `{"family": "mfh", "switcher": "ple"}`,
-`{"family": "dml", "backbone": {"family": "mmoe", "num_experts": 4}}`, `{"family": "esmm"}`.
-Where a family takes a switcher or backbone, give a switcher name or a switcher's config.
-`resolve` checks a config and fills in every default without importing Keras; `build`
-makes the model. Adding a family is its builder's file plus one `register_family` call.
+A model config is a plain dict, the run config's `model:` section. Each switcher is a family
+of its own, the flat macro structure (features -> switcher -> one tower per task):
+`{"family": "ple", "num_levels": 2}` is `{"family": "flat", "switcher": "ple", "num_levels": 2}`.
+Where a family takes a switcher (`switcher`, `backbone`), give a switcher name or a flat
+model config: `{"family": "mfh", "switcher": "ple"}`, `{"family": "dml", "backbone":
+{"family": "mmoe", "num_experts": 4}}`. `resolve` checks a config and fills in every default
+without importing Keras (builders load on first `build`); `build` makes the model.
+
+A new family is one file, its builder `build_x(spec, tasks, return_gates=False, **hparams)`
+(the switcher key arrives as a resolved switcher config), and one `register_family` call.
 
 Example:
 
 >>> resolve({"family": "dml", "backbone": "mmoe"})["backbone"]
 {'family': 'mmoe', 'num_experts': 8, 'expert_units': [128, 64]}
->>> model = build({"family": "mfh", "switcher": "ple"}, data.spec, data.tasks)   # doctest: +SKIP
+>>> resolve({"family": "mmoe", "num_expert": 4})
+Traceback (most recent call last):
+...
+ValueError: model.num_expert: mmoe has no hyper-parameter 'num_expert'; it takes: expert_units, num_experts.
+>>> model = build({"family": "mfh", "switcher": "ple"}, data.spec, data.tasks)  # doctest: +SKIP
+>>> model.metadata["family"], model.metadata["model_config"]["switcher"]["num_levels"]  # doctest: +SKIP
+('mfh', 2)
 """
 
 from __future__ import annotations
@@ -19,172 +29,260 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
+from typing import Any, Callable
 
-_SWITCHERS: dict[str, tuple] = {}  # name -> (factory or "module:Class", defaults)
-_FAMILIES: dict[str, "Family"] = {}
+FLAT = "flat"
 
 
 @dataclasses.dataclass(frozen=True)
 class Family:
-    """A model family: `build(config, spec, tasks, return_gates)` ("module:function") and defaults.
+    """A registered family: what builds it, its hyper-parameters' defaults and allowed values.
 
-    `nested`: the key holding a switcher config (`switcher` or `backbone`), if any.
+    `build`: a callable or its "module:function" path (a switcher's: its class). `switcher`:
+    the hyper-parameter holding a switcher config, if any. `choices`: hyper-parameter -> the
+    strings it may take.
     """
 
     name: str
-    build: str
+    build: str | Callable
     defaults: dict
-    nested: str | None = None
+    switcher: str | None = None
+    choices: dict = dataclasses.field(default_factory=dict)
 
 
-def register_switcher(name: str, factory, defaults: dict) -> None:
-    """A switcher (`factory(num_outputs, **hparams)`, or its "module:Class" path) by name.
-
-    It is a family of its own (flat: features -> switcher -> towers) and any family's switcher."""
-    _SWITCHERS[name] = (factory, dict(defaults))
+_SWITCHERS: dict[str, Family] = {}
+_FAMILIES: dict[str, Family] = {}
 
 
-def register_family(name: str, build: str, defaults: dict, nested: str | None = None) -> None:
-    """A family built by `build` ("module:function" taking `(config, spec, tasks, return_gates)`)."""
-    _FAMILIES[name] = Family(name, build, dict(defaults), nested)
+def register_switcher(name: str, factory, defaults: dict, choices: dict | None = None) -> None:
+    """Switcher `name`: `factory(num_outputs, **hparams)` (or its "module:Class" path), `defaults`.
+
+    It becomes the flat family `name` and any family's switcher or backbone.
+    """
+    if name in _FAMILIES:
+        raise ValueError(f"register_switcher: {name!r} is already a model family; pick another name.")
+    _SWITCHERS[name] = Family(name, factory, copy.deepcopy(dict(defaults)), None, dict(choices or {}))
+
+
+def register_family(
+    name: str, build: str | Callable, defaults: dict, switcher: str | None = None, choices: dict | None = None
+) -> None:
+    """Family `name`, built by `build(spec, tasks, return_gates=False, **hparams)` ("module:function").
+
+    `switcher` names the hyper-parameter that takes a switcher name or a flat model config;
+    the builder receives it resolved, `{"family": <switcher>, **its hyper-parameters}`.
+    """
+    if name in _SWITCHERS:
+        raise ValueError(f"register_family: {name!r} is already a switcher; pick another name.")
+    if switcher is not None and switcher not in defaults:
+        raise ValueError(f"register_family: {name!r} has switcher={switcher!r}, which its defaults lack.")
+    _FAMILIES[name] = Family(name, build, copy.deepcopy(dict(defaults)), switcher, dict(choices or {}))
+
+
+def available_families() -> list[str]:
+    """Every family name, switchers included, sorted."""
+    return sorted({*_SWITCHERS, *_FAMILIES})
 
 
 def available_switchers() -> list[str]:
     return sorted(_SWITCHERS)
 
 
-def available_families() -> list[str]:
-    return sorted({*_SWITCHERS, *_FAMILIES})
-
-
 def family_defaults(name: str) -> dict:
-    """The resolved config of family `name` with nothing overridden."""
-    return resolve(name)
+    """Family `name`'s hyper-parameters with their defaults, nested switchers filled in.
+
+    >>> family_defaults("mfh")["switcher"]
+    {'family': 'mmoe', 'num_experts': 8, 'expert_units': [128, 64]}
+    """
+    resolved = resolve(name)
+    resolved.pop("family")
+    return resolved
 
 
-def switcher_factory(name: str):
-    """The class (or callable) that makes switcher `name`, and its default hyper-parameters."""
+def switcher_factory(name: str) -> tuple[Callable, dict]:
+    """The class (or callable) that makes switcher `name`, and a copy of its defaults."""
     if name not in _SWITCHERS:
         raise ValueError(f"Unknown model '{name}'. Choose one of: {', '.join(available_switchers())}")
-    factory, defaults = _SWITCHERS[name]
-    return _load(factory) if isinstance(factory, str) else factory, dict(defaults)
+    entry = _SWITCHERS[name]
+    return _load(entry.build), copy.deepcopy(entry.defaults)
 
 
 def resolve(config, key: str = "model") -> dict:
-    """`config` (a dict or a family name) checked, with every default filled in; a new dict.
+    """`config` (a mapping with `family`, or a family name) checked, every default filled in.
 
-    Errors are one-line `ValueError`s naming the key, e.g. `model.backbone.num_expert: ...`."""
+    Returns a new dict; resolving it again changes nothing. Errors are one-line `ValueError`s
+    that start with the key path, e.g. `model.backbone.num_expert: ...`.
+
+    >>> resolve({"family": "flat", "switcher": "cgc", "num_shared_experts": 1})["expert_units"]
+    [128, 64]
+    """
     if isinstance(config, str):
         config = {"family": config}
     if not isinstance(config, dict):
-        raise ValueError(f"{key}: a family name or a mapping with `family`; got {config!r}.")
+        raise ValueError(f"{key}: expected a family name or a mapping with `family`; got {config!r}.")
     config = copy.deepcopy(config)
     name = config.pop("family", None)
     if name is None:
         raise ValueError(f"{key}.family: missing; choose one of: {', '.join(available_families())}.")
-    if name in _SWITCHERS:
-        defaults = _SWITCHERS[name][1]
-        _check_keys(config, defaults, name, key)
-        return {"family": name, **copy.deepcopy(defaults), **config}
-    if name not in _FAMILIES:
+    if isinstance(name, str) and name in _SWITCHERS:
+        return {"family": name, **_fill(_SWITCHERS[name], config, key)}
+    if name == FLAT:
+        return _resolve_flat(config, key)
+    if not isinstance(name, str) or name not in _FAMILIES:
         raise ValueError(f"{key}.family: unknown family {name!r}; choose one of: {', '.join(available_families())}.")
     family = _FAMILIES[name]
-    if name == "flat":  # the switcher's hyper-parameters sit beside it
-        switcher = config.pop("switcher", family.defaults["switcher"])
-        resolved = resolve({**config, "family": switcher} if isinstance(switcher, str) else switcher, key)
-        return {"family": "flat", "switcher": resolved.pop("family"), **resolved}
-    _check_keys(config, family.defaults, name, key)
-    out = {"family": name, **copy.deepcopy(family.defaults), **config}
-    if family.nested and out[family.nested] is not None:
-        inner = resolve(out[family.nested], f"{key}.{family.nested}")
-        if inner["family"] == "flat":
-            inner = {"family": inner.pop("switcher"), **{k: v for k, v in inner.items() if k != "family"}}
-        if inner["family"] not in _SWITCHERS:
-            raise ValueError(f"{key}.{family.nested}: {name} takes a switcher ({', '.join(available_switchers())}); "
-                             f"got family {inner['family']!r}.")
-        out[family.nested] = inner
-    return out
+    resolved = {"family": name, **_fill(family, config, key)}
+    if family.switcher:
+        resolved[family.switcher] = _resolve_switcher(
+            resolved[family.switcher], f"{key}.{family.switcher}", name, family.defaults[family.switcher]
+        )
+    return resolved
 
 
 def build(config, spec, tasks, return_gates: bool = False):
-    """The model `config` describes, on an adapted `spec` and `tasks` (see the module docstring).
+    """The `MultiTaskModel` that `config` describes, on an adapted `spec` and its `tasks`.
 
-    Its `metadata` records `family` (the macro structure, e.g. "flat" or "mfh") and
-    `model_config` (the resolved config)."""
+    Its `metadata` adds `family` (the macro structure: "flat" for a switcher, else the family)
+    and `model_config` (the resolved config) to what the family's builder records.
+    """
     resolved = resolve(config)
-    name = resolved["family"]
-    if name in _SWITCHERS or name == "flat":
-        model = build_flat_family(resolved, spec, tasks, return_gates)
-        family = "flat"
-    else:
-        model = _load(_FAMILIES[name].build)(resolved, spec, tasks, return_gates)
-        family = name
-    model.metadata.update({"family": family, "model_config": resolved})
+    hparams = copy.deepcopy(resolved)
+    name = hparams.pop("family")
+    if name in _SWITCHERS:
+        name, hparams = FLAT, {"switcher": name, **hparams}
+    model = _load(_FAMILIES[name].build)(spec, tasks, return_gates=return_gates, **hparams)
+    model.metadata.update({"family": name, "model_config": resolved})
     return model
 
 
-def split_switcher(config: dict) -> tuple[str, dict]:
-    """A resolved switcher config -> `(name, hyper-parameters)`."""
-    config = dict(config)
-    return config.pop("family"), config
+def _resolve_flat(config: dict, key: str) -> dict:
+    switcher = config.pop("switcher", _FAMILIES[FLAT].defaults["switcher"])
+    if isinstance(switcher, dict):
+        if config:
+            raise ValueError(f"{key}.{next(iter(config))}: flat takes its switcher's hyper-parameters beside "
+                             "`switcher` or inside it, not both.")
+        inner = _resolve_switcher(switcher, f"{key}.switcher", FLAT, None)
+        return {"family": FLAT, "switcher": inner.pop("family"), **inner}
+    if not isinstance(switcher, str) or switcher not in _SWITCHERS:
+        raise ValueError(f"{key}.switcher: unknown switcher {switcher!r}; choose one of: "
+                         f"{', '.join(available_switchers())}.")
+    return {"family": FLAT, "switcher": switcher, **_fill(_SWITCHERS[switcher], config, key)}
 
 
-def build_flat_family(config: dict, spec, tasks, return_gates: bool):
-    from tfmtl.models.zoo import build_model
+def _resolve_switcher(value, key: str, owner: str, default) -> dict | None:
+    """A switcher name or model config -> `{"family": <switcher>, **hyper-parameters}` (None stays)."""
+    def refuse(where: str, got: str):
+        return ValueError(f"{where}: {owner} takes a switcher or a flat model config, not {got}; "
+                          f"choose one of: {', '.join(available_switchers())}.")
 
-    if config["family"] == "flat":
-        config = {k: v for k, v in config.items() if k != "family"}
-        config["family"] = config.pop("switcher")
-    name, hparams = split_switcher(config)
-    return build_model(name, spec, tasks, return_gates=return_gates, **hparams)
+    if value is None:
+        if default is None:
+            return None
+        raise refuse(key, "None")
+    if isinstance(value, str):
+        if value not in _SWITCHERS and value != FLAT:
+            raise refuse(key, repr(value))
+        value = {"family": value}
+    if not isinstance(value, dict):
+        raise refuse(key, repr(value))
+    inner = resolve(value, key)
+    if inner["family"] == FLAT:
+        inner.pop("family")
+        inner = {"family": inner.pop("switcher"), **inner}
+    elif inner["family"] not in _SWITCHERS:
+        raise refuse(f"{key}.family", f"family {inner['family']!r}")
+    return inner
 
 
-def _check_keys(config: dict, defaults: dict, name: str, key: str) -> None:
-    unknown = sorted(set(config) - set(defaults))
+def _fill(entry: Family, given: dict, key: str) -> dict:
+    """`entry`'s defaults overridden by `given`, each key and value checked."""
+    unknown = [k for k in given if k not in entry.defaults]
     if unknown:
-        raise ValueError(f"{key}.{unknown[0]}: {name} has no hyper-parameter {unknown[0]!r}; "
-                         f"it takes: {', '.join(sorted(defaults)) or 'none'}.")
+        raise ValueError(f"{key}.{unknown[0]}: {entry.name} has no hyper-parameter {unknown[0]!r}; "
+                         f"it takes: {', '.join(sorted(entry.defaults)) or 'none'}.")
+    filled = copy.deepcopy(entry.defaults)
+    for name, value in given.items():
+        if name != entry.switcher:
+            _check_value(value, entry.defaults[name], entry.choices.get(name), f"{key}.{name}", entry.name, name)
+        filled[name] = value
+    return filled
 
 
-def _load(path: str):
-    module, attribute = path.split(":")
+def _check_value(value: Any, default: Any, choices, key: str, owner: str, name: str) -> None:
+    """The value's kind must be the default's (an int default also takes a list: one per task or level)."""
+    if choices is not None:
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if v not in choices:
+                raise ValueError(f"{key}: {owner} has no {name} {v!r}; choose one of: {', '.join(choices)}.")
+    if default is None or (isinstance(default, dict) and isinstance(value, dict)):
+        return
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    sequence = isinstance(value, (list, tuple))
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = (isinstance(value, int) and not isinstance(value, bool)) or sequence, "an integer"
+    elif isinstance(default, float):
+        ok, kind = number, "a number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str) or sequence, "a string"
+    elif isinstance(default, (list, tuple)):
+        ok, kind = sequence, "a list"
+    else:
+        ok, kind = isinstance(value, type(default)), type(default).__name__
+    if not ok:
+        raise ValueError(f"{key}: {owner} takes {kind} for {name}; got {value!r}.")
+
+
+def _load(target):
+    if callable(target):
+        return target
+    module, attribute = target.split(":")
     return getattr(importlib.import_module(module), attribute)
 
 
+# -- the zoo --------------------------------------------------------------------------------
 _UNITS = [128, 64]
-for _name, _factory, _defaults in (
-    ("single_task", "tfmtl.layers.shared_bottom:SingleTask", {"units": _UNITS}),
-    ("shared_bottom", "tfmtl.layers.shared_bottom:SharedBottom", {"units": _UNITS}),
-    ("omoe", "tfmtl.layers.mmoe:OMoE", {"num_experts": 8, "expert_units": _UNITS}),
-    ("mmoe", "tfmtl.layers.mmoe:MMoE", {"num_experts": 8, "expert_units": _UNITS}),
-    ("ml_mmoe", "tfmtl.layers.mmoe:MLMMoE", {"num_experts": 6, "expert_units": [[128], [64]], "num_levels": 2}),
-    ("cgc", "tfmtl.layers.ple:CGC", {"num_task_experts": 2, "num_shared_experts": 2, "expert_units": _UNITS}),
+for _name, _factory, _defaults, _choices in (
+    ("single_task", "tfmtl.layers.shared_bottom:SingleTask", {"units": _UNITS}, None),
+    ("shared_bottom", "tfmtl.layers.shared_bottom:SharedBottom", {"units": _UNITS}, None),
+    ("omoe", "tfmtl.layers.mmoe:OMoE", {"num_experts": 8, "expert_units": _UNITS}, None),
+    ("mmoe", "tfmtl.layers.mmoe:MMoE", {"num_experts": 8, "expert_units": _UNITS}, None),
+    ("ml_mmoe", "tfmtl.layers.mmoe:MLMMoE", {"num_experts": 6, "expert_units": [[128], [64]], "num_levels": 2}, None),
+    ("cgc", "tfmtl.layers.ple:CGC", {"num_task_experts": 2, "num_shared_experts": 2, "expert_units": _UNITS}, None),
     ("ple", "tfmtl.layers.ple:PLE",
-     {"num_task_experts": 2, "num_shared_experts": 2, "expert_units": [[128], [64]], "num_levels": 2}),
+     {"num_task_experts": 2, "num_shared_experts": 2, "expert_units": [[128], [64]], "num_levels": 2}, None),
     ("adatt", "tfmtl.layers.adatt:AdaTT", {"num_task_experts": 2, "num_shared_experts": 1,
-                                           "expert_units": [[128], [64]], "num_levels": 2, "native_fusion": True}),
+                                           "expert_units": [[128], [64]], "num_levels": 2, "native_fusion": True}, None),
     ("adatt_sp", "tfmtl.layers.adatt:AdaTTSp",
-     {"num_task_experts": 2, "expert_units": [[128], [64]], "num_levels": 2, "native_fusion": True}),
-    ("cross_stitch", "tfmtl.layers.cross_stitch:CrossStitch", {"units": _UNITS, "self_weight": 0.9}),
+     {"num_task_experts": 2, "expert_units": [[128], [64]], "num_levels": 2, "native_fusion": True}, None),
+    ("cross_stitch", "tfmtl.layers.cross_stitch:CrossStitch", {"units": _UNITS, "self_weight": 0.9}, None),
     ("sluice", "tfmtl.layers.sluice:Sluice", {"units": [64, 64], "num_subspaces": 2, "self_weight": 0.9,
-                                              "combine": "sum", "orthogonality_weight": 0.0}),
-    ("asymmetric", "tfmtl.layers.asymmetric:AsymmetricSharing", {"units": _UNITS, "sources": None, "fusion": "sum"}),
-    ("customized", "tfmtl.layers.customized:CustomizedSharing", {"shared_units": _UNITS, "task_units": [64, 32]}),
+                                              "combine": "sum", "orthogonality_weight": 0.0},
+     {"combine": ("sum", "concat")}),
+    ("asymmetric", "tfmtl.layers.asymmetric:AsymmetricSharing", {"units": _UNITS, "sources": None, "fusion": "sum"},
+     {"fusion": ("sum", "mean", "concat")}),
+    ("customized", "tfmtl.layers.customized:CustomizedSharing", {"shared_units": _UNITS, "task_units": [64, 32]},
+     None),
 ):
-    register_switcher(_name, _factory, _defaults)
+    register_switcher(_name, _factory, _defaults, _choices)
 
-_TREE = {"switcher": "mmoe", "facet_order": None, "branch_units": [64], "route_facets": None, "tower_dropout": 0.0}
-register_family("flat", "tfmtl.models.registry:build_flat_family", {"switcher": "mmoe"})
-register_family("hmtl", "tfmtl.models.families:build_tree", _TREE, nested="switcher")
-register_family("mfh", "tfmtl.models.families:build_tree", {**_TREE, "depth": None}, nested="switcher")
+_TREE = {"switcher": "mmoe", "facet_order": None, "branch_units": [64], "route_facets": None,
+         "task_features": None, "tower_dropout": 0.0}
+register_family(FLAT, "tfmtl.models.families:build_flat_family", {"switcher": "mmoe"}, switcher="switcher")
+register_family("hmtl", "tfmtl.models.families:build_hmtl_family", _TREE, switcher="switcher")
+register_family("mfh", "tfmtl.models.families:build_mfh_family", {**_TREE, "depth": None}, switcher="switcher")
 register_family("dml", "tfmtl.models.families:build_dml_family",
-                {"backbone": "mmoe", "variant": "dml", "tower_dropout": 0.0}, nested="backbone")
+                {"backbone": "mmoe", "variant": "dml", "gkd_units": [80], "gkd_gate_units": [], "tower_dropout": 0.0},
+                switcher="backbone", choices={"variant": ("plain", "ctfm", "gkd", "dml_v0", "dml")})
 register_family("dtrn", "tfmtl.models.families:build_dtrn_family",
-                {"backbone": "mmoe", "tim": True, "trm": True, "num_heads": 2, "hyper_units": 32, "trm_units": 64,
-                 "injection": "ln", "tower_dropout": 0.0}, nested="backbone")
+                {"backbone": "mmoe", "tim": True, "trm": True, "sequences": None, "target": None, "num_heads": 2,
+                 "ffn_units": None, "hyper_units": 32, "type_dim": None, "injection": "ln", "trm_units": 64,
+                 "tower_dropout": 0.0},
+                switcher="backbone", choices={"injection": ("ln", "qkv", "ffn1", "ffn2")})
 register_family("esmm", "tfmtl.models.families:build_esmm_family",
                 {"switcher": None, "ctr_loss_weight": 1.0, "cvr_loss_weight": 0.0, "ctcvr_loss_weight": 1.0,
-                 "tower_dropout": 0.0}, nested="switcher")
+                 "tower_dropout": 0.0}, switcher="switcher")
 register_family("aitm", "tfmtl.models.families:build_aitm_family",
-                {"switcher": None, "bottom_units": [128, 64, 32], "calibrator_weight": 0.6, "tower_dropout": 0.0},
-                nested="switcher")
+                {"switcher": None, "steps": None, "bottom_units": [128, 64, 32], "calibrator_weight": 0.6,
+                 "tower_dropout": 0.0}, switcher="switcher")
