@@ -45,6 +45,7 @@ def fit(
     early_stopping_patience: int | None = None,
     callbacks=(),
     verbose="auto",
+    tensorboard_dir: str | None = None,
 ):
     """`model.fit` on `data["train"]`, validating on `data["validation"]` when present.
 
@@ -52,12 +53,19 @@ def fit(
     its last finished epoch when started again with the same folder.
     `early_stopping_patience`: stop when the validation loss stops improving and keep the
     best weights.
+    `tensorboard_dir`: write TensorBoard logs there: Keras' scalars under `train/` and
+    `validation/` (each task's `epoch_<task>_loss` and `epoch_<task>_<metric>`), and the loss
+    weight in force each epoch as `train/loss_weight/<task>` (`tfmtl.tensorboard`).
     """
     names = [t.name for t in model.tasks]
     train = data.dataset("train", batch_size=batch_size, shuffle=True, seed=seed, tasks=names)
     validation = (data.dataset("validation", batch_size=max(batch_size, 4096), tasks=names)
                   if "validation" in data.splits else None)
     cbs = [LossWeightSchedule(model.tasks), *callbacks]
+    if tensorboard_dir:
+        from tfmtl.tensorboard import tensorboard_callbacks
+
+        cbs.extend(tensorboard_callbacks(tensorboard_dir, model.tasks))
     if backup_dir:
         cbs.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
     if early_stopping_patience and validation is not None:

@@ -62,11 +62,10 @@ def train_run(config: dict, data, partial: Path) -> dict:
     if stop and "validation" in data.splits:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=stop["monitor"], patience=stop["patience"],
                                                        mode=stop["mode"], restore_best_weights=True))
-    if t["tensorboard"]:
-        callbacks.append(keras.callbacks.TensorBoard(t["tensorboard"]))
     start = time.time()
     history = training.fit(model, data, epochs=t["epochs"], batch_size=t["batch_size"], seed=t["seed"],
-                           backup_dir=partial / "backup", callbacks=callbacks, verbose=0)
+                           backup_dir=partial / "backup", callbacks=callbacks, verbose=0,
+                           tensorboard_dir=t["tensorboard"])
     seconds = time.time() - start
     print("[tfmtl] evaluating", flush=True)
     metrics = {

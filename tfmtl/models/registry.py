@@ -15,13 +15,13 @@ Example:
 
 >>> resolve({"family": "dml", "backbone": "mmoe"})["backbone"]
 {'family': 'mmoe', 'num_experts': 8, 'expert_units': [128, 64]}
->>> resolve({"family": "mmoe", "num_expert": 4})
+>>> resolve({"family": "mmoe", "heads": 4})
 Traceback (most recent call last):
 ...
-ValueError: model.num_expert: mmoe has no hyper-parameter 'num_expert'; it takes: expert_units, num_experts.
->>> model = build({"family": "mfh", "switcher": "ple"}, data.spec, data.tasks)  # doctest: +SKIP
->>> model.metadata["family"], model.metadata["model_config"]["switcher"]["num_levels"]  # doctest: +SKIP
-('mfh', 2)
+ValueError: model.heads: mmoe has no hyper-parameter 'heads'; it takes: expert_units, num_experts.
+>>> model = build({"family": "mfh", "switcher": "ple"}, spec, tasks)  # doctest: +SKIP
+>>> model.metadata["family"], model.metadata["model_config"]["switcher"]["family"]  # doctest: +SKIP
+('mfh', 'ple')
 """
 
 from __future__ import annotations
@@ -60,14 +60,24 @@ def register_switcher(name: str, factory, defaults: dict, choices: dict | None =
     It becomes the flat family `name` and any family's switcher or backbone.
     """
     if name in _FAMILIES:
-        raise ValueError(f"register_switcher: {name!r} is already a model family; pick another name.")
-    _SWITCHERS[name] = Family(name, factory, copy.deepcopy(dict(defaults)), None, dict(choices or {}))
+        raise ValueError(
+            f"register_switcher: {name!r} is already a model family; pick another name."
+        )
+    _SWITCHERS[name] = Family(
+        name, factory, copy.deepcopy(dict(defaults)), None, dict(choices or {})
+    )
 
 
 def register_family(
-    name: str, build: str | Callable, defaults: dict, switcher: str | None = None, choices: dict | None = None
+    name: str,
+    build: str | Callable,
+    defaults: dict,
+    switcher: str | None = None,
+    choices: dict | None = None,
 ) -> None:
-    """Family `name`, built by `build(spec, tasks, return_gates=False, **hparams)` ("module:function").
+    """Family `name`, built by `build(spec, tasks, return_gates=False, **hparams)`.
+
+    `build` is the builder or its "module:function" path, imported on the first `build`.
 
     `switcher` names the hyper-parameter that takes a switcher name or a flat model config;
     the builder receives it resolved, `{"family": <switcher>, **its hyper-parameters}`.
@@ -75,8 +85,12 @@ def register_family(
     if name in _SWITCHERS:
         raise ValueError(f"register_family: {name!r} is already a switcher; pick another name.")
     if switcher is not None and switcher not in defaults:
-        raise ValueError(f"register_family: {name!r} has switcher={switcher!r}, which its defaults lack.")
-    _FAMILIES[name] = Family(name, build, copy.deepcopy(dict(defaults)), switcher, dict(choices or {}))
+        raise ValueError(
+            f"register_family: {name!r} has switcher={switcher!r}, which its defaults lack."
+        )
+    _FAMILIES[name] = Family(
+        name, build, copy.deepcopy(dict(defaults)), switcher, dict(choices or {})
+    )
 
 
 def available_families() -> list[str]:
@@ -102,7 +116,9 @@ def family_defaults(name: str) -> dict:
 def switcher_factory(name: str) -> tuple[Callable, dict]:
     """The class (or callable) that makes switcher `name`, and a copy of its defaults."""
     if name not in _SWITCHERS:
-        raise ValueError(f"Unknown model '{name}'. Choose one of: {', '.join(available_switchers())}")
+        raise ValueError(
+            f"Unknown model '{name}'. Choose one of: {', '.join(available_switchers())}"
+        )
     entry = _SWITCHERS[name]
     return _load(entry.build), copy.deepcopy(entry.defaults)
 
@@ -119,22 +135,30 @@ def resolve(config, key: str = "model") -> dict:
     if isinstance(config, str):
         config = {"family": config}
     if not isinstance(config, dict):
-        raise ValueError(f"{key}: expected a family name or a mapping with `family`; got {config!r}.")
+        raise ValueError(
+            f"{key}: expected a family name or a mapping with `family`; got {config!r}."
+        )
     config = copy.deepcopy(config)
     name = config.pop("family", None)
     if name is None:
-        raise ValueError(f"{key}.family: missing; choose one of: {', '.join(available_families())}.")
+        raise ValueError(
+            f"{key}.family: missing; choose one of: {', '.join(available_families())}."
+        )
     if isinstance(name, str) and name in _SWITCHERS:
         return {"family": name, **_fill(_SWITCHERS[name], config, key)}
     if name == FLAT:
         return _resolve_flat(config, key)
     if not isinstance(name, str) or name not in _FAMILIES:
-        raise ValueError(f"{key}.family: unknown family {name!r}; choose one of: {', '.join(available_families())}.")
+        names = ", ".join(available_families())
+        raise ValueError(f"{key}.family: unknown family {name!r}; choose one of: {names}.")
     family = _FAMILIES[name]
     resolved = {"family": name, **_fill(family, config, key)}
     if family.switcher:
         resolved[family.switcher] = _resolve_switcher(
-            resolved[family.switcher], f"{key}.{family.switcher}", name, family.defaults[family.switcher]
+            resolved[family.switcher],
+            f"{key}.{family.switcher}",
+            name,
+            family.defaults[family.switcher],
         )
     return resolved
 
@@ -159,21 +183,28 @@ def _resolve_flat(config: dict, key: str) -> dict:
     switcher = config.pop("switcher", _FAMILIES[FLAT].defaults["switcher"])
     if isinstance(switcher, dict):
         if config:
-            raise ValueError(f"{key}.{next(iter(config))}: flat takes its switcher's hyper-parameters beside "
-                             "`switcher` or inside it, not both.")
+            raise ValueError(
+                f"{key}.{next(iter(config))}: flat takes its switcher's hyper-parameters beside "
+                "`switcher` or inside it, not both."
+            )
         inner = _resolve_switcher(switcher, f"{key}.switcher", FLAT, None)
         return {"family": FLAT, "switcher": inner.pop("family"), **inner}
     if not isinstance(switcher, str) or switcher not in _SWITCHERS:
-        raise ValueError(f"{key}.switcher: unknown switcher {switcher!r}; choose one of: "
-                         f"{', '.join(available_switchers())}.")
+        raise ValueError(
+            f"{key}.switcher: unknown switcher {switcher!r}; choose one of: "
+            f"{', '.join(available_switchers())}."
+        )
     return {"family": FLAT, "switcher": switcher, **_fill(_SWITCHERS[switcher], config, key)}
 
 
 def _resolve_switcher(value, key: str, owner: str, default) -> dict | None:
-    """A switcher name or model config -> `{"family": <switcher>, **hyper-parameters}` (None stays)."""
+    """A switcher name or model config -> `{"family": <switcher>, **hyper-parameters}`."""
+
     def refuse(where: str, got: str):
-        return ValueError(f"{where}: {owner} takes a switcher or a flat model config, not {got}; "
-                          f"choose one of: {', '.join(available_switchers())}.")
+        return ValueError(
+            f"{where}: {owner} takes a switcher or a flat model config, not {got}; "
+            f"choose one of: {', '.join(available_switchers())}."
+        )
 
     if value is None:
         if default is None:
@@ -198,30 +229,36 @@ def _fill(entry: Family, given: dict, key: str) -> dict:
     """`entry`'s defaults overridden by `given`, each key and value checked."""
     unknown = [k for k in given if k not in entry.defaults]
     if unknown:
-        raise ValueError(f"{key}.{unknown[0]}: {entry.name} has no hyper-parameter {unknown[0]!r}; "
-                         f"it takes: {', '.join(sorted(entry.defaults)) or 'none'}.")
+        raise ValueError(
+            f"{key}.{unknown[0]}: {entry.name} has no hyper-parameter {unknown[0]!r}; "
+            f"it takes: {', '.join(sorted(entry.defaults)) or 'none'}."
+        )
     filled = copy.deepcopy(entry.defaults)
     for name, value in given.items():
         if name != entry.switcher:
-            _check_value(value, entry.defaults[name], entry.choices.get(name), f"{key}.{name}", entry.name, name)
+            default, choices = entry.defaults[name], entry.choices.get(name)
+            _check_value(value, default, choices, f"{key}.{name}", entry.name, name)
         filled[name] = value
     return filled
 
 
 def _check_value(value: Any, default: Any, choices, key: str, owner: str, name: str) -> None:
-    """The value's kind must be the default's (an int default also takes a list: one per task or level)."""
+    """`value` must be of its default's kind; an int default also takes a list (one per level)."""
     if choices is not None:
         for v in value if isinstance(value, (list, tuple)) else [value]:
             if v not in choices:
-                raise ValueError(f"{key}: {owner} has no {name} {v!r}; choose one of: {', '.join(choices)}.")
+                raise ValueError(
+                    f"{key}: {owner} has no {name} {v!r}; choose one of: {', '.join(choices)}."
+                )
     if default is None or (isinstance(default, dict) and isinstance(value, dict)):
         return
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    number = integer or isinstance(value, float)
     sequence = isinstance(value, (list, tuple))
     if isinstance(default, bool):
         ok, kind = isinstance(value, bool), "true or false"
     elif isinstance(default, int):
-        ok, kind = (isinstance(value, int) and not isinstance(value, bool)) or sequence, "an integer"
+        ok, kind = integer or sequence, "an integer"
     elif isinstance(default, float):
         ok, kind = number, "a number"
     elif isinstance(default, str):
@@ -242,47 +279,65 @@ def _load(target):
 
 
 # -- the zoo --------------------------------------------------------------------------------
-_UNITS = [128, 64]
-for _name, _factory, _defaults, _choices in (
-    ("single_task", "tfmtl.layers.shared_bottom:SingleTask", {"units": _UNITS}, None),
-    ("shared_bottom", "tfmtl.layers.shared_bottom:SharedBottom", {"units": _UNITS}, None),
-    ("omoe", "tfmtl.layers.mmoe:OMoE", {"num_experts": 8, "expert_units": _UNITS}, None),
-    ("mmoe", "tfmtl.layers.mmoe:MMoE", {"num_experts": 8, "expert_units": _UNITS}, None),
-    ("ml_mmoe", "tfmtl.layers.mmoe:MLMMoE", {"num_experts": 6, "expert_units": [[128], [64]], "num_levels": 2}, None),
-    ("cgc", "tfmtl.layers.ple:CGC", {"num_task_experts": 2, "num_shared_experts": 2, "expert_units": _UNITS}, None),
-    ("ple", "tfmtl.layers.ple:PLE",
-     {"num_task_experts": 2, "num_shared_experts": 2, "expert_units": [[128], [64]], "num_levels": 2}, None),
-    ("adatt", "tfmtl.layers.adatt:AdaTT", {"num_task_experts": 2, "num_shared_experts": 1,
-                                           "expert_units": [[128], [64]], "num_levels": 2, "native_fusion": True}, None),
-    ("adatt_sp", "tfmtl.layers.adatt:AdaTTSp",
-     {"num_task_experts": 2, "expert_units": [[128], [64]], "num_levels": 2, "native_fusion": True}, None),
-    ("cross_stitch", "tfmtl.layers.cross_stitch:CrossStitch", {"units": _UNITS, "self_weight": 0.9}, None),
-    ("sluice", "tfmtl.layers.sluice:Sluice", {"units": [64, 64], "num_subspaces": 2, "self_weight": 0.9,
-                                              "combine": "sum", "orthogonality_weight": 0.0},
-     {"combine": ("sum", "concat")}),
-    ("asymmetric", "tfmtl.layers.asymmetric:AsymmetricSharing", {"units": _UNITS, "sources": None, "fusion": "sum"},
-     {"fusion": ("sum", "mean", "concat")}),
-    ("customized", "tfmtl.layers.customized:CustomizedSharing", {"shared_units": _UNITS, "task_units": [64, 32]},
-     None),
-):
-    register_switcher(_name, _factory, _defaults, _choices)
+_UNITS, _LEVELS = [128, 64], [[128], [64]]
+_L = "tfmtl.layers."
+register_switcher("single_task", _L + "shared_bottom:SingleTask", dict(units=_UNITS))
+register_switcher("shared_bottom", _L + "shared_bottom:SharedBottom", dict(units=_UNITS))
+register_switcher("omoe", _L + "mmoe:OMoE", dict(num_experts=8, expert_units=_UNITS))
+register_switcher("mmoe", _L + "mmoe:MMoE", dict(num_experts=8, expert_units=_UNITS))
+register_switcher(
+    "ml_mmoe", _L + "mmoe:MLMMoE", dict(num_experts=6, expert_units=_LEVELS, num_levels=2)
+)
+register_switcher(
+    "cgc", _L + "ple:CGC", dict(num_task_experts=2, num_shared_experts=2, expert_units=_UNITS)
+)
+_PLE = dict(num_task_experts=2, num_shared_experts=2, expert_units=_LEVELS, num_levels=2)
+register_switcher("ple", _L + "ple:PLE", _PLE)
+_ADATT = dict(num_task_experts=2, expert_units=_LEVELS, num_levels=2, native_fusion=True)
+register_switcher("adatt", _L + "adatt:AdaTT", {**_ADATT, "num_shared_experts": 1})
+register_switcher("adatt_sp", _L + "adatt:AdaTTSp", _ADATT)
+register_switcher(
+    "cross_stitch", _L + "cross_stitch:CrossStitch", dict(units=_UNITS, self_weight=0.9)
+)
+_SLUICE = dict(units=[64, 64], num_subspaces=2, self_weight=0.9, combine="sum")
+_SLUICE["orthogonality_weight"] = 0.0
+register_switcher("sluice", _L + "sluice:Sluice", _SLUICE, choices={"combine": ("sum", "concat")})
+register_switcher(
+    "asymmetric", _L + "asymmetric:AsymmetricSharing",
+    dict(units=_UNITS, sources=None, fusion="sum"), choices={"fusion": ("sum", "mean", "concat")},
+)
+register_switcher(
+    "customized", _L + "customized:CustomizedSharing",
+    dict(shared_units=_UNITS, task_units=[64, 32]),
+)
 
-_TREE = {"switcher": "mmoe", "facet_order": None, "branch_units": [64], "route_facets": None,
-         "task_features": None, "tower_dropout": 0.0}
-register_family(FLAT, "tfmtl.models.families:build_flat_family", {"switcher": "mmoe"}, switcher="switcher")
-register_family("hmtl", "tfmtl.models.families:build_hmtl_family", _TREE, switcher="switcher")
-register_family("mfh", "tfmtl.models.families:build_mfh_family", {**_TREE, "depth": None}, switcher="switcher")
-register_family("dml", "tfmtl.models.families:build_dml_family",
-                {"backbone": "mmoe", "variant": "dml", "gkd_units": [80], "gkd_gate_units": [], "tower_dropout": 0.0},
-                switcher="backbone", choices={"variant": ("plain", "ctfm", "gkd", "dml_v0", "dml")})
-register_family("dtrn", "tfmtl.models.families:build_dtrn_family",
-                {"backbone": "mmoe", "tim": True, "trm": True, "sequences": None, "target": None, "num_heads": 2,
-                 "ffn_units": None, "hyper_units": 32, "type_dim": None, "injection": "ln", "trm_units": 64,
-                 "tower_dropout": 0.0},
-                switcher="backbone", choices={"injection": ("ln", "qkv", "ffn1", "ffn2")})
-register_family("esmm", "tfmtl.models.families:build_esmm_family",
-                {"switcher": None, "ctr_loss_weight": 1.0, "cvr_loss_weight": 0.0, "ctcvr_loss_weight": 1.0,
-                 "tower_dropout": 0.0}, switcher="switcher")
-register_family("aitm", "tfmtl.models.families:build_aitm_family",
-                {"switcher": None, "steps": None, "bottom_units": [128, 64, 32], "calibrator_weight": 0.6,
-                 "tower_dropout": 0.0}, switcher="switcher")
+_M = "tfmtl.models.families:"
+_TREE = dict(switcher="mmoe", facet_order=None, branch_units=[64], route_facets=None,
+             task_features=None, tower_dropout=0.0)
+register_family(FLAT, _M + "build_flat_family", dict(switcher="mmoe"), switcher="switcher")
+register_family("hmtl", _M + "build_hmtl_family", _TREE, switcher="switcher")
+register_family("mfh", _M + "build_mfh_family", {**_TREE, "depth": None}, switcher="switcher")
+register_family(
+    "dml", _M + "build_dml_family",
+    dict(backbone="mmoe", variant="dml", gkd_units=[80], gkd_gate_units=[], tower_dropout=0.0),
+    switcher="backbone", choices={"variant": ("plain", "ctfm", "gkd", "dml_v0", "dml")},
+)
+register_family(
+    "dtrn", _M + "build_dtrn_family",
+    dict(backbone="mmoe", tim=True, trm=True, sequences=None, target=None, num_heads=2,
+         ffn_units=None, hyper_units=32, type_dim=None, injection="ln", trm_units=64,
+         tower_dropout=0.0),
+    switcher="backbone", choices={"injection": ("ln", "qkv", "ffn1", "ffn2")},
+)
+register_family(
+    "esmm", _M + "build_esmm_family",
+    dict(switcher=None, ctr_loss_weight=1.0, cvr_loss_weight=0.0, ctcvr_loss_weight=1.0,
+         tower_dropout=0.0),
+    switcher="switcher",
+)
+register_family(
+    "aitm", _M + "build_aitm_family",
+    dict(switcher=None, steps=None, bottom_units=[128, 64, 32], calibrator_weight=0.6,
+         tower_dropout=0.0),
+    switcher="switcher",
+)

@@ -15,7 +15,13 @@ from tfmtl.layers.switcher import Switcher
 from tfmtl.models.flat import build_flat
 from tfmtl.models.registry import available_switchers, register_switcher, switcher_factory
 
-__all__ = ["available_models", "build_model", "default_hparams", "make_switcher", "register_switcher"]
+__all__ = [
+    "available_models",
+    "build_model",
+    "default_hparams",
+    "make_switcher",
+    "register_switcher",
+]
 
 
 def available_models() -> list[str]:
@@ -31,7 +37,9 @@ def make_switcher(name: str, num_outputs: int, return_gates: bool = False, **hpa
     factory, defaults = switcher_factory(name)
     unknown = sorted(set(hparams) - set(defaults))
     if unknown:
-        raise ValueError(f"Model '{name}' has no hyper-parameter(s) {unknown}. It takes: {sorted(defaults)}")
+        raise ValueError(
+            f"Model '{name}' has no hyper-parameter(s) {unknown}. It takes: {sorted(defaults)}"
+        )
     kwargs = {**defaults, **hparams}
     if name in ("single_task", "shared_bottom"):
         return factory(num_outputs, name=name, **kwargs)
