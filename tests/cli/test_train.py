@@ -111,3 +111,12 @@ def test_train_in_mixed_bfloat16_saves_a_model_that_computes_in_it(tmp_path, cap
     model = keras.saving.load_model(out / "model.keras")
     assert model.get_layer("mmoe").dtype_policy.name == "mixed_bfloat16"
     assert {w.dtype for w in model.weights} == {"float32"}
+
+
+def test_flags_answer_to_both_spellings_and_help_shows_defaults(tmp_path, capsys):
+    assert main(["serve", "--model-base-path", str(tmp_path / "none"), "--model-name", "x"]) == 2
+    assert f"--model_base_path {tmp_path / 'none'} is not a directory" in capsys.readouterr().err
+    from tfmtl.cli import build_parser
+
+    text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "--batch-size" in text and "(default: None)" in text

@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"tfmtl.cli.{name}").register(sub)
+    for command in sub.choices.values():  # every sub-command's help shows its defaults
+        command.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     return parser
 
 
