@@ -22,7 +22,7 @@ from benchmarks.train_throughput import build  # noqa: E402
 
 
 def unfused_forward(self, x):
-    """MMoE.forward before issue 10: ExpertBank einsum per layer, one Gate call per gate, einsum mix."""
+    """MMoE.forward as first written: ExpertBank einsum per layer, one Gate call per gate, einsum mix."""
     from keras import ops
 
     def mix(w, experts):

@@ -1,4 +1,4 @@
-"""Backend neutrality (issue 10): every zoo switcher trains under KERAS_BACKEND=tensorflow, jax
+"""Backend neutrality: every zoo switcher trains under KERAS_BACKEND=tensorflow, jax
 and torch, and a model trained under jax or torch loads, predicts and exports under TF.
 
 The backend is fixed when Keras is imported, so each backend runs in its own subprocess
