@@ -3,12 +3,10 @@
 import dataclasses
 
 import numpy as np
-import pytest
 
 from tfmtl import training
 from tfmtl.data import load_dataset
 from tfmtl.models.registry import build
-from tfmtl.tensorboard import LossWeightSummary
 
 
 def _scalars(log_dir):
@@ -32,21 +30,9 @@ def test_fit_writes_per_task_metrics_and_the_loss_weights_in_force(tmp_path):
     training.compile_multitask(model)
     training.fit(model, data, epochs=2, batch_size=128, verbose=0, tensorboard_dir=tmp_path / "tb")
     scalars = _scalars(tmp_path / "tb")
-    assert scalars["train/loss_weight/task_a"] == {0: 2.0, 1: 2.0 * 0.5}  # ω(t) = ω0 · γ^t
-    assert scalars["train/loss_weight/task_b"] == {0: 1.0, 1: 1.0}
+    assert scalars["train/epoch_loss_weight/task_a"] == {0: 2.0, 1: 2.0 * 0.5}  # ω(t) = ω0 · γ^t
+    assert scalars["train/epoch_loss_weight/task_b"] == {0: 1.0, 1: 1.0}
     for tag in ("train/epoch_loss", "train/epoch_task_a_loss", "train/epoch_task_a_mse",
                 "train/epoch_task_b_loss", "train/epoch_task_b_mse",
                 "validation/epoch_task_a_loss", "validation/epoch_task_a_mse", "validation/epoch_task_b_mse"):
         assert sorted(scalars.get(tag, {})) == [0, 1], f"{tag} missing; tags: {sorted(scalars)}"
-
-
-def test_loss_weight_summary_needs_compile_multitask(tmp_path):
-    data = load_dataset("synthetic", rows=300)
-    model = build({"family": "mmoe", "num_experts": 2, "expert_units": [4]}, data.spec, data.tasks)
-    model.compile(optimizer="adam", loss="mse")
-    summary = LossWeightSummary(tmp_path, data.tasks)
-    summary.set_model(model)
-    summary.on_train_begin()
-    with pytest.raises(ValueError, match="one tfmtl MaskedLoss per task"):
-        summary.on_epoch_begin(0)
-    summary.on_train_end()

@@ -53,9 +53,10 @@ def fit(
     its last finished epoch when started again with the same folder.
     `early_stopping_patience`: stop when the validation loss stops improving and keep the
     best weights.
-    `tensorboard_dir`: write TensorBoard logs there: Keras' scalars under `train/` and
-    `validation/` (each task's `epoch_<task>_loss` and `epoch_<task>_<metric>`), and the loss
-    weight in force each epoch as `train/loss_weight/<task>` (`tfmtl.tensorboard`).
+    `tensorboard_dir`: write TensorBoard logs there: every scalar of the epoch logs under
+    `train/` and `validation/`, so each task's `epoch_<task>_loss` and `epoch_<task>_<metric>`,
+    and (from `LossWeightSchedule`, which runs first) `epoch_loss_weight/<task>`, the weight
+    each task trained with that epoch (PLE eq 10).
     """
     names = [t.name for t in model.tasks]
     train = data.dataset("train", batch_size=batch_size, shuffle=True, seed=seed, tasks=names)
@@ -63,9 +64,7 @@ def fit(
                   if "validation" in data.splits else None)
     cbs = [LossWeightSchedule(model.tasks), *callbacks]
     if tensorboard_dir:
-        from tfmtl.tensorboard import tensorboard_callbacks
-
-        cbs.extend(tensorboard_callbacks(tensorboard_dir, model.tasks))
+        cbs.append(keras.callbacks.TensorBoard(str(tensorboard_dir)))
     if backup_dir:
         cbs.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
     if early_stopping_patience and validation is not None:
