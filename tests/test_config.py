@@ -65,12 +65,8 @@ def test_environment_variables_expand_in_paths(tmp_path, monkeypatch):
     ("model.family=mfhh", "model.family: unknown family 'mfhh'"),
     ("model.num_expert=3", "num_expert"),
     ("optimizer=sgd", "optimizer: unknown key; a run config takes: data, features"),
-    ("export.fusion.kind=max", None),
 ])
 def test_mistakes_are_one_line_naming_the_key(tmp_path, override, message):
-    if message is None:  # fusion values are checked at export, against the model's tasks
-        parse_config(BASE, [override], base_dir=tmp_path)
-        return
     with pytest.raises(ConfigError) as e:
         parse_config(BASE, [override], source="run.yaml", base_dir=tmp_path)
     assert str(e.value).startswith("run.yaml: ") and message in str(e.value) and "\n" not in str(e.value)

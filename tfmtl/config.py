@@ -351,6 +351,15 @@ def _names(value, key: str) -> list:
     return list(value)
 
 
+def is_number(text: str) -> bool:
+    """True when the text `text` reads as a number ("3", "-0.5", "1e3")."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

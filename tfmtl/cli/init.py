@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tfmtl.cli.errors import CommandError
+from tfmtl.config import is_number
 
 _DELIMITERS = (",", "\t", ";", "|")
 _TASK_KEYS = ("label", "positive", "kind", "space", "weight", "decay")
@@ -131,7 +132,7 @@ def _sniff(path: Path, delimiter, names) -> dict:
     reader["skip_initial_space"] = bool(fields) and sum(f.startswith(" ") for f in fields) > len(fields) / 2
     if names is None:
         first = [f.strip() for f in lines[0].split(delimiter)]
-        if any(_is_number(f) for f in first) or len(set(first)) < len(first):
+        if any(is_number(f) for f in first) or len(set(first)) < len(first):
             reader["header"] = False
             reader["column_names"] = [f"column_{i + 1}" for i in range(len(first))]
     elif len(names) != len(lines[0].split(delimiter)):
@@ -151,7 +152,7 @@ def _task(text: str) -> dict:
         if key == "positive":
             task[key] = [v for v in value.split(",")]
         elif key in ("weight", "decay"):
-            if not _is_number(value):
+            if not is_number(value):
                 raise CommandError(f"--task {text}: {key} must be a number; got {value!r}.")
             task[key] = float(value)
         else:
@@ -192,7 +193,7 @@ def _files(args, out) -> dict:
         except ValueError:
             return str(p)
 
-    if args.validation and _is_number(args.validation):
+    if args.validation and is_number(args.validation):
         if not args.test:
             raise CommandError(f"--validation {args.validation}: a fraction of the --test file needs --test.")
         f = float(args.validation)
@@ -228,11 +229,3 @@ def _review(notes: dict, table, tasks) -> None:
     for t in tasks:
         positive = f", positive = {t['positive']}" if t.get("positive") else ""
         print(f"  task {t['name']}: {t['kind']} on column '{t['label']}'{positive}", file=sys.stderr)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

@@ -17,7 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
-from tfmtl.cli.errors import CommandError
+from tfmtl.cli.errors import CommandError, json_argument
 
 
 def register(sub) -> None:
@@ -92,10 +92,7 @@ def resolve_config(args, need_model: bool = True) -> dict:
 def _hparams(text):
     if text is None:
         return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise CommandError(f"--hparams is not valid JSON ({e}): {text!r}") from None
+    value = json_argument(text, "--hparams")
     if not isinstance(value, dict):
         raise CommandError(f"--hparams must be a JSON object; got {text!r}.")
     return value

@@ -20,6 +20,7 @@ import dataclasses
 import numpy as np
 
 from tfmtl.data.dataset import MultiTaskData, build_splits
+from tfmtl.config import is_number
 from tfmtl.data.files import read_columns
 from tfmtl.data.infer import infer_feature, infer_features
 from tfmtl.features import CategoricalFeature, DenseFeature, FeatureSpec
@@ -130,7 +131,7 @@ def _label(table, c: dict, i: int) -> np.ndarray:
     raw = table.columns[c["label"]]
     numeric = raw.dtype.kind == "f"
     if c["positive"] is not None:
-        if numeric and all(_is_number(v) for v in c["positive"]):
+        if numeric and all(is_number(v) for v in c["positive"]):
             values, positive = raw, [float(v) for v in c["positive"]]
         else:
             values, positive = (_as_text(raw) if numeric else raw), c["positive"]
@@ -195,14 +196,6 @@ def _check_columns(names, table, where: str) -> None:
     for name in names:
         if name not in table.columns:
             raise ValueError(f"{where}: {table.path} has no column '{name}'. Columns: {', '.join(table.columns)}")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _as_text(values: np.ndarray) -> np.ndarray:
