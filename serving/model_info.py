@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import time
 from pathlib import Path
@@ -46,21 +47,38 @@ class ModelInfo:
     outputs: list
     metadata: dict
 
-    @property
+    # Derived once per cached ModelInfo, not per request: the metadata never changes for a version.
+    @functools.cached_property
     def tasks(self) -> list[dict]:
         return list(self.metadata.get("tasks", []))
 
-    @property
+    @functools.cached_property
     def task_names(self) -> list[str]:
         return contract.task_names(self.metadata) or sorted(self.outputs)
 
-    @property
+    @functools.cached_property
     def facet_groups(self) -> dict:
         return contract.facet_groups(self.metadata)
 
-    @property
+    @functools.cached_property
     def fusion(self) -> Fusion:
         return Fusion.of_model(self.metadata)
+
+    def fusion_of(self, heads) -> Fusion:
+        """The default fusion restricted to `heads`, remembered per set of heads."""
+        known = self.__dict__.setdefault("_fusions", {})
+        key = tuple(heads)
+        if key not in known:
+            known[key] = self.fusion.restricted(heads)
+        return known[key]
+
+    def group_heads(self, group: str) -> list[str]:
+        """`tfmtl.contract.group_heads` for this version, remembered per group (errors are not)."""
+        known = self.__dict__.setdefault("_group_heads", {})
+        if group not in known:
+            heads = contract.group_heads(self.metadata, group, f"model '{self.name}' version {self.version}")
+            known[group] = heads if heads or group else list(self.task_names)  # no tasks listed: every output
+        return known[group]
 
 
 class ModelInfoCache:

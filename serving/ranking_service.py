@@ -136,17 +136,16 @@ def _check_request(request) -> None:
 def _heads(info, facet_group: str) -> list[str]:
     """The heads to request and fuse (`tfmtl.contract.group_heads`): the group's, or every head."""
     try:
-        heads = contract.group_heads(info.metadata, facet_group, f"model '{info.name}' version {info.version}")
+        return info.group_heads(facet_group)
     except contract.UnknownFacetGroup as e:
         raise ServingError.not_found(str(e)) from None
     except contract.ContractError as e:
         raise ServingError.invalid(str(e)) from None
-    return heads if heads or facet_group else list(info.task_names)  # no tasks listed: every output
 
 
 def _fusion(info, request, heads: list[str], group: str):
     """The model's default fusion, restricted to `heads`, with the request's override."""
-    default = info.fusion.restricted(heads)
+    default = info.fusion_of(heads)
     if not request.HasField("fusion"):
         return default
     f = request.fusion
