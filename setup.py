@@ -31,9 +31,15 @@ setup(
         "tqdm>=4.60",
         # The run config (tfmtl/config.py).
         "pyyaml>=6",
+        # Serving: grpc.health.v1 and reflection on both servers, Prometheus metrics over HTTP.
+        "grpcio-health-checking>=1.60",
+        "grpcio-reflection>=1.60",
+        "prometheus-client>=0.20",
     ],
     extras_require={
-        "test": ["pytest>=8", "scikit-learn>=1.4", "matplotlib>=3.8", "grpcio-tools>=1.60", "tensorboard>=2.20"],
+        "test": ["pytest>=8", "scikit-learn>=1.4", "matplotlib>=3.8", "grpcio-tools>=1.60", "tensorboard>=2.20",
+                 # Certificates made in the TLS tests.
+                 "cryptography>=42"],
         "plot": ["matplotlib>=3.8"],
         "tensorboard": ["tensorboard>=2.20"],
         # Train on the other Keras 3 backends (CPU builds); tests/test_backends.py skips any

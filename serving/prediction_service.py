@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent import futures
 
 import grpc
 from google.protobuf import any_pb2, wrappers_pb2
@@ -35,6 +34,7 @@ from tensorflow_serving.apis import (
 )
 
 from tfmtl.serving.errors import ServingError
+from tfmtl.serving.grpc_server import GrpcServer
 from tfmtl.serving.model_manager import ModelManager
 from tfmtl.serving.tensors import to_tensor_proto
 from tfmtl.serving.validation import check_inputs, check_output_filter
@@ -42,7 +42,6 @@ from tfmtl.serving.validation import check_inputs, check_output_filter
 log = logging.getLogger("tfmtl.serving")
 
 DEFAULT_MAX_BATCH_SIZE = 65_536
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 METADATA_FIELDS = ("signature_def", "tfmtl")
 _STATES = get_model_status_pb2.ModelVersionStatus.State
 
@@ -156,63 +155,42 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-class PredictionServer:
+class PredictionServer(GrpcServer):
     """A gRPC server with the PredictionService and ModelService on one port.
 
     Args:
         managers: dict. Model name -> `ModelManager` (started by `start`).
-        port: int. 0 picks a free port (read `.port` after `start`).
-        host: str. Interface to bind ("127.0.0.1" for loopback, "0.0.0.0" for all).
-        max_workers: int. Concurrent requests.
+        port, host, max_workers, max_concurrent_requests: as `tfmtl.serving.grpc_server.GrpcServer`.
         max_batch_size: int. Most rows per Predict request.
     """
 
+    kind = "PredictionService"
+
     def __init__(self, managers: dict, port: int = 0, host: str = "127.0.0.1", max_workers: int = 16,
-                 max_batch_size: int = DEFAULT_MAX_BATCH_SIZE):
+                 max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, max_concurrent_requests: int | None = None):
+        super().__init__(port, host, max_workers, max_concurrent_requests)
         self.managers = dict(managers)
-        self.host, self.port = host, int(port)
-        self.max_workers, self.max_batch_size = max_workers, max_batch_size
-        self._server = None
+        self.max_batch_size = max_batch_size
 
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def start(self) -> "PredictionServer":
+    def on_start(self) -> None:
         for manager in self.managers.values():
             manager.start()
+
+    def add_services(self, server) -> None:
         models = _Models(self.managers, self.max_batch_size)
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="tfmtl-predict"),
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
-        )
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(models), self._server)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(models), self._server)
-        self.port = self._server.add_insecure_port(f"{self.host}:{self.port}")
-        if self.port == 0:
-            raise OSError(f"Could not bind the PredictionService to {self.host}:{self.port}.")
-        self._server.start()
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(models), server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(models), server)
+
+    def start(self) -> "PredictionServer":
+        super().start()
         for manager in self.managers.values():
             log.info("Serving model '%s' versions %s from %s on %s (policy %s).",
                      manager.name, manager.versions, manager.base_path, self.address, manager.policy)
         return self
 
-    def stop(self, grace: float = 2.0) -> None:
-        """Stop accepting requests, let in-flight ones finish within `grace` seconds, stop polling."""
-        if self._server is not None:
-            self._server.stop(grace).wait()
+    def on_stop(self) -> None:
         for manager in self.managers.values():
             manager.stop()
-
-    def wait(self) -> None:
-        self._server.wait_for_termination()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def serve(model_base_path, model_name: str, port: int = 0, host: str = "127.0.0.1", policy: str = "latest",

@@ -25,7 +25,6 @@ Example:
 from __future__ import annotations
 
 import logging
-from concurrent import futures
 
 import grpc
 import numpy as np
@@ -34,8 +33,8 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tfmtl import contract
 from tfmtl.serving.batch import build_batch
 from tfmtl.serving.errors import ServingError
+from tfmtl.serving.grpc_server import MESSAGE_OPTIONS, GrpcServer
 from tfmtl.serving.model_info import ModelInfoCache, from_rpc_error
-from tfmtl.serving.prediction_service import MAX_MESSAGE_BYTES
 from tfmtl.serving.protos import ranking_pb2, ranking_pb2_grpc
 from tfmtl.serving.tensors import to_ndarray
 
@@ -177,57 +176,42 @@ def _fill_fusion(proto, fusion) -> None:
     proto.length_transform = {v: k for k, v in _TRANSFORM.items()}[fusion.length_transform]
 
 
-class RankingServer:
+class RankingServer(GrpcServer):
     """The RankingService on a gRPC port, calling the PredictionService at `prediction_service`.
 
     Args:
         prediction_service: str. `host:port` of a PredictionService (TF Serving or `tfmtl serve`).
-        port: int. 0 picks a free port (read `.port` after `start`).
-        host: str. Interface to bind.
+        port, host, max_workers, max_concurrent_requests: as `tfmtl.serving.grpc_server.GrpcServer`.
         metadata_dir: str or None. Parent of the model base paths, to read tfmtl.json from
             disk when the PredictionService is TF Serving.
-        max_workers: int. Concurrent requests.
+        timeout: float. Seconds for each Predict when the Rank request has no deadline of its own.
+        info_ttl_seconds: float. How long the answer to "which version is served" is trusted.
     """
 
+    kind = "RankingService"
+
     def __init__(self, prediction_service: str, port: int = 0, host: str = "127.0.0.1", metadata_dir=None,
-                 max_workers: int = 16, timeout: float = 30.0, info_ttl_seconds: float = 2.0):
-        self.prediction_service, self.host, self.port = prediction_service, host, int(port)
-        self.metadata_dir, self.max_workers, self.timeout = metadata_dir, max_workers, timeout
+                 max_workers: int = 16, timeout: float = 30.0, info_ttl_seconds: float = 2.0,
+                 max_concurrent_requests: int | None = None):
+        super().__init__(port, host, max_workers, max_concurrent_requests)
+        self.prediction_service, self.metadata_dir, self.timeout = prediction_service, metadata_dir, timeout
         self.info_ttl_seconds = info_ttl_seconds
-        self._server = self._channel = None
+        self._channel = None
 
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
+    def on_start(self) -> None:
+        self._channel = grpc.insecure_channel(self.prediction_service, options=MESSAGE_OPTIONS)
 
-    def start(self) -> "RankingServer":
-        options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
-        self._channel = grpc.insecure_channel(self.prediction_service, options=options)
+    def add_services(self, server) -> None:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         infos = ModelInfoCache(stub, self.metadata_dir, ttl_seconds=self.info_ttl_seconds, timeout=self.timeout)
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="tfmtl-rank"), options=options
-        )
-        ranking_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(stub, infos, self.timeout), self._server)
-        self.port = self._server.add_insecure_port(f"{self.host}:{self.port}")
-        if self.port == 0:
-            raise OSError(f"Could not bind the RankingService to {self.host}:{self.port}.")
-        self._server.start()
+        ranking_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(stub, infos, self.timeout), server)
+
+    def start(self) -> "RankingServer":
+        super().start()
         log.info("RankingService on %s, calling the PredictionService at %s.", self.address, self.prediction_service)
         return self
 
-    def stop(self, grace: float = 2.0) -> None:
-        if self._server is not None:
-            self._server.stop(grace).wait()
+    def on_stop(self) -> None:
         if self._channel is not None:
             self._channel.close()
-
-    def wait(self) -> None:
-        self._server.wait_for_termination()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+            self._channel = None

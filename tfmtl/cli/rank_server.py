@@ -13,7 +13,7 @@ def register(sub) -> None:
     r = sub.add_parser("rank-server", help="the gRPC ranking service, calling a PredictionService")
     r.add_argument("--prediction_service", required=True, help="host:port of TF Serving or `tfmtl serve`")
     r.add_argument("--port", type=int, default=8600, help="gRPC port (0: pick a free one)")
-    r.add_argument("--host", default="0.0.0.0")
+    r.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0: every interface)")
     r.add_argument("--metadata_dir", default=None,
                    help="parent of the model base paths, to read tfmtl.json when the PredictionService is TF Serving")
     r.set_defaults(func=run_rank_server)

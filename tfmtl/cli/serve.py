@@ -16,7 +16,7 @@ def register(sub) -> None:
     s.add_argument("--model_base_path", required=True, help="BASE/NAME: one directory per integer version")
     s.add_argument("--model_name", required=True, help="the name clients put in model_spec.name")
     s.add_argument("--port", type=int, default=8500, help="gRPC port (0: pick a free one)")
-    s.add_argument("--host", default="0.0.0.0", help="interface to bind (127.0.0.1 for loopback only)")
+    s.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0: every interface)")
     s.add_argument("--model_version_policy", default="latest", help="latest | latest:N | all | specific:1,2")
     s.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0, help="0: never poll again")
     s.add_argument("--version_labels", default="", help="label=version pairs, e.g. stable=3,canary=4")
