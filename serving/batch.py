@@ -6,9 +6,9 @@ candidate features come per candidate (`candidates`, a map each) or as columns
 given exactly once (in the context or for every candidate) and match the input's dtype and
 shape; a refusal names the feature and, for candidate features, the candidate.
 
-A broadcast context feature travels as ONE value with the batch's shape: TensorFlow fills
-a TensorProto's remaining elements with its last value (`Tensor::FromProto`), so TF Serving
-and the embedded server both expand it, and the request does not grow with the context.
+A context feature is repeated for every candidate in the Predict request: the embedded
+PredictionService refuses a tensor whose content is shorter than its shape (TensorFlow's
+last-value fill lets a few bytes claim any number of rows).
 
 Example:
 
@@ -22,9 +22,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
-from tfmtl.serving.errors import ServingError
+from tfmtl.serving.errors import ServingError, shown
 from tfmtl.serving.tensors import to_tensor_proto
 
 _ACCEPTS = {  # numpy kind of the input -> FeatureValue kinds it takes (scalar, list)
@@ -32,7 +31,6 @@ _ACCEPTS = {  # numpy kind of the input -> FeatureValue kinds it takes (scalar, 
     "i": ({"int64_value"}, {"int64_list"}),
     "O": ({"string_value"}, {"string_list"}),
 }
-_DT = {"f": types_pb2.DT_FLOAT, "i": types_pb2.DT_INT64, "O": types_pb2.DT_STRING}
 
 
 @dataclasses.dataclass
@@ -62,7 +60,7 @@ def build_batch(info, request, extra=()) -> Batch:
     for name in context:
         if name not in known:
             raise ServingError.invalid(
-                f"context_features['{name}'] is not an input of model '{info.name}' version {info.version}. "
+                f"context_features[{shown(name)}] is not an input of model '{info.name}' version {info.version}. "
                 f"Inputs: {sorted(info.inputs)}."
             )
     for name in source.names:
@@ -73,7 +71,7 @@ def build_batch(info, request, extra=()) -> Batch:
             )
         if name in context:
             raise ServingError.invalid(
-                f"Feature '{name}' is given both in context_features and for the candidates; give it once."
+                f"Feature {shown(name)} is given both in context_features and for the candidates; give it once."
             )
     n = len(source.ids)
     inputs, raw = {}, {}
@@ -83,7 +81,7 @@ def build_batch(info, request, extra=()) -> Batch:
         if name in context:
             value = _value(context[name], f"context_features['{name}']", dtype, shape)
             if name in info.inputs:
-                inputs[name] = _splat(value, dtype, (n, *shape))
+                inputs[name] = to_tensor_proto(np.broadcast_to(value, (n, *shape)))
             if name in extra:
                 raw[name] = np.broadcast_to(value, (n, *shape))
         elif name in source.names:
@@ -112,12 +110,12 @@ class _Rows:
             if len(m) != len(first):
                 odd = sorted(set(m) ^ self.names)
                 raise ServingError.invalid(
-                    f"candidates[{i}] ('{self.ids[i]}') and candidates[0] differ on feature(s) {odd}: "
+                    f"candidates[{i}] ({shown(self.ids[i])}) and candidates[0] differ on feature(s) {odd}: "
                     "every candidate needs the same features."
                 )
 
     def label(self, name: str, i: int = 0) -> str:
-        return f"candidates[{i}] ('{self.ids[i]}') feature '{name}'"
+        return f"candidates[{i}] ({shown(self.ids[i])}) feature {shown(name)}"
 
     def column(self, name: str, dtype, shape) -> np.ndarray:
         values = [m[name] for m in self.maps]  # present in all: checked in __init__
@@ -147,7 +145,7 @@ class _Columns:
         self.names = set(self.columns)
 
     def label(self, name: str) -> str:
-        return f"candidate_columns.features['{name}']"
+        return f"candidate_columns.features[{shown(name)}]"
 
     def column(self, name: str, dtype, shape) -> np.ndarray:
         col = self.columns[name]
@@ -195,22 +193,3 @@ def _wrong_kind(label: str, kind, dtype, shape, column: bool = False) -> Serving
     want = sorted(list_ok if (shape or column) else scalar_ok)
     what = f"{'a sequence of ' + str(shape[0]) + ' ' if shape else ''}{'string' if dtype.kind == 'O' else dtype.name}"
     return ServingError.invalid(f"{label} is {kind or 'no value'}, but the model reads {what}: give one of {want}.")
-
-
-def _splat(value: np.ndarray, dtype, shape: tuple) -> tensor_pb2.TensorProto:
-    """A TensorProto of `shape` holding `value` once per row (TF repeats the last element)."""
-    flat = np.asarray(value).reshape(-1)
-    if flat.size > 1:  # a sequence: the last-value fill cannot repeat a whole row
-        return to_tensor_proto(np.broadcast_to(value, shape).astype(dtype))
-    proto = tensor_pb2.TensorProto(
-        dtype=_DT[dtype.kind],
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in shape]),
-    )
-    if dtype.kind == "f":
-        proto.float_val.append(float(flat[0]))
-    elif dtype.kind == "i":
-        proto.int64_val.append(int(flat[0]))
-    else:
-        v = flat[0]
-        proto.string_val.append(v if isinstance(v, bytes) else str(v).encode("utf-8"))
-    return proto

@@ -3,7 +3,9 @@
 A subclass names itself (`kind`, for messages and logs) and adds its services in
 `add_services`; everything about the port is here once: the thread pool, the message-size
 options, the concurrency limit that sheds load with RESOURCE_EXHAUSTED instead of queueing
-without bound, and the bind that fails loudly.
+without bound, and the bind that fails loudly. Every server also gets the `grpc.health.v1`
+Health service (`tfmtl.serving.health`), server reflection over the services it registered,
+and its Prometheus metrics (`tfmtl.serving.metrics`, over HTTP when given `metrics_port`).
 
 Example:
 
@@ -22,6 +24,11 @@ import logging
 from concurrent import futures
 
 import grpc
+from grpc_reflection.v1alpha import reflection
+
+from tfmtl.serving.health import SERVICE_NAME as HEALTH_SERVICE_NAME
+from tfmtl.serving.health import Health
+from tfmtl.serving.metrics import ServerMetrics
 
 log = logging.getLogger("tfmtl.serving")
 
@@ -39,14 +46,20 @@ class GrpcServer:
         max_workers: int. Requests computed at once.
         max_concurrent_requests: int or None. Requests admitted at once (computing or queued);
             one more is refused at once with RESOURCE_EXHAUSTED. None: 4 x `max_workers`.
+        metrics_port: int or None. HTTP port serving `/metrics` on `host` (0: a free one, read
+            `.metrics_port` after `start`). None: no metrics server (they are still collected).
     """
 
     kind = "gRPC server"
+    metric_labels: tuple = ()  # extra labels on tfmtl_requests_total, read from each response
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", max_workers: int = 16,
-                 max_concurrent_requests: int | None = None):
+                 max_concurrent_requests: int | None = None, metrics_port: int | None = None):
         self.host, self.port, self.max_workers = host, int(port), int(max_workers)
         self.max_concurrent_requests = int(max_concurrent_requests or 4 * self.max_workers)
+        self.metrics_port = None if metrics_port is None else int(metrics_port)
+        self.metrics = ServerMetrics(self.metric_labels)
+        self.health: Health | None = None
         self._server = None
 
     @property
@@ -64,25 +77,46 @@ class GrpcServer:
         """After the port closed: release what `on_start` took."""
 
     def start(self):
+        self.health = Health()
         self.on_start()
         prefix = "tfmtl-" + self.kind.lower().replace("service", "")
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix=prefix),
             options=MESSAGE_OPTIONS, maximum_concurrent_rpcs=self.max_concurrent_requests,
+            interceptors=[self.metrics.interceptor()],
         )
-        self.add_services(self._server)
+        services = _Registrations(self._server)
+        self.add_services(services)
+        self.health.add_to(self._server)
+        listed = (*services.names, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME)
+        reflection.enable_server_reflection(listed, self._server)
         wanted = self.port
         self.port = self._server.add_insecure_port(f"{self.host}:{wanted}")
         if self.port == 0:
             raise OSError(f"Could not bind the {self.kind} to {self.host}:{wanted}.")
+        if self.metrics_port is not None:
+            self._serve_metrics()
         self._server.start()
+        self.health.serving(services.names)
         return self
 
+    def _serve_metrics(self) -> None:
+        try:
+            self.metrics_port = self.metrics.serve_http(self.host, self.metrics_port)
+        except (OSError, OverflowError) as e:
+            self.stop(grace=0)
+            reason = getattr(e, "strerror", None) or e
+            raise OSError(f"Could not bind the {self.kind}'s metrics_port to "
+                          f"{self.host}:{self.metrics_port}: {reason}.") from None
+
     def stop(self, grace: float = 2.0) -> None:
-        """Stop accepting requests, let in-flight ones finish within `grace` seconds."""
+        """Report NOT_SERVING, refuse new requests, let in-flight ones finish within `grace` seconds."""
+        if self.health is not None:
+            self.health.shut_down()
         if self._server is not None:
             self._server.stop(grace).wait()
             self._server = None
+        self.metrics.close()
         self.on_stop()
 
     def wait(self) -> None:
@@ -93,3 +127,17 @@ class GrpcServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class _Registrations:
+    """The `grpc.Server` that `add_services` sees: notes the full name of each service added."""
+
+    def __init__(self, server: grpc.Server):
+        self._server, self.names = server, []
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        self.names += [h.service_name() for h in handlers if hasattr(h, "service_name")]
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def __getattr__(self, name):
+        return getattr(self._server, name)

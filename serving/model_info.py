@@ -29,7 +29,7 @@ from google.protobuf import wrappers_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tfmtl import contract
-from tfmtl.serving.errors import ServingError
+from tfmtl.serving.errors import ServingError, shown
 from tfmtl.serving.fusion import Fusion
 
 _NUMPY = {1: np.dtype(np.float32), 9: np.dtype(np.int64), 7: np.dtype(object), 3: np.dtype(np.int32),
@@ -129,7 +129,7 @@ class ModelInfoCache:
         response.metadata["signature_def"].Unpack(defs)
         if signature_name not in defs.signature_def:
             raise ServingError.not_found(
-                f"signature_name '{signature_name}' not found in model '{name}' version {served_version}. "
+                f"signature_name {shown(signature_name)} not found in model '{name}' version {served_version}. "
                 f"Signatures: {sorted(defs.signature_def)}."
             )
         sig = defs.signature_def[signature_name]

@@ -21,7 +21,7 @@ import logging
 import threading
 from pathlib import Path
 
-from tfmtl.serving.errors import ServingError
+from tfmtl.serving.errors import ServingError, shown
 from tfmtl.serving.servable import Servable
 from tfmtl.serving.version_policy import VersionPolicy
 
@@ -47,6 +47,9 @@ class ModelManager:
         poll_seconds: float. How often to look for new versions (0: only on `poll()`).
         version_labels: dict. Label -> version, for `model_spec.version_label`.
         warmup: bool. Replay `assets.extra/tf_serving_warmup_requests` before serving.
+
+    `listeners`: callables, each called with the sorted serving versions after every poll
+    (the PredictionServer's health and metrics follow loads and unloads this way).
     """
 
     def __init__(self, base_path, name: str, policy="latest", poll_seconds: float = 1.0,
@@ -62,6 +65,7 @@ class ModelManager:
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
+        self.listeners: list = []
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> "ModelManager":
@@ -112,6 +116,11 @@ class ModelManager:
                 log.info("Model '%s': unloaded version %d.", self.name, v)
             if not serving and on_disk:
                 log.warning("Model '%s': no servable version under %s.", self.name, self.base_path)
+            for listener in self.listeners:
+                try:
+                    listener(sorted(serving))
+                except Exception:  # noqa: BLE001 - a listener must not stop the versions changing
+                    log.exception("Model '%s': a version listener failed.", self.name)
             return sorted(serving)
 
     def _versions_on_disk(self) -> dict[int, Path]:
@@ -148,13 +157,13 @@ class ModelManager:
         if label:
             if label not in self.version_labels:
                 raise ServingError.not_found(
-                    f"model_spec.version_label '{label}' is not defined for model '{self.name}'. "
+                    f"model_spec.version_label {shown(label)} is not defined for model '{self.name}'. "
                     f"Labels: {sorted(self.version_labels)}."
                 )
             version = self.version_labels[label]
         if version is None:
             if not serving:
-                raise ServingError.not_found(f"Model '{self.name}' has no servable version yet under {self.base_path}.")
+                raise ServingError.not_found(f"Model '{self.name}' has no servable version yet.")
             return serving[max(serving)]
         if version not in serving:
             raise ServingError.not_found(

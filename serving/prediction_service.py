@@ -28,51 +28,37 @@ from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_service_pb2,  # noqa: F401 - registers the service descriptor that reflection serves
     model_service_pb2_grpc,
     predict_pb2,
+    prediction_service_pb2,  # noqa: F401 - registers the service descriptor that reflection serves
     prediction_service_pb2_grpc,
 )
 
-from tfmtl.serving.errors import ServingError
+from tfmtl.serving.batching import Batcher, BatchingOptions
+from tfmtl.serving.errors import ServingError, guarded, shown
 from tfmtl.serving.grpc_server import GrpcServer
 from tfmtl.serving.model_manager import ModelManager
 from tfmtl.serving.tensors import to_tensor_proto
-from tfmtl.serving.validation import check_inputs, check_output_filter
+from tfmtl.serving.validation import check_finite_inputs, check_finite_outputs, check_inputs, check_output_filter
 
 log = logging.getLogger("tfmtl.serving")
 
-DEFAULT_MAX_BATCH_SIZE = 65_536
+DEFAULT_MAX_BATCH_SIZE = 10_000
 METADATA_FIELDS = ("signature_def", "tfmtl")
 _STATES = get_model_status_pb2.ModelVersionStatus.State
 
 
-def _guarded(method):
-    """Run an RPC so that no request can kill the server: refusals become their status,
-    anything unexpected becomes INTERNAL (logged with its traceback)."""
-
-    def wrapper(self, request, context):
-        try:
-            return method(self, request, context)
-        except ServingError as e:
-            e.abort(context)
-        except Exception as e:  # noqa: BLE001 - the server outlives every request
-            log.exception("%s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed: {type(e).__name__}: {e}")
-
-    wrapper.__name__ = method.__name__
-    return wrapper
-
-
 class _Models:
-    def __init__(self, managers: dict[str, ModelManager], max_batch_size: int):
-        self.managers, self.max_batch_size = managers, max_batch_size
+    def __init__(self, managers: dict[str, ModelManager], max_batch_size: int, reject_non_finite: bool = True):
+        self.managers, self.max_batch_size, self.reject_non_finite = managers, max_batch_size, reject_non_finite
 
     def manager(self, model_spec) -> ModelManager:
         if not model_spec.name:
             raise ServingError.invalid("model_spec.name is empty; name the model to call.")
         if model_spec.name not in self.managers:
             raise ServingError.not_found(
-                f"Model '{model_spec.name}' (model_spec.name) is not served here. Models: {sorted(self.managers)}."
+                f"Model {shown(model_spec.name)} (model_spec.name) is not served here. Models: {sorted(self.managers)}."
             )
         return self.managers[model_spec.name]
 
@@ -89,30 +75,38 @@ class _Models:
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict and GetModelMetadata over `ModelManager`s (Classify/Regress/MultiInference: UNIMPLEMENTED)."""
 
-    def __init__(self, models: _Models):
+    def __init__(self, models: _Models, batcher: Batcher | None = None):
         self.models = models
+        self.batcher = batcher
 
-    @_guarded
+    @guarded
     def Predict(self, request, context):
         servable = self.models.servable(request.model_spec)
         signature = servable.signature(request.model_spec.signature_name)
         arrays = check_inputs(signature, request.inputs, self.models.max_batch_size)
+        if self.models.reject_non_finite:
+            check_finite_inputs(arrays, signature.where)
         outputs = check_output_filter(signature, request.output_filter)
-        result = servable.run(signature.name, arrays, outputs)
+        if self.batcher is not None:
+            result = self.batcher.run(servable, signature.name, arrays, outputs)
+        else:
+            result = servable.run(signature.name, arrays, outputs)
+        if self.models.reject_non_finite:
+            check_finite_outputs(result, arrays, signature.where)
         response = predict_pb2.PredictResponse()
         _fill_spec(response.model_spec, servable, signature.name)
         for key, value in result.items():
             response.outputs[key].CopyFrom(to_tensor_proto(value))
         return response
 
-    @_guarded
+    @guarded
     def GetModelMetadata(self, request, context):
         if not request.metadata_field:
             raise ServingError.invalid(f"metadata_field is empty; ask for one of {list(METADATA_FIELDS)}.")
         unknown = [f for f in request.metadata_field if f not in METADATA_FIELDS]
         if unknown:
             raise ServingError.invalid(
-                f"metadata_field '{unknown[0]}' is not supported; supported: {list(METADATA_FIELDS)}."
+                f"metadata_field {shown(unknown[0])} is not supported; supported: {list(METADATA_FIELDS)}."
             )
         servable = self.models.servable(request.model_spec)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
@@ -137,7 +131,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, models: _Models):
         self.models = models
 
-    @_guarded
+    @guarded
     def GetModelStatus(self, request, context):
         manager = self.models.manager(request.model_spec)
         spec = request.model_spec
@@ -161,24 +155,46 @@ class PredictionServer(GrpcServer):
     Args:
         managers: dict. Model name -> `ModelManager` (started by `start`).
         port, host, max_workers, max_concurrent_requests: as `tfmtl.serving.grpc_server.GrpcServer`.
-        max_batch_size: int. Most rows per Predict request.
+        max_batch_size: int. Most rows per Predict request (more: INVALID_ARGUMENT at once).
+        reject_non_finite: bool. Refuse NaN/Inf float inputs, and rows whose inputs drive a head
+            to NaN/Inf, with INVALID_ARGUMENT naming input or head and row (False: pass them on).
+        metrics_port: as `tfmtl.serving.grpc_server.GrpcServer`.
+        batching: `tfmtl.serving.batching.BatchingOptions` or None. Merge concurrent small
+            Predicts into one model call (as `--enable_batching`); read `.batcher` after `start`.
+            None: every request is its own call.
+
+    Health reports each model by name: SERVING while it has a version loaded.
     """
 
     kind = "PredictionService"
 
     def __init__(self, managers: dict, port: int = 0, host: str = "127.0.0.1", max_workers: int = 16,
-                 max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, max_concurrent_requests: int | None = None):
-        super().__init__(port, host, max_workers, max_concurrent_requests)
+                 max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, max_concurrent_requests: int | None = None,
+                 reject_non_finite: bool = True, metrics_port: int | None = None,
+                 batching: BatchingOptions | None = None):
+        super().__init__(port, host, max_workers, max_concurrent_requests, metrics_port=metrics_port)
+        self.batching, self.batcher = batching, None
         self.managers = dict(managers)
-        self.max_batch_size = max_batch_size
+        self.max_batch_size, self.reject_non_finite = max_batch_size, reject_non_finite
+        self.metrics.add_models(self.managers)
+        for name, manager in self.managers.items():
+            manager.listeners.append(lambda versions, name=name: self._versions_changed(name, versions))
+
+    def _versions_changed(self, name: str, versions: list[int]) -> None:
+        self.metrics.versions_loaded(name, len(versions))
+        if self.health is not None:
+            self.health.set(name, serving=bool(versions))
 
     def on_start(self) -> None:
         for manager in self.managers.values():
             manager.start()
+        if self.batching is not None:
+            self.batcher = Batcher(self.batching)
 
     def add_services(self, server) -> None:
-        models = _Models(self.managers, self.max_batch_size)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(models), server)
+        models = _Models(self.managers, self.max_batch_size, self.reject_non_finite)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionServicer(models, self.batcher), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(models), server)
 
     def start(self) -> "PredictionServer":
@@ -186,9 +202,13 @@ class PredictionServer(GrpcServer):
         for manager in self.managers.values():
             log.info("Serving model '%s' versions %s from %s on %s (policy %s).",
                      manager.name, manager.versions, manager.base_path, self.address, manager.policy)
+        if self.batcher is not None:
+            log.info("Batching Predicts: %s.", self.batching)
         return self
 
     def on_stop(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
         for manager in self.managers.values():
             manager.stop()
 

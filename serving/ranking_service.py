@@ -32,15 +32,16 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfmtl import contract
 from tfmtl.serving.batch import build_batch
-from tfmtl.serving.errors import ServingError
+from tfmtl.serving.errors import ServingError, guarded, shown
 from tfmtl.serving.grpc_server import MESSAGE_OPTIONS, GrpcServer
+from tfmtl.serving.metrics import ObservedStub
 from tfmtl.serving.model_info import ModelInfoCache, from_rpc_error
 from tfmtl.serving.protos import ranking_pb2, ranking_pb2_grpc
 from tfmtl.serving.tensors import to_ndarray
 
 log = logging.getLogger("tfmtl.serving")
 
-MAX_CANDIDATES = 20_000
+DEFAULT_MAX_CANDIDATES = 5_000
 _KIND = {ranking_pb2.Fusion.PRODUCT: "product", ranking_pb2.Fusion.WEIGHTED_SUM: "weighted_sum"}
 _TRANSFORM = {ranking_pb2.Fusion.NONE: "none", ranking_pb2.Fusion.LOG1P: "log1p", ranking_pb2.Fusion.SIGMOID: "sigmoid"}
 
@@ -48,40 +49,46 @@ _TRANSFORM = {ranking_pb2.Fusion.NONE: "none", ranking_pb2.Fusion.LOG1P: "log1p"
 class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
     """Implements `tfmtl.serving.RankingService.Rank` over a PredictionService stub."""
 
-    def __init__(self, prediction_stub, info_cache: ModelInfoCache, timeout: float = 30.0):
-        self.stub, self.infos, self.timeout = prediction_stub, info_cache, timeout
+    def __init__(self, prediction_stub, info_cache: ModelInfoCache, timeout: float = 30.0,
+                 max_candidates: int = DEFAULT_MAX_CANDIDATES):
+        self.stub, self.infos, self.timeout = prediction_stub, info_cache, float(timeout)
+        self.max_candidates = int(max_candidates)
 
+    @guarded
     def Rank(self, request, context):
-        try:
-            return self.rank(request)
-        except ServingError as e:
-            e.abort(context)
-        except Exception as e:  # noqa: BLE001 - the server outlives every request
-            log.exception("Rank failed")
-            context.abort(grpc.StatusCode.INTERNAL, f"Rank failed: {type(e).__name__}: {e}")
+        return self.rank(request, deadline=context.time_remaining())
 
-    def rank(self, request) -> ranking_pb2.RankResponse:
-        _check_request(request)
+    def rank(self, request, deadline: float | None = None) -> ranking_pb2.RankResponse:
+        """Rank `request`; `deadline`: seconds the caller still waits (None: no deadline)."""
+        check_request(request, self.max_candidates)
         version = request.model_version.value if request.HasField("model_version") else None
         signature = request.signature_name or "serving_default"
-        for attempt in range(2):
-            info = self.infos.get(request.model_name, version, signature)
-            try:
-                return self._rank(request, info)
-            except ServingError as e:
-                # The version we looked up was unloaded meanwhile: look again, once.
-                if version is not None or attempt or e.code != grpc.StatusCode.NOT_FOUND:
-                    raise
-                self.infos.forget_latest(request.model_name, signature)
-        raise AssertionError("unreachable")
+        timeout = self._timeout(deadline)
+        info = self.infos.get(request.model_name, version, signature)
+        try:
+            return self._rank(request, info, timeout)
+        except ServingError as e:
+            if version is not None or e.code != grpc.StatusCode.NOT_FOUND:
+                raise
+        # The latest version we looked up was unloaded meanwhile: look again, once.
+        self.infos.forget_latest(request.model_name, signature)
+        return self._rank(request, self.infos.get(request.model_name, None, signature), timeout)
 
-    def _rank(self, request, info) -> ranking_pb2.RankResponse:
+    def _timeout(self, deadline: float | None) -> float:
+        """Seconds for the Predict: the configured timeout, cut to the caller's deadline."""
+        if deadline is None or deadline >= self.timeout:
+            return self.timeout
+        if deadline <= 0.001:
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "The Rank request's deadline passed before its Predict.")
+        return deadline
+
+    def _rank(self, request, info, timeout: float) -> ranking_pb2.RankResponse:
         group = request.facet_group or (info.metadata.get("default_facet_group") or "")
         heads = _heads(info, group)
         fusion = _fusion(info, request, heads, group)
         extra = [fusion.length_feature] if fusion.length_feature else []
         batch = build_batch(info, request, extra=extra)
-        scores = self._predict(info, batch.inputs, heads)
+        scores = self._predict(info, batch.inputs, heads, timeout)
         length = batch.raw.get(fusion.length_feature) if fusion.length_feature else None
         fused = fusion.score(scores, length)
         order = np.argsort(-np.nan_to_num(fused, nan=-np.inf), kind="stable")
@@ -98,7 +105,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
                 c.task_scores[task] = values[i]
         return response
 
-    def _predict(self, info, inputs: dict, heads: list[str]) -> dict:
+    def _predict(self, info, inputs: dict, heads: list[str], timeout: float) -> dict:
         predict = predict_pb2.PredictRequest()
         predict.model_spec.name = info.name
         predict.model_spec.version.value = info.version
@@ -107,13 +114,14 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
             predict.inputs[key].CopyFrom(proto)
         predict.output_filter.extend(heads)
         try:
-            response = self.stub.Predict(predict, timeout=self.timeout)
+            response = self.stub.Predict(predict, timeout=timeout)
         except grpc.RpcError as e:
             raise from_rpc_error(e, "Predict") from e
         return {k: to_ndarray(response.outputs[k], k).reshape(-1) for k in heads}
 
 
-def _check_request(request) -> None:
+def check_request(request, max_candidates: int = DEFAULT_MAX_CANDIDATES) -> None:
+    """The request's own fields, before any model is asked: name, candidate count, ids, top_k, enums."""
     if not request.model_name:
         raise ServingError.invalid("model_name is empty; name the model to rank with.")
     columns = len(request.candidate_columns.ids) > 0
@@ -121,15 +129,33 @@ def _check_request(request) -> None:
     field = "candidate_columns.ids" if columns else "candidates"
     if not n:
         raise ServingError.invalid("candidates is empty (and so is candidate_columns); send at least one candidate.")
-    if n > MAX_CANDIDATES:
-        raise ServingError.invalid(f"{field} has {n:,} entries, over the limit of {MAX_CANDIDATES:,}; split the request.")
+    if n > max_candidates:
+        raise ServingError.invalid(f"{field} has {n:,} entries, over this server's limit of {max_candidates:,}; "
+                                   "split the request.")
     if request.top_k < 0:
         raise ServingError.invalid(f"top_k must be >= 0 (0 returns every candidate). Received: {request.top_k}.")
-    ids = [i for i in request.candidate_columns.ids if i] if columns else [c.id for c in request.candidates if c.id]
-    if len(set(ids)) != len(ids):
-        seen = set()
-        dupe = next(i for i in ids if i in seen or seen.add(i))
-        raise ServingError.invalid(f"{field}{'' if columns else '[].id'} '{dupe}' appears more than once; ids must be unique.")
+    ids = list(request.candidate_columns.ids) if columns else [c.id for c in request.candidates]
+    where = "candidate_columns.ids" if columns else "candidates[].id"
+    seen = {}
+    for i, given in enumerate(ids):
+        resolved = given or str(i)
+        if resolved in seen:
+            j = seen[resolved]
+            said = f"{where}[{i}] is empty and stands for its position {shown(resolved)}" if not given else \
+                f"{where}[{i}] {shown(given)}"
+            raise ServingError.invalid(f"{said}, which {where}[{j}] already uses; ids must be unique.")
+        seen[resolved] = i
+    if request.HasField("fusion"):
+        if request.fusion.kind not in _KIND and request.fusion.kind != ranking_pb2.Fusion.KIND_UNSPECIFIED:
+            raise ServingError.invalid(f"fusion.kind {request.fusion.kind} is not a Fusion.Kind; use PRODUCT or "
+                                       "WEIGHTED_SUM (or leave it unset for the model's default).")
+        transform = request.fusion.length_transform
+        if transform not in _TRANSFORM and transform != ranking_pb2.Fusion.LENGTH_TRANSFORM_UNSPECIFIED:
+            raise ServingError.invalid(f"fusion.length_transform {transform} is not a Fusion.LengthTransform; use "
+                                       "NONE, LOG1P or SIGMOID (or leave it unset for the model's default).")
+        for task, weight in request.fusion.weights.items():
+            if not np.isfinite(weight):
+                raise ServingError.invalid(f"fusion.weights[{shown(task)}] is {weight}; weights must be finite.")
 
 
 def _heads(info, facet_group: str) -> list[str]:
@@ -150,14 +176,19 @@ def _fusion(info, request, heads: list[str], group: str):
     f = request.fusion
     for task in f.weights:
         if task not in heads:
-            where = f" in facet_group '{group}'" if group else ""
+            where = f" in facet_group {shown(group)}" if group else ""
             raise ServingError.invalid(
-                f"fusion.weights['{task}'] names no task{where} of model '{info.name}'. Tasks: {heads}."
+                f"fusion.weights[{shown(task)}] names no task{where} of model '{info.name}'. Tasks: {heads}."
             )
     length = f.length_feature.value if f.HasField("length_feature") else None
     if length and length not in info.inputs and not _given(request, length):
         raise ServingError.invalid(
-            f"fusion.length_feature '{length}' is neither a model input nor a feature of the request."
+            f"fusion.length_feature {shown(length)} is neither a model input nor a feature of the request."
+        )
+    if length and length in info.inputs and (info.inputs[length][0].kind not in "fi" or info.inputs[length][1]):
+        raise ServingError.invalid(
+            f"fusion.length_feature {shown(length)} is a {'sequence' if info.inputs[length][1] else 'string'} "
+            "input of the model; the length factor needs a numeric scalar feature."
         )
     return default.merged(kind=_KIND.get(f.kind), weights=dict(f.weights), replace_weights=f.replace_weights,
                           length_feature=length, length_transform=_TRANSFORM.get(f.length_transform))
@@ -186,25 +217,33 @@ class RankingServer(GrpcServer):
             disk when the PredictionService is TF Serving.
         timeout: float. Seconds for each Predict when the Rank request has no deadline of its own.
         info_ttl_seconds: float. How long the answer to "which version is served" is trusted.
+        max_candidates: int. Most candidates per Rank request (more: INVALID_ARGUMENT at once).
+        metrics_port: as `tfmtl.serving.grpc_server.GrpcServer`.
+
+    A failed PredictionService call is counted (`tfmtl_backend_errors_total`) and logged
+    (`tfmtl.serving.metrics.log_backend_failure`), then passed on with its status.
     """
 
     kind = "RankingService"
+    metric_labels = ("fusion_variant",)
 
     def __init__(self, prediction_service: str, port: int = 0, host: str = "127.0.0.1", metadata_dir=None,
                  max_workers: int = 16, timeout: float = 30.0, info_ttl_seconds: float = 2.0,
-                 max_concurrent_requests: int | None = None):
-        super().__init__(port, host, max_workers, max_concurrent_requests)
+                 max_concurrent_requests: int | None = None, max_candidates: int = DEFAULT_MAX_CANDIDATES,
+                 metrics_port: int | None = None):
+        super().__init__(port, host, max_workers, max_concurrent_requests, metrics_port=metrics_port)
         self.prediction_service, self.metadata_dir, self.timeout = prediction_service, metadata_dir, timeout
-        self.info_ttl_seconds = info_ttl_seconds
+        self.info_ttl_seconds, self.max_candidates = info_ttl_seconds, max_candidates
         self._channel = None
 
     def on_start(self) -> None:
         self._channel = grpc.insecure_channel(self.prediction_service, options=MESSAGE_OPTIONS)
 
     def add_services(self, server) -> None:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        stub = ObservedStub(prediction_service_pb2_grpc.PredictionServiceStub(self._channel),
+                            self.prediction_service, self.metrics)
         infos = ModelInfoCache(stub, self.metadata_dir, ttl_seconds=self.info_ttl_seconds, timeout=self.timeout)
-        ranking_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(stub, infos, self.timeout), server)
+        ranking_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(stub, infos, self.timeout, self.max_candidates), server)
 
     def start(self) -> "RankingServer":
         super().start()

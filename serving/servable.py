@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tfmtl.contract import metadata_path, read_metadata
-from tfmtl.serving.errors import ServingError
+from tfmtl.serving.errors import ServingError, shown
 
 log = logging.getLogger("tfmtl.serving")
 
@@ -88,7 +88,7 @@ class Servable:
         key = key or "serving_default"
         if key not in self.signatures:
             raise ServingError.not_found(
-                f"Signature '{key}' not found in model '{self.name}' version {self.version}. "
+                f"Signature {shown(key)} not found in model '{self.name}' version {self.version}. "
                 f"Signatures: {sorted(self.signatures)}."
             )
         return self.signatures[key]

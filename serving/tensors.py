@@ -1,8 +1,10 @@
 """TensorProto <-> numpy, fast for the dtypes models read (float32, int64, string).
 
-`tf.make_tensor_proto` / `tf.make_ndarray` handle everything but cost tens of microseconds
-per tensor in Python; a 500-candidate ranking request has dozens of them each way, so the
-common dtypes take a direct path (`tensor_content` bytes) and the rest fall back to TF.
+`tf.make_tensor_proto` / `tf.make_ndarray` cost tens of microseconds per tensor in Python; a
+500-candidate ranking request has dozens of them each way, so the dtypes models read take a
+direct path (`tensor_content` bytes or the typed value fields). A tensor's content must hold
+exactly the values its shape claims (TF's "one value fills the batch" shorthand is refused:
+it lets a few bytes claim thousands of rows).
 
 Example:
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
-from tfmtl.serving.errors import ServingError
+from tfmtl.serving.errors import ServingError, shown
 
 _NUMERIC = {
     types_pb2.DT_FLOAT: (np.float32, "float_val"),
@@ -48,39 +50,42 @@ def to_ndarray(proto: tensor_pb2.TensorProto, name: str) -> np.ndarray:
     """Decode `proto`; a malformed tensor is an INVALID_ARGUMENT naming input `name`."""
     shape = shape_of(proto)
     if shape is None:
-        raise ServingError.invalid(f"Input '{name}' has an unknown rank; give its tensor_shape.")
+        raise ServingError.invalid(f"Input {shown(name)} has an unknown rank; give its tensor_shape.")
     if any(d < 0 for d in shape):
-        raise ServingError.invalid(f"Input '{name}' has a negative dimension in its shape {list(shape)}.")
+        raise ServingError.invalid(f"Input {shown(name)} has a negative dimension in its shape {list(shape)}.")
     size = int(np.prod(shape, dtype=np.int64))
     if proto.dtype in _NUMERIC:
         np_dtype, field = _NUMERIC[proto.dtype]
         if proto.tensor_content:
+            itemsize = np.dtype(np_dtype).itemsize
+            if len(proto.tensor_content) != size * itemsize:
+                raise ServingError.invalid(
+                    f"Input {shown(name)} has {len(proto.tensor_content)} bytes of tensor_content but its "
+                    f"tensor_shape {list(shape)} of {dtype_name(proto.dtype)} needs {size * itemsize}."
+                )
             flat = np.frombuffer(proto.tensor_content, dtype=np_dtype)
         else:
+            _check_count(len(getattr(proto, field)), shape, size, name)
             flat = np.asarray(getattr(proto, field), dtype=np_dtype)
-            if flat.size == 1 and size > 1:
-                flat = np.repeat(flat, size)   # TF's splat of a single value
-        return _reshape(flat, shape, size, name)
+        return flat.reshape(shape)
     if proto.dtype == types_pb2.DT_STRING:
-        flat = np.empty(len(proto.string_val), dtype=object)
+        _check_count(len(proto.string_val), shape, size, name)
+        flat = np.empty(size, dtype=object)
         flat[:] = list(proto.string_val)
-        if flat.size == 1 and size > 1:
-            flat = np.repeat(flat, size)
-        return _reshape(flat, shape, size, name)
-    import tensorflow as tf
-
-    try:
-        return tf.make_ndarray(proto)
-    except Exception as e:  # noqa: BLE001 - any decoding failure is the caller's tensor
-        raise ServingError.invalid(f"Input '{name}' cannot be decoded as a {dtype_name(proto.dtype)} tensor: {e}")
+        return flat.reshape(shape)
+    raise ServingError.invalid(
+        f"Input {shown(name)} is a {dtype_name(proto.dtype)} tensor; this server reads float32, float64, int32, "
+        "int64 and string tensors."
+    )
 
 
-def _reshape(flat: np.ndarray, shape: tuple, size: int, name: str) -> np.ndarray:
-    if flat.size != size:
+def _check_count(count: int, shape: tuple, size: int, name: str) -> None:
+    """Content must match the claimed shape: no single value standing for a whole batch, so a
+    small request cannot claim rows it does not carry."""
+    if count != size:
         raise ServingError.invalid(
-            f"Input '{name}' holds {flat.size} value(s) but its tensor_shape {list(shape)} needs {size}."
+            f"Input {shown(name)} holds {count} value(s) but its tensor_shape {list(shape)} needs {size}."
         )
-    return flat.reshape(shape)
 
 
 def to_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:

@@ -11,7 +11,9 @@ Example:
 
 from __future__ import annotations
 
-from tfmtl.serving.errors import ServingError
+import numpy as np
+
+from tfmtl.serving.errors import ServingError, shown
 from tfmtl.serving.tensors import dtype_name, shape_of, to_ndarray
 
 
@@ -28,7 +30,7 @@ def check_inputs(signature, inputs, max_batch_size: int) -> dict:
     unknown = sorted(set(inputs) - set(expected))
     if unknown:
         raise ServingError.invalid(
-            f"Input '{unknown[0]}' is not an input of {where}. Its inputs are: {sorted(expected)}."
+            f"Input {shown(unknown[0])} is not an input of {where}. Its inputs are: {sorted(expected)}."
         )
     missing = sorted(set(expected) - set(inputs))
     if missing:
@@ -89,7 +91,7 @@ def check_output_filter(signature, output_filter) -> list[str]:
     for name in output_filter:
         if name not in signature.outputs:
             raise ServingError.invalid(
-                f"output_filter names '{name}', which is not an output of {signature.where}. "
+                f"output_filter names {shown(name)}, which is not an output of {signature.where}. "
                 f"Its outputs are: {sorted(signature.outputs)}."
             )
     return list(dict.fromkeys(output_filter))
@@ -99,3 +101,33 @@ def _show(shape) -> str:
     if shape.rank is None:
         return "[any shape]"
     return "[" + ", ".join("?" if d is None else str(d) for d in shape.as_list()) + "]"
+
+
+def check_finite_inputs(arrays: dict, where: str) -> None:
+    """Refuse NaN and +-Inf in float inputs, naming the input and the first bad row."""
+    for name in sorted(arrays):
+        array = arrays[name]
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            row = int(np.argwhere(~np.isfinite(array))[0][0])
+            value = array.reshape(len(array), -1)[row][~np.isfinite(array.reshape(len(array), -1)[row])][0]
+            raise ServingError.invalid(
+                f"Input {shown(name)} row {row} is {value}; {where} takes finite numbers only (this server "
+                "refuses NaN and Inf: see --allow_non_finite)."
+            )
+
+
+def check_finite_outputs(result: dict, arrays: dict, where: str) -> None:
+    """Refuse rows whose finite inputs still drive a head to NaN or Inf (e.g. 3.4e38 overflowing a
+    normaliser: the score would be meaningless), naming the row, the head and its largest input."""
+    for head in sorted(result):
+        values = np.asarray(result[head])
+        if values.dtype.kind != "f" or np.isfinite(values).all():
+            continue
+        row = int(np.argwhere(~np.isfinite(values))[0][0])
+        dense = {k: float(np.max(np.abs(v[row]))) for k, v in arrays.items() if v.dtype.kind == "f"}
+        culprit = max(dense, key=dense.get) if dense else None
+        blame = f"; its largest float input is {shown(culprit)} = {dense[culprit]:.3g}" if culprit else ""
+        raise ServingError.invalid(
+            f"Row {row} drives output {shown(head)} of {where} to {values.reshape(len(values), -1)[row][0]}{blame}: "
+            "give finite values within the range the model was trained on."
+        )

@@ -164,7 +164,7 @@ def test_one_predict_per_request_with_broadcast_context(prediction_server, query
     request = stub.predicts[0]
     assert request.model_spec.version.value == 1 and list(request.output_filter) == ["finish", "watch_time"]
     assert [d.size for d in request.inputs["x0"].tensor_shape.dim] == [N]
-    assert len(request.inputs["x0"].float_val) == 1  # broadcast once, expanded by the server
+    assert len(request.inputs["x0"].tensor_content) == 4 * N  # every row sent: a server never splats
     assert [d.size for d in request.inputs["x9"].tensor_shape.dim] == [N]
 
 
@@ -246,7 +246,7 @@ def test_malformed_candidate_columns(client, query):
         (rank_request("ple", context, columns={**columns, "x10": np.array(["a"] * N)}, ids=ids),
          ["candidate_columns.features['x10']", "string_list"]),
         (rank_request("ple", context, candidates, columns=columns, ids=ids), ["not both"]),
-        (rank_request("ple", context, columns=columns, ids=["a"] * N), ["candidate_columns.ids 'a'"]),
+        (rank_request("ple", context, columns=columns, ids=["a"] * N), ["candidate_columns.ids[1] 'a'"]),
     ]
     for request, words in cases:
         with pytest.raises(grpc.RpcError) as e:

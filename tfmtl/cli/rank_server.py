@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from tfmtl.cli.errors import CommandError
-from tfmtl.cli.serving_flags import server_logging, wait_for_signal
+from tfmtl.cli.serving_flags import add_metrics_port, metrics_note, server_logging, wait_for_signal
 
 
 def register(sub) -> None:
@@ -16,6 +16,7 @@ def register(sub) -> None:
     r.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0: every interface)")
     r.add_argument("--metadata_dir", default=None,
                    help="parent of the model base paths, to read tfmtl.json when the PredictionService is TF Serving")
+    add_metrics_port(r)
     r.set_defaults(func=run_rank_server)
 
 
@@ -25,11 +26,11 @@ def run_rank_server(args) -> int:
     server_logging()
     try:
         server = RankingServer(args.prediction_service, port=args.port, host=args.host,
-                               metadata_dir=args.metadata_dir).start()
+                               metadata_dir=args.metadata_dir, metrics_port=args.metrics_port).start()
     except OSError as e:
         raise CommandError(str(e)) from None
-    print(f"[tfmtl] RankingService on {server.address} -> PredictionService {args.prediction_service} "
-          "(Ctrl-C stops)", flush=True)
+    print(f"[tfmtl] RankingService on {server.address} -> PredictionService {args.prediction_service}"
+          f"{metrics_note(server)} (Ctrl-C stops)", flush=True)
     wait_for_signal()
     server.stop()
     return 0

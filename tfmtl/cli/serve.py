@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tfmtl.cli.batching_flags import add_batching_flags, batching_options
 from tfmtl.cli.errors import CommandError
-from tfmtl.cli.serving_flags import server_logging, version_labels, wait_for_signal
+from tfmtl.cli.serving_flags import add_metrics_port, metrics_note, server_logging, version_labels, wait_for_signal
 
 
 def register(sub) -> None:
@@ -21,6 +22,8 @@ def register(sub) -> None:
     s.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0, help="0: never poll again")
     s.add_argument("--version_labels", default="", help="label=version pairs, e.g. stable=3,canary=4")
     s.add_argument("--max_batch_size", type=int, default=65_536, help="most rows per Predict request")
+    add_metrics_port(s)
+    add_batching_flags(s)
     s.set_defaults(func=run_serve)
 
 
@@ -31,13 +34,15 @@ def run_serve(args) -> int:
     base = Path(args.model_base_path)
     if not base.is_dir():
         raise CommandError(f"--model_base_path {base} is not a directory; expected BASE/NAME holding version folders.")
+    batching = batching_options(args)
     try:
         server = serve(base, args.model_name, port=args.port, host=args.host, policy=args.model_version_policy,
                        poll_seconds=args.file_system_poll_wait_seconds, version_labels=version_labels(args.version_labels),
-                       max_batch_size=args.max_batch_size)
+                       max_batch_size=args.max_batch_size, metrics_port=args.metrics_port, batching=batching)
     except (ValueError, OSError) as e:
         raise CommandError(str(e)) from None
-    print(f"[tfmtl] PredictionService for model '{args.model_name}' on {server.address} (Ctrl-C stops)", flush=True)
+    print(f"[tfmtl] PredictionService for model '{args.model_name}' on {server.address}{metrics_note(server)} "
+          "(Ctrl-C stops)", flush=True)
     wait_for_signal()
     server.stop()
     return 0

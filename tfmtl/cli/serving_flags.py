@@ -1,7 +1,8 @@
-"""What the long-running servers share: logging set-up, waiting for Ctrl-C, label parsing."""
+"""What the long-running servers share: logging, waiting for Ctrl-C, label parsing, --metrics_port."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import threading
@@ -23,6 +24,25 @@ def version_labels(text: str) -> dict:
             raise CommandError(f"--version_labels entry {pair!r} is not label=version (e.g. stable=3).")
         labels[label] = int(version)
     return labels
+
+
+def add_metrics_port(parser) -> None:
+    """`--metrics_port`: serve Prometheus `/metrics` over HTTP on the server's `--host`."""
+    parser.add_argument("--metrics_port", type=_port, default=None,
+                        help="HTTP port of Prometheus /metrics on --host (0: a free one; unset: none)")
+
+
+def metrics_note(server) -> str:
+    """`, metrics on http://HOST:PORT/metrics` for the startup line; "" without metrics server."""
+    if server.metrics_port is None:
+        return ""
+    return f", metrics on http://{server.host}:{server.metrics_port}/metrics"
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65_535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; give 0-65535 (0: a free one)")
+    return int(text)
 
 
 def wait_for_signal() -> None:
