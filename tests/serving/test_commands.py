@@ -52,3 +52,22 @@ def test_demo_runs_end_to_end(capsys):
     assert cli.main(["demo", "--rows", "2000", "--epochs", "1", "--queries", "3", "--candidates", "4"]) == 0
     out = capsys.readouterr().out
     assert out.count("query ") == 3 and "5/5 ranking" in out and "done" in out
+
+
+def test_limit_flags_default_to_the_library_and_refuse_bad_values(capsys):
+    from tfmtl.serving import prediction_service, ranking_service
+
+    parser = cli.build_parser()
+    serve = parser.parse_args(["serve", "--model_base_path", "m/ple", "--model_name", "ple"])
+    rank = parser.parse_args(["rank-server", "--prediction_service", "localhost:8500"])
+    assert serve.max_batch_size == prediction_service.DEFAULT_MAX_BATCH_SIZE and not serve.allow_non_finite
+    assert rank.max_candidates == ranking_service.DEFAULT_MAX_CANDIDATES and rank.predict_timeout == 30.0
+    assert serve.max_concurrent_requests is None and rank.max_workers == 16
+    for argv, flag in ((["serve", "--model_base_path", "m", "--model_name", "p", "--max_batch_size", "0"],
+                        "--max_batch_size"),
+                       (["rank-server", "--prediction_service", "h:1", "--predict_timeout", "nan"], "--predict_timeout"),
+                       (["rank-server", "--prediction_service", "h:1", "--max_concurrent_requests", "-3"],
+                        "--max_concurrent_requests")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        assert flag in capsys.readouterr().err

@@ -9,7 +9,17 @@ from pathlib import Path
 
 from tfmtl.cli.batching_flags import add_batching_flags, batching_options
 from tfmtl.cli.errors import CommandError
-from tfmtl.cli.serving_flags import add_metrics_port, metrics_note, server_logging, version_labels, wait_for_signal
+from tfmtl.cli.serving_flags import (
+    add_concurrency_flags,
+    add_metrics_port,
+    metrics_note,
+    positive_int,
+    server_logging,
+    version_labels,
+    wait_for_signal,
+)
+
+DEFAULT_MAX_BATCH_SIZE = 10_000  # as tfmtl.serving.prediction_service; the CLI must not import TensorFlow to parse
 
 
 def register(sub) -> None:
@@ -21,7 +31,11 @@ def register(sub) -> None:
     s.add_argument("--model_version_policy", default="latest", help="latest | latest:N | all | specific:1,2")
     s.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0, help="0: never poll again")
     s.add_argument("--version_labels", default="", help="label=version pairs, e.g. stable=3,canary=4")
-    s.add_argument("--max_batch_size", type=int, default=65_536, help="most rows per Predict request")
+    s.add_argument("--max_batch_size", type=positive_int, default=DEFAULT_MAX_BATCH_SIZE,
+                   help=f"most rows per Predict request; more: INVALID_ARGUMENT (default {DEFAULT_MAX_BATCH_SIZE:,})")
+    s.add_argument("--allow_non_finite", action="store_true",
+                   help="pass NaN/Inf inputs and outputs through (default: INVALID_ARGUMENT naming input and row)")
+    add_concurrency_flags(s)
     add_metrics_port(s)
     add_batching_flags(s)
     s.set_defaults(func=run_serve)
@@ -38,7 +52,9 @@ def run_serve(args) -> int:
     try:
         server = serve(base, args.model_name, port=args.port, host=args.host, policy=args.model_version_policy,
                        poll_seconds=args.file_system_poll_wait_seconds, version_labels=version_labels(args.version_labels),
-                       max_batch_size=args.max_batch_size, metrics_port=args.metrics_port, batching=batching)
+                       max_batch_size=args.max_batch_size, reject_non_finite=not args.allow_non_finite,
+                       max_workers=args.max_workers, max_concurrent_requests=args.max_concurrent_requests,
+                       metrics_port=args.metrics_port, batching=batching)
     except (ValueError, OSError) as e:
         raise CommandError(str(e)) from None
     print(f"[tfmtl] PredictionService for model '{args.model_name}' on {server.address}{metrics_note(server)} "

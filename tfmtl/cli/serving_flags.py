@@ -1,4 +1,4 @@
-"""What the long-running servers share: logging, waiting for Ctrl-C, label parsing, --metrics_port."""
+"""What the long-running servers share: logging, waiting for Ctrl-C, label parsing, port and limit flags."""
 
 from __future__ import annotations
 
@@ -37,6 +37,32 @@ def metrics_note(server) -> str:
     if server.metrics_port is None:
         return ""
     return f", metrics on http://{server.host}:{server.metrics_port}/metrics"
+
+
+def add_concurrency_flags(parser) -> None:
+    """`--max_workers` and `--max_concurrent_requests`: what a server computes and admits at once."""
+    parser.add_argument("--max_workers", type=positive_int, default=16, help="requests computed at once")
+    parser.add_argument("--max_concurrent_requests", type=positive_int, default=None,
+                        help="requests admitted at once, computing or queued; one more gets RESOURCE_EXHAUSTED "
+                             "(default 4 x --max_workers)")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return int(text)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
+    return value
 
 
 def _port(text: str) -> int:
