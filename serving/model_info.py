@@ -118,6 +118,8 @@ class ModelInfoCache:
             self._latest.pop((name, signature_name), None)
 
     def _fetch(self, name: str, version: int | None, signature_name: str) -> ModelInfo:
+        if self.metadata_dir:
+            _path_component(name)  # refused before the PredictionService is asked
         try:
             response = self._call(name, version, ["signature_def"] if self.metadata_dir else ["signature_def", "tfmtl"])
         except ServingError as e:
@@ -165,7 +167,7 @@ class ModelInfoCache:
             raise from_rpc_error(e, "GetModelMetadata") from e
 
     def _read_metadata(self, name: str, version: int) -> dict:
-        version_dir = self.metadata_dir / name / str(version)
+        version_dir = self.metadata_dir / _path_component(name) / str(version)
         if not contract.metadata_path(version_dir).is_file():
             return {}
         try:
@@ -181,6 +183,16 @@ class ModelInfoCache:
             return contract.parse_metadata(text, source)
         except contract.ContractError as e:
             raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, str(e)) from None
+
+
+def _path_component(name: str) -> str:
+    """`name` when it is one plain folder name, so `metadata_dir / name` stays inside metadata_dir."""
+    if not name or name.startswith(".") or any(c in name for c in "/\\\0:") or Path(name).is_absolute():
+        raise ServingError.invalid(
+            f"model_name {shown(name)} cannot name a folder of --metadata_dir: a model name holds no '/', "
+            "'\\', ':' or NUL and does not start with '.'."
+        )
+    return name
 
 
 def from_rpc_error(error: grpc.RpcError, call: str) -> ServingError:
