@@ -4,7 +4,8 @@
 is a positive integer (the latest by default). An export is built in a hidden temporary
 directory beside its target (`BASE/NAME/.tmp-VERSION-...`, a name the server never takes
 for a version) and renamed into place only once complete, so a failed or killed export
-never leaves a directory that looks like a version.
+never leaves a directory that looks like a version; the staging folders a killed export left
+are removed by the next export (`tfmtl.export.staging`).
 
 Example:
 
@@ -20,11 +21,11 @@ import contextlib
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
+from tfmtl.export import staging
+
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-TMP_PREFIX = ".tmp-"
 
 
 class ExportError(ValueError):
@@ -100,12 +101,14 @@ def version_dir(base, name: str, version: int | None = None):
     created = _missing_parents(model_dir)
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{version}-", dir=model_dir))
+        staging.clean_stale(model_dir)
+        tmp = staging.make(model_dir, version)
     except OSError as e:
         _remove_created(created)
         raise ExportError(f"Cannot create {model_dir}: {e.strerror or e}; choose a writable base= directory.") from e
     try:
         yield tmp, final
+        staging.release(tmp)
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; TF Serving may run as another user
         try:
             os.rename(tmp, final)  # atomic on one filesystem; refuses a non-empty target

@@ -21,6 +21,7 @@ import logging
 import threading
 from pathlib import Path
 
+from tfmtl.export import staging
 from tfmtl.serving.errors import ServingError, shown
 from tfmtl.serving.servable import Servable
 from tfmtl.serving.version_policy import VersionPolicy
@@ -69,7 +70,11 @@ class ModelManager:
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> "ModelManager":
-        """Load what is there now (synchronously), then poll in the background."""
+        """Remove staging folders killed exports left, load what is there now, then poll in the background."""
+        try:
+            staging.clean_stale(self.base_path)
+        except OSError as e:  # a read-only model volume is served all the same
+            log.warning("Model '%s': could not clean stale staging folders in %s: %s", self.name, self.base_path, e)
         self.poll()
         if self.poll_seconds > 0:
             self._thread = threading.Thread(target=self._run, name=f"tfmtl-poll-{self.name}", daemon=True)
