@@ -2,8 +2,8 @@
 
 Tasks (name, kind, facets, loss weight), raw features (name, kind, dtype, shape, a few valid
 sample values), facet groups and their routing, the head that is the entire-space
-conversion (ESMM, AITM), the default fusion (PLE eq 1: `score = prod_k p_k^w_k * f(length)`),
-training metrics and library versions. The names below are `tfmtl.contract`'s, re-exported.
+conversion (ESMM, AITM), the default fusion (PLE eq 1: `score = prod_k p_k^w_k * f(length)`)
+and its named variants with their traffic shares (`tfmtl.fusion_variants`), training metrics and library versions. The names below are `tfmtl.contract`'s, re-exported.
 
 Example:
 
@@ -20,7 +20,7 @@ import json
 import math
 from pathlib import Path
 
-from tfmtl import contract
+from tfmtl import contract, fusion_variants
 from tfmtl.contract import ASSETS_EXTRA, FORMAT, FUSION_KINDS, LENGTH_TRANSFORMS, METADATA_FILE, ContractError
 from tfmtl.export.layout import ExportError
 
@@ -42,6 +42,21 @@ def check_fusion(fusion: dict | None, tasks, spec, entire_space_task: str | None
         return contract.check_fusion(fusion, tasks, [f.name for f in spec.of_kind("dense")], entire_space_task)
     except ContractError as e:
         raise ExportError(str(e)) from None
+
+
+def _without_variants(fusion):
+    return {k: v for k, v in fusion.items() if k not in ("variants", "traffic")} if isinstance(fusion, dict) else fusion
+
+
+def _variants(fusion, tasks, spec, entire_space_task) -> dict:
+    """`fusion_variants` and `fusion_traffic` from `fusion["variants"]`, `fusion["traffic"]` (`tfmtl.fusion_variants`)."""
+    if not isinstance(fusion, dict):
+        return {}
+    try:
+        return fusion_variants.check_variants(fusion.get("variants"), fusion.get("traffic"), tasks,
+                                              [f.name for f in spec.of_kind("dense")], entire_space_task)
+    except ContractError as e:
+        raise ExportError(f"fusion.{e}") from None
 
 
 def feature_entry(feature, spec=None) -> dict:
@@ -87,7 +102,8 @@ def build_metadata(model, name: str, version: int, fusion: dict | None = None, m
         "entire_space_task": entire,
         "facet_groups": groups,
         **routing,
-        "fusion": check_fusion(fusion, model.tasks, spec, entire),
+        "fusion": check_fusion(_without_variants(fusion), model.tasks, spec, entire),
+        **_variants(fusion, model.tasks, spec, entire),
         "metrics": _jsonable(metrics or {}),
         "versions": {"tfmtl": tfmtl.__version__, "tensorflow": tf.__version__, "keras": keras.__version__},
     }

@@ -48,7 +48,8 @@ def export_saved_model(
         version: int or None. Defaults to the largest existing version + 1 (1 for none);
             an existing version is an error, never overwritten.
         fusion: dict or None. Overrides of the default fusion in tfmtl.json (see
-            `metadata.check_fusion`).
+            `metadata.check_fusion`); its keys `variants` ({name: overrides}) and `traffic`
+            ({name: share}) write named variants and their split (`tfmtl.fusion_variants`).
         metrics: dict or None. Training metrics to record in tfmtl.json.
         warmup_rows: None, a row count, or a dict of raw columns for the warmup requests.
 

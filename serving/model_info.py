@@ -28,7 +28,7 @@ import numpy as np
 from google.protobuf import wrappers_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from tfmtl import contract
+from tfmtl import contract, fusion_variants
 from tfmtl.serving.errors import ServingError, shown
 from tfmtl.serving.fusion import Fusion
 
@@ -64,12 +64,30 @@ class ModelInfo:
     def fusion(self) -> Fusion:
         return Fusion.of_model(self.metadata)
 
-    def fusion_of(self, heads) -> Fusion:
-        """The default fusion restricted to `heads`, remembered per set of heads."""
+    @functools.cached_property
+    def variants(self) -> dict:
+        """Fusion variant name -> `Fusion` (`tfmtl.fusion_variants`; "default" is `fusion`)."""
+        try:
+            return {name: Fusion(**f) for name, f in fusion_variants.variants(self.metadata).items()}
+        except contract.ContractError as e:
+            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"tfmtl.json of model '{self.name}' version {self.version}: {e}") from None
+
+    @functools.cached_property
+    def traffic(self) -> dict:
+        """Variant name -> traffic share (`{}`: requests get "default" unless they name a variant)."""
+        try:
+            return fusion_variants.traffic(self.metadata)
+        except contract.ContractError as e:
+            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"tfmtl.json of model '{self.name}' version {self.version}: {e}") from None
+
+    def fusion_of(self, heads, variant: str = fusion_variants.DEFAULT) -> Fusion:
+        """Fusion `variant` restricted to `heads`, remembered per variant and set of heads."""
         known = self.__dict__.setdefault("_fusions", {})
-        key = tuple(heads)
+        key = (variant, tuple(heads))
         if key not in known:
-            known[key] = self.fusion.restricted(heads)
+            known[key] = self.variants[variant].restricted(heads)
         return known[key]
 
     def group_heads(self, group: str) -> list[str]:
