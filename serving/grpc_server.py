@@ -29,6 +29,7 @@ from grpc_reflection.v1alpha import reflection
 from tfmtl.serving.health import SERVICE_NAME as HEALTH_SERVICE_NAME
 from tfmtl.serving.health import Health
 from tfmtl.serving.metrics import ServerMetrics
+from tfmtl.serving.tls import ServerTls
 
 log = logging.getLogger("tfmtl.serving")
 
@@ -48,14 +49,18 @@ class GrpcServer:
             one more is refused at once with RESOURCE_EXHAUSTED. None: 4 x `max_workers`.
         metrics_port: int or None. HTTP port serving `/metrics` on `host` (0: a free one, read
             `.metrics_port` after `start`). None: no metrics server (they are still collected).
+        tls: `tfmtl.serving.tls.ServerTls` or None. Serve the port over TLS (mutual TLS when it
+            has a `client_ca`). None: plaintext.
     """
 
     kind = "gRPC server"
     metric_labels: tuple = ()  # extra labels on tfmtl_requests_total, read from each response
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", max_workers: int = 16,
-                 max_concurrent_requests: int | None = None, metrics_port: int | None = None):
+                 max_concurrent_requests: int | None = None, metrics_port: int | None = None,
+                 tls: ServerTls | None = None):
         self.host, self.port, self.max_workers = host, int(port), int(max_workers)
+        self.tls = tls
         self.max_concurrent_requests = int(max_concurrent_requests or 4 * self.max_workers)
         self.metrics_port = None if metrics_port is None else int(metrics_port)
         self.metrics = ServerMetrics(self.metric_labels)
@@ -91,7 +96,7 @@ class GrpcServer:
         listed = (*services.names, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(listed, self._server)
         wanted = self.port
-        self.port = self._server.add_insecure_port(f"{self.host}:{wanted}")
+        self.port = self._bind(f"{self.host}:{wanted}")
         if self.port == 0:
             raise OSError(f"Could not bind the {self.kind} to {self.host}:{wanted}.")
         if self.metrics_port is not None:
@@ -99,6 +104,15 @@ class GrpcServer:
         self._server.start()
         self.health.serving(services.names)
         return self
+
+    def _bind(self, address: str) -> int:
+        if self.tls is None:
+            return self._server.add_insecure_port(address)
+        try:
+            return self._server.add_secure_port(address, self.tls.credentials())
+        except RuntimeError:
+            raise OSError(f"Could not bind the {self.kind} to {address} with TLS: is the port taken, or are the "
+                          "certificate chain and private key (--tls_cert, --tls_key) not a matching pair?") from None
 
     def _serve_metrics(self) -> None:
         try:

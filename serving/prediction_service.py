@@ -40,6 +40,7 @@ from tfmtl.serving.errors import ServingError, guarded, shown
 from tfmtl.serving.grpc_server import GrpcServer
 from tfmtl.serving.model_manager import ModelManager
 from tfmtl.serving.tensors import to_tensor_proto
+from tfmtl.serving.tls import ServerTls
 from tfmtl.serving.validation import check_finite_inputs, check_finite_outputs, check_inputs, check_output_filter
 
 log = logging.getLogger("tfmtl.serving")
@@ -162,6 +163,8 @@ class PredictionServer(GrpcServer):
         batching: `tfmtl.serving.batching.BatchingOptions` or None. Merge concurrent small
             Predicts into one model call (as `--enable_batching`); read `.batcher` after `start`.
             None: every request is its own call.
+        tls: `tfmtl.serving.tls.ServerTls` or None. TLS on the port (as `--tls_cert`, `--tls_key`,
+            `--tls_client_ca`); None: plaintext.
 
     Health reports each model by name: SERVING while it has a version loaded.
     """
@@ -171,8 +174,8 @@ class PredictionServer(GrpcServer):
     def __init__(self, managers: dict, port: int = 0, host: str = "127.0.0.1", max_workers: int = 16,
                  max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, max_concurrent_requests: int | None = None,
                  reject_non_finite: bool = True, metrics_port: int | None = None,
-                 batching: BatchingOptions | None = None):
-        super().__init__(port, host, max_workers, max_concurrent_requests, metrics_port=metrics_port)
+                 batching: BatchingOptions | None = None, tls: ServerTls | None = None):
+        super().__init__(port, host, max_workers, max_concurrent_requests, metrics_port=metrics_port, tls=tls)
         self.batching, self.batcher = batching, None
         self.managers = dict(managers)
         self.max_batch_size, self.reject_non_finite = max_batch_size, reject_non_finite
@@ -214,11 +217,15 @@ class PredictionServer(GrpcServer):
 
 
 def serve(model_base_path, model_name: str, port: int = 0, host: str = "127.0.0.1", policy: str = "latest",
-          poll_seconds: float = 1.0, version_labels: dict | None = None, **kwargs) -> PredictionServer:
-    """Start a PredictionServer for one model (as `tensorflow_model_server --model_base_path`)."""
+          poll_seconds: float = 1.0, version_labels: dict | None = None, tls: ServerTls | None = None,
+          **kwargs) -> PredictionServer:
+    """Start a PredictionServer for one model (as `tensorflow_model_server --model_base_path`).
+
+    `tls`: a `tfmtl.serving.tls.ServerTls` for the port (None: plaintext); `kwargs`: as `PredictionServer`.
+    """
     manager = ModelManager(model_base_path, model_name, policy=policy, poll_seconds=poll_seconds,
                            version_labels=version_labels)
-    return PredictionServer({model_name: manager}, port=port, host=host, **kwargs).start()
+    return PredictionServer({model_name: manager}, port=port, host=host, tls=tls, **kwargs).start()
 
 
 def _fill_spec(model_spec, servable, signature_name: str) -> None:

@@ -12,10 +12,10 @@ Example:
 
 from __future__ import annotations
 
-import grpc
 import numpy as np
 
 from tfmtl.serving.protos import ranking_pb2, ranking_pb2_grpc
+from tfmtl.serving.tls import ChannelTls, channel
 
 _KINDS = {"product": ranking_pb2.Fusion.PRODUCT, "weighted_sum": ranking_pb2.Fusion.WEIGHTED_SUM}
 _TRANSFORMS = {"none": ranking_pb2.Fusion.NONE, "log1p": ranking_pb2.Fusion.LOG1P,
@@ -56,7 +56,8 @@ def _set_list(target, items: list) -> None:
 
 def rank_request(model_name: str, context: dict, candidates=None, version: int | None = None,
                  fusion: dict | None = None, top_k: int = 0, facet_group: str = "", signature_name: str = "",
-                 columns: dict | None = None, ids=None) -> ranking_pb2.RankRequest:
+                 columns: dict | None = None, ids=None, fusion_variant: str = "",
+                 traffic_key: str = "") -> ranking_pb2.RankRequest:
     """A RankRequest.
 
     Args:
@@ -64,10 +65,14 @@ def rank_request(model_name: str, context: dict, candidates=None, version: int |
         columns: instead of `candidates`, feature name -> `[N]` (or `[N, max_len]`) array:
             sent as `candidate_columns`, the fast path for large requests; `ids`: their N ids.
         fusion: optional dict with any of `kind`, `weights`, `replace_weights`,
-            `length_feature` ("" for no length factor), `length_transform`.
+            `length_feature` ("" for no length factor), `length_transform`; applied on top
+            of the fusion variant.
+        fusion_variant: a named variant of the model's fusion ("": by `traffic_key`, else "default").
+        traffic_key: a stable key (a user id) the server hashes onto the model's variant shares.
     """
     request = ranking_pb2.RankRequest(model_name=model_name, top_k=int(top_k), facet_group=facet_group,
-                                      signature_name=signature_name)
+                                      signature_name=signature_name, fusion_variant=fusion_variant,
+                                      traffic_key=traffic_key)
     if version is not None:
         request.model_version.value = int(version)
     for name, value in (context or {}).items():
@@ -115,12 +120,19 @@ def _fill_fusion(proto, fusion: dict) -> None:
 
 
 class RankingClient:
-    """A RankingService client. `address`: `host:port`."""
+    """A RankingService client.
 
-    def __init__(self, address: str, timeout: float = 30.0):
+    Args:
+        address: str. `host:port` of the RankingService.
+        timeout: float. Seconds each Rank call waits.
+        tls: `tfmtl.serving.tls.ChannelTls` or None. TLS to a server started with `--tls_cert`
+            (with a client certificate for `--tls_client_ca`). None: plaintext.
+    """
+
+    def __init__(self, address: str, timeout: float = 30.0, tls: ChannelTls | None = None):
         self.address, self.timeout = address, timeout
-        self.channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 256 << 20),
-                                                                ("grpc.max_receive_message_length", 256 << 20)])
+        self.channel = channel(address, tls, options=[("grpc.max_send_message_length", 256 << 20),
+                                                      ("grpc.max_receive_message_length", 256 << 20)])
         self.stub = ranking_pb2_grpc.RankingServiceStub(self.channel)
 
     def rank(self, model_name: str, context: dict, candidates=None, **kwargs) -> ranking_pb2.RankResponse:

@@ -4,7 +4,8 @@ For each request it looks up the served model version (`ModelInfoCache`), builds
 Predict batch (context features broadcast, all candidates stacked: `build_batch`), pinned
 to that version so features, scores and fusion all come from one export, asks only the
 heads it needs, fuses the task scores (`Fusion`: PLE eq 1 or a weighted sum, the model's
-default merged with the request's override) and sorts. It is stateless apart from that
+default, or the named or traffic-split variant (`tfmtl.fusion_variants`), merged with the
+request's override) and sorts. It is stateless apart from that
 cache and talks to any `tensorflow.serving.PredictionService` address: TF Serving or
 `tfmtl serve`.
 
@@ -28,16 +29,17 @@ import logging
 
 import grpc
 import numpy as np
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import predict_pb2
 
-from tfmtl import contract
+from tfmtl import contract, fusion_variants
+from tfmtl.serving.backends import PredictionBackends, split_addresses
 from tfmtl.serving.batch import build_batch
 from tfmtl.serving.errors import ServingError, guarded, shown
-from tfmtl.serving.grpc_server import MESSAGE_OPTIONS, GrpcServer
-from tfmtl.serving.metrics import ObservedStub
+from tfmtl.serving.grpc_server import GrpcServer
 from tfmtl.serving.model_info import ModelInfoCache, from_rpc_error
 from tfmtl.serving.protos import ranking_pb2, ranking_pb2_grpc
 from tfmtl.serving.tensors import to_ndarray
+from tfmtl.serving.tls import ChannelTls, ServerTls
 
 log = logging.getLogger("tfmtl.serving")
 
@@ -85,7 +87,8 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
     def _rank(self, request, info, timeout: float) -> ranking_pb2.RankResponse:
         group = request.facet_group or (info.metadata.get("default_facet_group") or "")
         heads = _heads(info, group)
-        fusion = _fusion(info, request, heads, group)
+        variant = _variant(info, request)
+        fusion = _fusion(info, request, heads, group, variant)
         extra = [fusion.length_feature] if fusion.length_feature else []
         batch = build_batch(info, request, extra=extra)
         scores = self._predict(info, batch.inputs, heads, timeout)
@@ -95,7 +98,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         if request.top_k:
             order = order[: request.top_k]
         response = ranking_pb2.RankResponse(model_name=info.name, model_version=info.version,
-                                            facet_group=group)
+                                            facet_group=group, fusion_variant=variant)
         _fill_fusion(response.fusion, fusion)
         columns = {k: v.tolist() for k, v in scores.items()}
         fused_list = fused.tolist()
@@ -135,15 +138,15 @@ def check_request(request, max_candidates: int = DEFAULT_MAX_CANDIDATES) -> None
     if request.top_k < 0:
         raise ServingError.invalid(f"top_k must be >= 0 (0 returns every candidate). Received: {request.top_k}.")
     ids = list(request.candidate_columns.ids) if columns else [c.id for c in request.candidates]
-    where = "candidate_columns.ids" if columns else "candidates[].id"
+    where = "candidate_columns.ids[{}]" if columns else "candidates[{}].id"
     seen = {}
     for i, given in enumerate(ids):
         resolved = given or str(i)
         if resolved in seen:
             j = seen[resolved]
-            said = f"{where}[{i}] is empty and stands for its position {shown(resolved)}" if not given else \
-                f"{where}[{i}] {shown(given)}"
-            raise ServingError.invalid(f"{said}, which {where}[{j}] already uses; ids must be unique.")
+            said = f"{where.format(i)} is empty and stands for its position {shown(resolved)}" if not given else \
+                f"{where.format(i)} {shown(given)}"
+            raise ServingError.invalid(f"{said}, which {where.format(j)} already uses; ids must be unique.")
         seen[resolved] = i
     if request.HasField("fusion"):
         if request.fusion.kind not in _KIND and request.fusion.kind != ranking_pb2.Fusion.KIND_UNSPECIFIED:
@@ -168,9 +171,23 @@ def _heads(info, facet_group: str) -> list[str]:
         raise ServingError.invalid(str(e)) from None
 
 
-def _fusion(info, request, heads: list[str], group: str):
-    """The model's default fusion, restricted to `heads`, with the request's override."""
-    default = info.fusion_of(heads)
+def _variant(info, request) -> str:
+    """The fusion variant the request names, else the one its traffic_key hashes to, else "default"."""
+    if request.fusion_variant:
+        if request.fusion_variant not in info.variants:
+            raise ServingError.not_found(
+                f"fusion_variant {shown(request.fusion_variant)} is not a fusion variant of model '{info.name}' "
+                f"version {info.version}. Variants: {sorted(info.variants)}."
+            )
+        return request.fusion_variant
+    if request.traffic_key and info.traffic:
+        return fusion_variants.pick(info.traffic, info.name, request.traffic_key)
+    return fusion_variants.DEFAULT
+
+
+def _fusion(info, request, heads: list[str], group: str, variant: str = fusion_variants.DEFAULT):
+    """Fusion `variant` of the model, restricted to `heads`, with the request's override."""
+    default = info.fusion_of(heads, variant)
     if not request.HasField("fusion"):
         return default
     f = request.fusion
@@ -211,37 +228,43 @@ class RankingServer(GrpcServer):
     """The RankingService on a gRPC port, calling the PredictionService at `prediction_service`.
 
     Args:
-        prediction_service: str. `host:port` of a PredictionService (TF Serving or `tfmtl serve`).
+        prediction_service: str or list of str. `host:port` of a PredictionService (TF Serving or
+            `tfmtl serve`); several replicas as `"a:1,b:2"` or a list (`tfmtl.serving.backends`).
         port, host, max_workers, max_concurrent_requests: as `tfmtl.serving.grpc_server.GrpcServer`.
         metadata_dir: str or None. Parent of the model base paths, to read tfmtl.json from
             disk when the PredictionService is TF Serving.
         timeout: float. Seconds for each Predict when the Rank request has no deadline of its own.
         info_ttl_seconds: float. How long the answer to "which version is served" is trusted.
         max_candidates: int. Most candidates per Rank request (more: INVALID_ARGUMENT at once).
-        metrics_port: as `tfmtl.serving.grpc_server.GrpcServer`.
+        metrics_port, tls: as `tfmtl.serving.grpc_server.GrpcServer` (`tls`: this server's port).
+        prediction_tls: `tfmtl.serving.tls.ChannelTls` or None. TLS to the PredictionService
+            replicas (None: plaintext).
 
     A failed PredictionService call is counted (`tfmtl_backend_errors_total`) and logged
-    (`tfmtl.serving.metrics.log_backend_failure`), then passed on with its status.
+    (`tfmtl.serving.metrics.log_backend_failure`), then passed on with its status; with several
+    replicas, an UNAVAILABLE one is first retried on the next (`tfmtl.serving.backends`).
     """
 
     kind = "RankingService"
     metric_labels = ("fusion_variant",)
 
-    def __init__(self, prediction_service: str, port: int = 0, host: str = "127.0.0.1", metadata_dir=None,
+    def __init__(self, prediction_service: str | list, port: int = 0, host: str = "127.0.0.1", metadata_dir=None,
                  max_workers: int = 16, timeout: float = 30.0, info_ttl_seconds: float = 2.0,
                  max_concurrent_requests: int | None = None, max_candidates: int = DEFAULT_MAX_CANDIDATES,
-                 metrics_port: int | None = None):
-        super().__init__(port, host, max_workers, max_concurrent_requests, metrics_port=metrics_port)
-        self.prediction_service, self.metadata_dir, self.timeout = prediction_service, metadata_dir, timeout
+                 metrics_port: int | None = None, tls: ServerTls | None = None,
+                 prediction_tls: ChannelTls | None = None):
+        super().__init__(port, host, max_workers, max_concurrent_requests, metrics_port=metrics_port, tls=tls)
+        self.prediction_services = split_addresses(prediction_service)
+        self.prediction_service = ",".join(self.prediction_services)
+        self.metadata_dir, self.timeout = metadata_dir, timeout
         self.info_ttl_seconds, self.max_candidates = info_ttl_seconds, max_candidates
-        self._channel = None
+        self.prediction_tls, self.backends = prediction_tls, None
 
     def on_start(self) -> None:
-        self._channel = grpc.insecure_channel(self.prediction_service, options=MESSAGE_OPTIONS)
+        self.backends = PredictionBackends(self.prediction_services, tls=self.prediction_tls, metrics=self.metrics)
 
     def add_services(self, server) -> None:
-        stub = ObservedStub(prediction_service_pb2_grpc.PredictionServiceStub(self._channel),
-                            self.prediction_service, self.metrics)
+        stub = self.backends
         infos = ModelInfoCache(stub, self.metadata_dir, ttl_seconds=self.info_ttl_seconds, timeout=self.timeout)
         ranking_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(stub, infos, self.timeout, self.max_candidates), server)
 
@@ -251,6 +274,6 @@ class RankingServer(GrpcServer):
         return self
 
     def on_stop(self) -> None:
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        if self.backends is not None:
+            self.backends.close()
+            self.backends = None

@@ -156,8 +156,8 @@ def test_metrics_count_requests_by_code_and_model(servers, rank_stub, data):
     call(rank_stub.Rank, rank_request("no-such-model-y", {}, columns=columns))
     samples = scrape(ranking)
     labels = {"service": RANKING, "method": "Rank", "fusion_variant": ""}
-    assert sample(samples, "tfmtl_requests_total", **labels, model="ple", version="1",
-                  code="OK") == 2
+    assert sample(samples, "tfmtl_requests_total", **{**labels, "fusion_variant": "default"}, model="ple",
+                  version="1", code="OK") == 2  # answered: the variant that scored it
     assert sample(samples, "tfmtl_requests_total", **labels, model="", version="",
                   code="NOT_FOUND") == 1
     assert sample(samples, "tfmtl_backend_errors_total", call="GetModelMetadata",

@@ -2,11 +2,13 @@
 
     tfmtl rank --ranking_service localhost:8600 --model_name ranker --request @query.json
     tfmtl rank --ranking_service localhost:8600 --model_name ranker --example models/ranker
+    tfmtl rank --ranking_service localhost:8600 ... --tls_ca ca.pem [--tls_cert client.pem --tls_key client.key]
 """
 
 from __future__ import annotations
 
 from tfmtl.cli.errors import CommandError, json_argument
+from tfmtl.cli.tls_flags import add_channel_tls_flags, channel_tls
 
 
 def register(sub) -> None:
@@ -22,6 +24,7 @@ def register(sub) -> None:
     c.add_argument("--top_k", type=int, default=0)
     c.add_argument("--facet_group", default="")
     c.add_argument("--json", action="store_true", help="print the response as JSON")
+    add_channel_tls_flags(c, "--tls_", "the RankingService")
     c.set_defaults(func=run_rank)
 
 
@@ -35,7 +38,7 @@ def run_rank(args) -> int:
     if not isinstance(body, dict) or "candidates" not in body:
         raise CommandError('--request must be a JSON object with "candidates" (and usually "context").')
     fusion = json_argument(args.fusion, "--fusion") if args.fusion else body.get("fusion")
-    with RankingClient(args.ranking_service) as client:
+    with RankingClient(args.ranking_service, tls=channel_tls(args, "--tls_")) as client:
         try:
             response = client.rank(args.model_name, body.get("context", {}), body["candidates"],
                                    version=args.model_version, fusion=fusion,

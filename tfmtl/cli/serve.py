@@ -1,6 +1,7 @@
 """`tfmtl serve`: the embedded PredictionService over BASE/NAME, with tensorflow_model_server's flags.
 
     tfmtl serve --model_base_path models/ranker --model_name ranker --port 8500
+    tfmtl serve ... --tls_cert server.pem --tls_key server.key [--tls_client_ca ca.pem]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tfmtl.cli.serving_flags import (
     version_labels,
     wait_for_signal,
 )
+from tfmtl.cli.tls_flags import add_server_tls_flags, server_tls
 
 DEFAULT_MAX_BATCH_SIZE = 10_000  # as tfmtl.serving.prediction_service; the CLI must not import TensorFlow to parse
 
@@ -38,6 +40,7 @@ def register(sub) -> None:
     add_concurrency_flags(s)
     add_metrics_port(s)
     add_batching_flags(s)
+    add_server_tls_flags(s)
     s.set_defaults(func=run_serve)
 
 
@@ -49,12 +52,13 @@ def run_serve(args) -> int:
     if not base.is_dir():
         raise CommandError(f"--model_base_path {base} is not a directory; expected BASE/NAME holding version folders.")
     batching = batching_options(args)
+    tls = server_tls(args)
     try:
         server = serve(base, args.model_name, port=args.port, host=args.host, policy=args.model_version_policy,
                        poll_seconds=args.file_system_poll_wait_seconds, version_labels=version_labels(args.version_labels),
                        max_batch_size=args.max_batch_size, reject_non_finite=not args.allow_non_finite,
                        max_workers=args.max_workers, max_concurrent_requests=args.max_concurrent_requests,
-                       metrics_port=args.metrics_port, batching=batching)
+                       metrics_port=args.metrics_port, batching=batching, tls=tls)
     except (ValueError, OSError) as e:
         raise CommandError(str(e)) from None
     print(f"[tfmtl] PredictionService for model '{args.model_name}' on {server.address}{metrics_note(server)} "
