@@ -108,9 +108,9 @@ class _Rows:
         self.names = set(first)
         for i, m in enumerate(self.maps):
             if len(m) != len(first):
-                odd = sorted(set(m) ^ self.names)
+                odd = ", ".join(shown(k) for k in sorted(set(m) ^ self.names)[:5])
                 raise ServingError.invalid(
-                    f"candidates[{i}] ({shown(self.ids[i])}) and candidates[0] differ on feature(s) {odd}: "
+                    f"candidates[{i}] ({shown(self.ids[i])}) and candidates[0] differ on feature(s) [{odd}]: "
                     "every candidate needs the same features."
                 )
 

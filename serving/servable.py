@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -88,8 +89,8 @@ class Servable:
         key = key or "serving_default"
         if key not in self.signatures:
             raise ServingError.not_found(
-                f"Signature {shown(key)} not found in model '{self.name}' version {self.version}. "
-                f"Signatures: {sorted(self.signatures)}."
+                f"Signature {shown(key)} (model_spec.signature_name) not found in model '{self.name}' version "
+                f"{self.version}. Signatures: {sorted(self.signatures)}."
             )
         return self.signatures[key]
 
@@ -101,7 +102,14 @@ class Servable:
         try:
             result = signature(arrays)
         except tf.errors.InvalidArgumentError as e:
-            raise ServingError.invalid(f"{signature.where} refused the inputs: {e.message}") from e
+            raise ServingError.invalid(f"{signature.where} refused {_subject(arrays)}: {_reason(e.message)}") from e
+        except UnicodeDecodeError as e:
+            # TF quotes the value it could not parse; non-UTF-8 bytes there break the error itself.
+            strings = {k: v for k, v in arrays.items() if v.dtype.kind == "O"} or arrays
+            raise ServingError.invalid(
+                f"{signature.where} could not parse {_subject(strings)}: it holds bytes that are not what the "
+                "signature reads (serving_examples reads serialized tf.Example protos)."
+            ) from e
         return {k: result[k].numpy() for k in outputs}
 
     def warmup(self) -> int:
@@ -126,6 +134,24 @@ class Servable:
             count += 1
         log.info("Model '%s' version %d: replayed %d warmup request(s).", self.name, self.version, count)
         return count
+
+
+def _subject(arrays: dict) -> str:
+    names = sorted(arrays)
+    return f"input {shown(names[0])}" if len(names) == 1 else f"the inputs {names}"
+
+
+_TF_NOISE_LINES = ("Graph execution error", "Detected at node", "<stack traces", "File ")
+_TF_NOISE = re.compile(r"\[\[\{\{node [^}]*\}\}\]\]|\[Op:[^\]]*\]")
+MAX_REASON_CHARS = 300
+
+
+def _reason(message: str) -> str:
+    """TF's error text on one line, without graph internals (stack, node and op names)."""
+    lines = (line.strip() for line in message.splitlines())
+    kept = " ".join(line for line in lines if line and not line.startswith(_TF_NOISE_LINES))
+    text = " ".join(_TF_NOISE.sub("", kept).split()) or "TensorFlow gave no reason"
+    return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS] + "..."
 
 
 def _signature(key: str, fn, where: str) -> Signature:

@@ -15,6 +15,8 @@ array([1., 2.], dtype=float32)
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
@@ -53,7 +55,7 @@ def to_ndarray(proto: tensor_pb2.TensorProto, name: str) -> np.ndarray:
         raise ServingError.invalid(f"Input {shown(name)} has an unknown rank; give its tensor_shape.")
     if any(d < 0 for d in shape):
         raise ServingError.invalid(f"Input {shown(name)} has a negative dimension in its shape {list(shape)}.")
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)  # Python ints: a claimed [2**32, 2**32] must not wrap to 0 values
     if proto.dtype in _NUMERIC:
         np_dtype, field = _NUMERIC[proto.dtype]
         if proto.tensor_content:

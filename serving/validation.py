@@ -67,6 +67,8 @@ def _check_shape(name: str, shape, spec, where: str) -> None:
     want = spec.shape
     if shape is None:
         raise ServingError.invalid(f"Input '{name}' has an unknown rank; give its tensor_shape ({where}: {_show(want)}).")
+    if any(d < 0 for d in shape):
+        raise ServingError.invalid(f"Input '{name}' has a negative dimension in its shape {list(shape)}.")
     if want.rank is None:
         return
     if len(shape) != want.rank:
