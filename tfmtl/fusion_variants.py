@@ -55,8 +55,10 @@ def variants(metadata: dict) -> dict:
     tasks = contract.task_names(metadata)
     for name, fusion in given.items():
         _check_name(name)
+        if not isinstance(fusion, dict):
+            raise ContractError(f"fusion_variants['{name}'] must be an object.", f"fusion_variants['{name}']")
         try:
-            found[name] = contract.validate_fusion(fusion if isinstance(fusion, dict) else {"weights": None})
+            found[name] = contract.validate_fusion(fusion)
         except ContractError as e:
             raise ContractError(f"fusion_variants['{name}']: {e}", f"fusion_variants['{name}']") from None
         stray = [t for t in found[name]["weights"] if tasks and t not in tasks]

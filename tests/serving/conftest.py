@@ -41,3 +41,21 @@ def ranking_server(prediction_server):
     server = RankingServer(prediction_server.address, port=0).start()
     yield server
     server.stop(grace=0)
+
+
+@pytest.fixture(scope="module")
+def stubs(prediction_server, ranking_server):
+    """Stubs of both session servers (`tests.serving.wire`), for the hostile and fuzz suites."""
+    from tests.serving import wire
+
+    s = wire.Stubs(prediction_server.address, ranking_server.address)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def requests(data):
+    """Good Predict and Rank requests on the demo data (`tests.serving.wire.Requests`)."""
+    from tests.serving import wire
+
+    return wire.Requests(data)

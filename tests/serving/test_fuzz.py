@@ -48,18 +48,6 @@ def run_fuzz(stubs, requests, cases: int) -> dict:
     return counts
 
 
-@pytest.fixture(scope="module")
-def stubs(prediction_server, ranking_server):
-    s = wire.Stubs(prediction_server.address, ranking_server.address)
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def requests(data):
-    return wire.Requests(data)
-
-
 def test_mutations_are_reproducible(requests):
     for build in (fuzz_predict, fuzz_rank):
         (a, names_a), (b, names_b) = build(requests, 17), build(requests, 17)

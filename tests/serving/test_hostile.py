@@ -349,18 +349,6 @@ RANK = cases(
 CASES = PREDICT + OTHERS + RANK
 
 
-@pytest.fixture(scope="module")
-def stubs(prediction_server, ranking_server):
-    s = wire.Stubs(prediction_server.address, ranking_server.address)
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def requests(data):
-    return wire.Requests(data)
-
-
 def test_the_suite_is_large_and_distinct():
     assert len(CASES) >= 50 and len({(c.method, c.id) for c in CASES}) == len(CASES)
 
