@@ -24,19 +24,12 @@ import re
 
 import grpc
 
+from tfmtl.contract import shown  # noqa: F401 - serving's messages quote values through it
+
 log = logging.getLogger("tfmtl.serving")
 
 MAX_MESSAGE_CHARS = 2_000
-MAX_SHOWN_CHARS = 64
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"/,;:()\[\]]+/)+([^\s'\"/,;:()\[\]]*)")
-
-
-def shown(value, limit: int = MAX_SHOWN_CHARS) -> str:
-    """A request's value quoted for a message, cut to `limit` characters."""
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    if len(text) > limit:
-        return f"'{text[:limit]}...' ({len(text)} chars)"
-    return f"'{text}'"
 
 
 def public(message: str) -> str:

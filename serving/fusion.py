@@ -100,6 +100,18 @@ class Fusion:
                 f"fusion.weights['{missing[0]}'] names a task the model did not return. Tasks: {sorted(task_scores)}."
             )
         n = len(next(iter(task_scores.values())))
+        with np.errstate(all="ignore"):  # overflow and 0 ** -w are reported below, by candidate
+            fused = self._fuse(task_scores, length, n)
+        if not np.isfinite(fused).all():
+            row = int(np.argwhere(~np.isfinite(fused))[0][0])
+            raise ServingError.invalid(
+                f"fusion gives candidates[{row}] the score {fused[row]} ({self.kind} of "
+                f"{ {k: float(np.asarray(task_scores[k])[row]) for k in self.used_tasks} } with weights "
+                f"{ {k: self.weights[k] for k in self.used_tasks} }): choose weights that keep every score finite."
+            )
+        return fused
+
+    def _fuse(self, task_scores: dict, length, n: int) -> np.ndarray:
         if self.kind == "product":
             fused = np.ones(n)
             for task in self.used_tasks:  # PLE eq 1: prod_k s_k^{w_k}

@@ -84,6 +84,14 @@ class GrpcServer:
     def start(self):
         self.health = Health()
         self.on_start()
+        try:
+            self._open()
+        except BaseException:
+            self.stop(grace=0)  # a port that would not bind leaves no model manager or thread behind
+            raise
+        return self
+
+    def _open(self) -> None:
         prefix = "tfmtl-" + self.kind.lower().replace("service", "")
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix=prefix),
@@ -103,7 +111,6 @@ class GrpcServer:
             self._serve_metrics()
         self._server.start()
         self.health.serving(services.names)
-        return self
 
     def _bind(self, address: str) -> int:
         if self.tls is None:
@@ -118,7 +125,6 @@ class GrpcServer:
         try:
             self.metrics_port = self.metrics.serve_http(self.host, self.metrics_port)
         except (OSError, OverflowError) as e:
-            self.stop(grace=0)
             reason = getattr(e, "strerror", None) or e
             raise OSError(f"Could not bind the {self.kind}'s metrics_port to "
                           f"{self.host}:{self.metrics_port}: {reason}.") from None

@@ -73,8 +73,22 @@ class _Models:
         return manager.resolve()
 
 
+def _not_served(method: str):
+    """An RPC answered UNIMPLEMENTED with a message that says what to call instead."""
+
+    def refuse(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                      f"{method} is not served: tfmtl models answer Predict (signature 'serving_default', every "
+                      "task head) and GetModelMetadata.")
+
+    refuse.__name__ = method
+    return refuse
+
+
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict and GetModelMetadata over `ModelManager`s (Classify/Regress/MultiInference: UNIMPLEMENTED)."""
+
+    Classify, Regress, MultiInference = (_not_served(m) for m in ("Classify", "Regress", "MultiInference"))
 
     def __init__(self, models: _Models, batcher: Batcher | None = None):
         self.models = models

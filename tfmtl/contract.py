@@ -55,6 +55,8 @@ FUSION_KEYS = ("kind", "weights", "length_feature", "length_transform")
 # Family -> position of the head that is the entire-space conversion (ESMM: [ctr, cvr, ctcvr]).
 ENTIRE_SPACE_FAMILIES = {"esmm": 2, "aitm": -1}
 
+MAX_SHOWN_CHARS = 64  # a request's value is quoted in a message up to this many characters
+
 _NONE = type(None)
 _NUMBER = numbers.Real
 SCHEMA = {  # key -> (types, required)
@@ -265,7 +267,8 @@ def group_heads(metadata: dict, group: str = "", owner: str = "the model") -> li
     groups = facet_groups(metadata)
     if group:
         if group not in groups:
-            raise UnknownFacetGroup(f"facet_group '{group}' is not a facet group of {owner}. Groups: {sorted(groups)}.",
+            raise UnknownFacetGroup(f"facet_group {shown(group)} is not a facet group of {owner}. "
+                                    f"Groups: {sorted(groups)}.",
                                     "facet_group")
         return groups[group]
     default = metadata.get("default_facet_group")
@@ -398,3 +401,15 @@ def _name_facets(task) -> tuple[str, dict]:
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def shown(value, limit: int = MAX_SHOWN_CHARS) -> str:
+    """A request's value quoted for a message, cut to `limit` characters.
+
+    >>> shown("ctr"), shown("x" * 100)
+    ("'ctr'", "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' (100 chars)")
+    """
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    if len(text) > limit:
+        return f"'{text[:limit]}...' ({len(text)} chars)"
+    return f"'{text}'"

@@ -224,7 +224,8 @@ OTHERS = cases(
     ("status-unknown-label", status(label="canary"), NOT_FOUND,
      ("model_spec.version_label 'canary'",)),
 ) + [
-    Case(method, method.lower(), lambda r, proto=proto: proto(), UNIMPLEMENTED)
+    Case(method, method.lower(), lambda r, proto=proto: proto(), UNIMPLEMENTED,
+         (f"{method} is not served", "Predict"))
     for method, proto in [("Classify", classification_pb2.ClassificationRequest),
                           ("Regress", regression_pb2.RegressionRequest),
                           ("MultiInference", inference_pb2.MultiInferenceRequest)]
@@ -297,6 +298,9 @@ RANK = cases(
      ("fusion.weights['click']", "nan")),
     ("weight-minus-inf", fusion(weights={"finish": float("-inf")}), INVALID,
      ("fusion.weights['finish']", "-inf")),
+    # Pins: finite weights whose product overflowed ranked every candidate at +inf.
+    ("weight-finite-overflow", fusion(weights={"click": -1e30}), INVALID,
+     ("fusion gives candidates[0]", "inf", "keep every score finite")),
     ("weight-100kb-task", fusion(weights={HUGE: 1.0}), INVALID,
      ("fusion.weights[", "(100000 chars)")),
     ("length-feature-unknown", fusion(length_feature="video_length"), INVALID,
@@ -337,7 +341,7 @@ RANK = cases(
     ("column-missing", columns(x9=None), INVALID, ("'x9'", "missing")),
     ("column-nan", columns(x9=floats(np.nan, 2).repeat(2)), INVALID, ("'x9'", "row 4", "nan")),
     ("facet-group-unknown", rank(facet_group="Engaged"), NOT_FOUND, ("facet_group 'Engaged'",)),
-    ("facet-group-100kb", rank(facet_group=HUGE), NOT_FOUND, ("facet_group",)),
+    ("facet-group-100kb", rank(facet_group=HUGE), NOT_FOUND, ("facet_group", "(100000 chars)")),
     ("fusion-variant-unknown", rank(fusion_variant="b"), NOT_FOUND, ("fusion_variant 'b'",)),
     ("signature-100kb", rank(signature_name=HUGE), NOT_FOUND, ("signature_name", "(100000 chars)")),
     ("examples-signature-garbage",

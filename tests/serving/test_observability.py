@@ -168,10 +168,12 @@ def test_metrics_count_requests_by_code_and_model(servers, rank_stub, data):
 
 def test_a_taken_metrics_port_is_refused_naming_it(servers, tmp_path):
     prediction, _ = servers
-    empty = ModelManager(tmp_path / "empty", "empty", poll_seconds=0)
+    empty = ModelManager(tmp_path / "empty", "empty", poll_seconds=0.05)
     taken = PredictionServer({"empty": empty}, port=0, metrics_port=prediction.metrics_port)
     with pytest.raises(OSError, match=f"metrics_port to 127.0.0.1:{prediction.metrics_port}"):
         taken.start()
+    # Nothing the failed start took is left running: the model's poll thread stopped with it.
+    assert not empty._thread.is_alive() and taken._server is None
 
 
 def test_backend_failure_is_logged_once_and_counted(servers, rank_stub, data, caplog):
