@@ -58,6 +58,8 @@ def test_environment_variables_expand_in_paths(tmp_path, monkeypatch):
     ("training.learning_rate=-1", "training.learning_rate: a number > 0"),
     ("training.precision=fp16", "training.precision: 'fp16' is not one of float32, mixed_bfloat16"),
     ("training.epoch=3", "training.epoch: unknown key; training takes: epochs, batch_size"),
+    ("training.loss_balancing=pcgard", "training.loss_balancing: 'pcgard' is not one of fixed, ple_decay"),
+    ("training.loss_balancing={temperature: 2}", "training.loss_balancing: a strategy name or {strategy: name"),
     ("data.format=xlsx", "data.format: 'xlsx' is not one of csv, tsv, parquet, tfrecord"),
     ("tasks.0.kind=ranking", "tasks[0].kind: 'ranking' is not one of binary, regression"),
     ("tasks.1.decay=0", "tasks[1].decay: a number > 0"),
@@ -99,7 +101,8 @@ def test_builtin_dataset_configs_fix_labels_but_take_weights():
 
 def test_reading_a_config_imports_no_tensorflow():
     code = ("import sys; from tfmtl.config import parse_config; "
-            "parse_config('data: {train: a.csv}\\ntasks: [{name: a}]\\nmodel: {family: dml, backbone: mmoe}'); "
+            "parse_config('data: {train: a.csv}\\ntasks: [{name: a}]\\nmodel: {family: dml, backbone: mmoe}\\n'"
+            "'training: {loss_balancing: {strategy: dwa, temperature: 2}}'); "
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

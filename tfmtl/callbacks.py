@@ -12,7 +12,9 @@ class LossWeightSchedule(keras.callbacks.Callback):
 
     The weights live in the model's `MaskedLoss` objects (see `tfmtl.training.compile_multitask`);
     the train step is re-traced when they change, which works the same on every backend.
-    The weights used are logged as `loss_weight/<task>`.
+    The weights in force are logged as `loss_weight/<task>`: ω_k(t), times the weight a
+    `tfmtl.balancing` strategy gave the task at the epoch's end when the model has one
+    (after which the strategy's `end_epoch` sees the epoch's logs).
 
     Example:
 
@@ -46,6 +48,11 @@ class LossWeightSchedule(keras.callbacks.Callback):
             self.model.make_train_function(force=True)
 
     def on_epoch_end(self, epoch, logs=None):
+        balancer = getattr(self.model, "balancer", None)
+        if balancer is not None:  # the strategy's weight multiplies ω_k(t)
+            for task, w in zip(balancer.tasks, balancer.loss_weights()):
+                self.history[-1][task] *= float(keras.ops.convert_to_numpy(w))
+            balancer.end_epoch(epoch, logs or {})
         if logs is not None:
             for name, w in self.history[-1].items():
                 logs[f"loss_weight/{name}"] = w

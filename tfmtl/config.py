@@ -41,6 +41,7 @@ DATA_DEFAULTS = {
 TRAINING_DEFAULTS = {
     "epochs": 10, "batch_size": 1024, "learning_rate": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
     "schedule": "constant", "early_stopping": None, "precision": "float32", "seed": 0, "tensorboard": None,
+    "loss_balancing": "fixed",
 }
 TASK_KEYS = ("name", "kind", "label", "positive", "space", "weight", "decay", "facets", "tower_units")
 FEATURE_KEYS = ("name", "kind", "encoding", "buckets", "vocabulary", "hash_bins", "embedding_dim", "transform",
@@ -309,7 +310,20 @@ def _training(training: dict) -> dict:
             raise ConfigError(f"training.early_stopping.patience: a whole number >= 1; got {stop['patience']!r}.")
         _choice(stop["mode"], ("auto", "min", "max"), "training.early_stopping.mode")
         out["early_stopping"] = stop
+    out["loss_balancing"] = _loss_balancing(out["loss_balancing"])
     return out
+
+
+def _loss_balancing(value):
+    """`training.loss_balancing`: a strategy name, or {strategy: name, option: value, ...}."""
+    from tfmtl.balancing import STRATEGIES
+
+    name = value.get("strategy") if isinstance(value, dict) else value
+    if not isinstance(name, str):
+        raise ConfigError(f"training.loss_balancing: a strategy name or {{strategy: name, ...options}}; "
+                          f"got {value!r}.")
+    _choice(name, tuple(STRATEGIES), "training.loss_balancing" + (".strategy" if isinstance(value, dict) else ""))
+    return value
 
 
 def _export(export: dict) -> dict:

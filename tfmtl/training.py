@@ -21,16 +21,22 @@ from tfmtl.losses import MaskedLoss
 from tfmtl.metrics import MaskedAUC, MaskedMSE, evaluate_predictions
 
 
-def compile_multitask(model, tasks=None, optimizer=None, learning_rate: float = 1e-3, jit_compile="auto", **kwargs):
+def compile_multitask(model, tasks=None, optimizer=None, learning_rate: float = 1e-3, jit_compile="auto",
+                      loss_balancing=None, **kwargs):
     """Compile `model` with one masked loss (PLE eq 9) and one masked metric per task.
 
     Binary tasks get cross-entropy and AUC, regression tasks MSE; each loss starts at the
-    task's weight ω_k0 (`LossWeightSchedule` applies eq 10 during `fit`).
+    task's weight ω_k0 (`LossWeightSchedule` applies eq 10 during `fit`). `loss_balancing`
+    (a strategy name or `{"strategy": name, **options}`, see `tfmtl.balancing`) weights the
+    task losses on top of ω_k(t); None or `"fixed"` sums them.
     """
+    from tfmtl.balancing import make_balancer
+
     tasks = list(tasks if tasks is not None else model.tasks)
     losses = {t.name: MaskedLoss(t.kind, weight=t.loss_weight_at(0), name=f"{t.name}_loss") for t in tasks}
     metrics = {t.name: [MaskedAUC(name="auc") if t.kind == "binary" else MaskedMSE(name="mse")] for t in tasks}
     optimizer = optimizer or keras.optimizers.Adam(learning_rate)
+    model.set_balancer(make_balancer(loss_balancing, tasks))
     model.compile(optimizer=optimizer, loss=losses, metrics=metrics, jit_compile=jit_compile, **kwargs)
     return model
 

@@ -56,7 +56,10 @@ def train_run(config: dict, data, partial: Path) -> dict:
         rate = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.05)
     optimizer = (keras.optimizers.AdamW(rate, weight_decay=t["weight_decay"]) if t["optimizer"] == "adamw"
                  else keras.optimizers.Adam(rate))
-    training.compile_multitask(model, optimizer=optimizer)
+    try:
+        training.compile_multitask(model, optimizer=optimizer, loss_balancing=t["loss_balancing"])
+    except ValueError as e:
+        raise CommandError(f"training.loss_balancing: {e}") from None
     callbacks = [EpochLine(t["epochs"], model.tasks)]
     stop = t["early_stopping"]
     if stop and "validation" in data.splits:

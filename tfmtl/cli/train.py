@@ -37,6 +37,9 @@ def register(sub) -> None:
     p.add_argument("--precision", default=None, choices=("float32", "mixed_bfloat16"),
                    help="Keras dtype policy: mixed_bfloat16 computes in bfloat16 with float32 weights and heads")
     p.add_argument("--tensorboard", default=None, metavar="DIR", help="training.tensorboard: write TensorBoard logs")
+    p.add_argument("--loss-balancing", default=None, metavar="STRATEGY",
+                   help="training.loss_balancing: fixed, ple_decay, uncertainty, dwa, rlw, gradnorm, pcgrad, "
+                        "metabalance, or JSON with options, e.g. '{\"strategy\": \"dwa\", \"temperature\": 2}'")
     p.add_argument("--hparams", default=None, help='JSON of model hyper-parameters, e.g. \'{"num_experts": 4}\'')
     p.set_defaults(func=run_train)
 
@@ -76,6 +79,9 @@ def resolve_config(args, need_model: bool = True) -> dict:
                       ("patience", "early_stopping")):
         if getattr(args, flag, None) is not None:
             overrides.append(f"training.{key}={json.dumps(getattr(args, flag))}")
+    if getattr(args, "loss_balancing", None) is not None:  # a name, or JSON with options
+        text = args.loss_balancing
+        overrides.append(f"training.loss_balancing={text if text.lstrip().startswith('{') else json.dumps(text)}")
     overrides += getattr(args, "set", [])
     try:
         if args.config:

@@ -29,6 +29,7 @@ class MultiTaskModel(keras.Model):
         self.tasks = check_tasks(t if isinstance(t, Task) else Task.from_config(t) for t in tasks)
         self.metadata = dict(metadata or {})
         self.metadata.setdefault("dtype_policy", keras.config.dtype_policy().name)
+        self.balancer = None
         heads = self.output.keys() if isinstance(self.output, dict) else ()
         missing = sorted(set(t.name for t in self.tasks) ^ set(heads))
         if missing:
@@ -43,13 +44,56 @@ class MultiTaskModel(keras.Model):
                 return layer.spec
         raise ValueError(f"Model '{self.name}' has no FeatureEmbedding layer, so no feature spec.")
 
+    def set_balancer(self, balancer) -> None:
+        """Train with `balancer` (a `tfmtl.balancing.LossBalancer`, or None for the compiled losses' sum).
+
+        Set before the optimizer is built (`tfmtl.training.compile_multitask` does): the
+        balancer's variables train with the model's.
+        """
+        if balancer is not None and list(balancer.tasks) != [t.name for t in self.tasks]:
+            raise ValueError(f"The balancer's tasks {balancer.tasks} are not the model's "
+                             f"{[t.name for t in self.tasks]} in order.")
+        self.balancer = balancer
+
+    def task_losses(self, y, y_pred) -> list:
+        """Each task's compiled loss `ω_k(t) · masked mean` (PLE eq 9, 10), in task order."""
+        return [self.loss[t.name](y[t.name], y_pred[t.name]) for t in self.tasks]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self.balancer is None:
+            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        losses = self.task_losses(y, y_pred)
+        self.balancer.track(losses)
+        total = self.balancer.combine(losses, training=training)
+        for extra in self.losses:  # regularisers and add_loss terms
+            total = total + self._aggregate_additional_loss(extra)
+        return total
+
+    def train_step(self, *args):
+        if self.balancer is not None and self.balancer.needs_task_gradients:
+            from tfmtl.balancing.gradient_step import train_step
+
+            return train_step(self, *args)
+        return super().train_step(*args)
+
     def get_config(self):
-        return {**super().get_config(), "tasks": [t.to_config() for t in self.tasks], "metadata": self.metadata}
+        config = {**super().get_config(), "tasks": [t.to_config() for t in self.tasks], "metadata": self.metadata}
+        if self.balancer is not None:
+            config["balancer"] = keras.saving.serialize_keras_object(self.balancer)
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         from tfmtl.training import dtype_policy
 
+        config = dict(config)
+        balancer = config.pop("balancer", None)
         policy = dict(config.get("metadata") or {}).get("dtype_policy") or keras.config.dtype_policy().name
         with dtype_policy(policy):
-            return super().from_config(config, custom_objects=custom_objects)
+            model = super().from_config(config, custom_objects=custom_objects)
+        if balancer is not None:
+            from tfmtl.balancing import load_strategies
+
+            load_strategies()
+            model.set_balancer(keras.saving.deserialize_keras_object(balancer, custom_objects=custom_objects))
+        return model
