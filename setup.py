@@ -35,6 +35,8 @@ setup(
         "grpcio-health-checking>=1.60",
         "grpcio-reflection>=1.60",
         "prometheus-client>=0.20",
+        # `tfmtl fusion-search` (tfmtl/fusion_search.py): TPE search of the fusion weights.
+        "optuna>=3.6",
     ],
     extras_require={
         "test": ["pytest>=8", "scikit-learn>=1.4", "matplotlib>=3.8", "grpcio-tools>=1.60", "tensorboard>=2.20",

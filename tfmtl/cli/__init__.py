@@ -20,7 +20,8 @@ import sys
 
 from tfmtl.cli.errors import CommandError
 
-COMMANDS = ("init", "train", "evaluate", "export", "inspect", "serve", "rank_server", "rank", "demo", "models", "datasets")
+COMMANDS = ("init", "train", "evaluate", "export", "fusion_search", "inspect", "serve", "rank_server", "rank", "demo",
+            "models", "datasets")
 
 __all__ = ["CommandError", "build_parser", "main"]
 

@@ -2,6 +2,7 @@
 
     tfmtl rank --ranking_service localhost:8600 --model_name ranker --request @query.json
     tfmtl rank --ranking_service localhost:8600 --model_name ranker --example models/ranker
+    tfmtl rank --ranking_service localhost:8600 --model_name ranker --request @query.json --fusion_variant searched
     tfmtl rank --ranking_service localhost:8600 ... --tls_ca ca.pem [--tls_cert client.pem --tls_key client.key]
 """
 
@@ -23,6 +24,8 @@ def register(sub) -> None:
     c.add_argument("--fusion", default=None, help='JSON, e.g. {"weights": {"finish": 2}, "length_feature": "video_len"}')
     c.add_argument("--top_k", type=int, default=0)
     c.add_argument("--facet_group", default="")
+    c.add_argument("--fusion_variant", default="", help='a fusion variant of the model ("default": its own fusion)')
+    c.add_argument("--traffic_key", default="", help="a stable key (a user id) hashed onto the model's variant shares")
     c.add_argument("--json", action="store_true", help="print the response as JSON")
     add_channel_tls_flags(c, "--tls_", "the RankingService")
     c.set_defaults(func=run_rank)
@@ -43,7 +46,9 @@ def run_rank(args) -> int:
             response = client.rank(args.model_name, body.get("context", {}), body["candidates"],
                                    version=args.model_version, fusion=fusion,
                                    top_k=args.top_k or body.get("top_k", 0),
-                                   facet_group=args.facet_group or body.get("facet_group", ""))
+                                   facet_group=args.facet_group or body.get("facet_group", ""),
+                                   fusion_variant=args.fusion_variant or body.get("fusion_variant", ""),
+                                   traffic_key=args.traffic_key or body.get("traffic_key", ""))
         except (TypeError, ValueError) as e:
             raise CommandError(str(e)) from None
         except grpc.RpcError as e:
