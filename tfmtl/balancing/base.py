@@ -77,8 +77,8 @@ class GradientBalancer(LossBalancer):
     def __init__(self, tasks, **kwargs):
         backend = keras.backend.backend()
         if backend not in ("tensorflow", "jax"):  # fail at compile time, not at the first step
-            raise ValueError(f"loss_balancing '{self.strategy}' needs per-task gradients, implemented for the "
-                             f"tensorflow and jax backends; KERAS_BACKEND is '{backend}'.")
+            raise ValueError(f"loss_balancing '{self.strategy}' needs per-task gradients, implemented "
+                             f"for the tensorflow and jax backends; KERAS_BACKEND is '{backend}'.")
         super().__init__(tasks, **kwargs)
 
     def combine(self, losses, training: bool = False):
@@ -132,7 +132,7 @@ def unflat(matrix_row, like) -> list:
 
 
 def shared_entries(matrix) -> "keras.KerasTensor":
-    """`[K, D]` task gradients -> `[D]` bool: the entries at least two tasks' gradients touch (nonzero).
+    """`[K, D]` task gradients -> `[D]` bool: the entries that two or more tasks' gradients touch.
 
     The shared parameters W of GradNorm and MetaBalance, found from the gradients rather than
     from the architecture: an entry only one task moves is that task's own (its tower, head,
