@@ -110,3 +110,22 @@ def test_rows_outside_a_tasks_space_give_it_no_loss_under_a_balancer(data):
     grads = tape.gradient(total, model.trainable_variables)
     tower = [g for v, g in zip(model.trainable_variables, grads) if first in v.path and "tower" in v.path]
     assert tower and all(g is None or not np.any(g.numpy()) for g in tower)
+
+
+def test_the_gradient_step_equals_kerass_own_when_the_strategy_is_the_plain_sum(data):
+    """MetaBalance with relax_factor 0 applies Σ_k g_k: three steps of it land where Keras's step does."""
+    x = {k: v[:256] for k, v in data["train"].features.items()}
+    y = {t.name: np.asarray(data["train"].labels[t.name][:256], "float32") for t in data.tasks}
+    weights = {}
+    for balancing in ("fixed", {"strategy": "metabalance", "relax_factor": 0.0}):
+        training.set_seed(0)
+        model = build_model("mmoe", data.spec, data.tasks)
+        training.compile_multitask(model, optimizer=keras.optimizers.SGD(0.1), loss_balancing=balancing,
+                                   jit_compile=False)
+        for _ in range(3):
+            model.train_on_batch(x, y)
+        weights[str(balancing)] = [v.numpy() for v in model.trainable_variables if "balancer" not in v.path]
+    plain, balanced = weights.values()
+    assert len(plain) == len(balanced)
+    for a, b in zip(plain, balanced):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
