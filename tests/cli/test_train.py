@@ -120,3 +120,17 @@ def test_flags_answer_to_both_spellings_and_help_shows_defaults(tmp_path, capsys
 
     text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
     assert "--batch-size" in text and "(default: None)" in text
+
+
+def test_loss_balancing_flag_trains_with_the_strategy_and_records_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "mmoe", "--dataset", "synthetic", "--rows", "600", "--epochs", "3",
+                 "--output", str(out), "--loss-balancing", '{"strategy": "dwa", "temperature": 2}',
+                 "--hparams", '{"num_experts": 2, "expert_units": [8]}']) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert history["loss_weight/task_a"][:2] == [1.0, 1.0] and history["loss_weight/task_a"][2] != 1.0
+    assert "dwa" in (out / "config.yaml").read_text()
+    capsys.readouterr()
+    assert main(["train", "--model", "mmoe", "--dataset", "synthetic", "--rows", "600", "--output",
+                 str(tmp_path / "bad"), "--loss-balancing", "pcgard"]) == 2
+    assert "training.loss_balancing: 'pcgard' is not one of fixed" in capsys.readouterr().err
