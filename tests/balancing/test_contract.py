@@ -4,11 +4,11 @@ Uncertainty weighting is the worked strategy here, against a numpy reference of 
 al.'s eq 7 and 10 and its gradients.
 """
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 from tfmtl import training
 from tfmtl.balancing import STRATEGIES, make_balancer
 from tfmtl.balancing.uncertainty import Uncertainty
@@ -122,6 +122,9 @@ def test_the_gradient_step_equals_kerass_own_when_the_strategy_is_the_plain_sum(
         model = build_model("mmoe", data.spec, data.tasks)
         training.compile_multitask(model, optimizer=keras.optimizers.SGD(0.1), loss_balancing=balancing,
                                    jit_compile=False)
+        assert (model.balancer is not None) == isinstance(balancing, dict)  # metabalance: the per-task step
+        if model.balancer is not None:
+            assert model.balancer.needs_task_gradients
         for _ in range(3):
             model.train_on_batch(x, y)
         weights[str(balancing)] = [v.numpy() for v in model.trainable_variables if "balancer" not in v.path]

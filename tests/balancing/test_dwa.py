@@ -1,16 +1,12 @@
 """DynamicWeightAverage: Liu et al. eq 1 against numpy, errors, a fit, a resume, .keras, JAX."""
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from tests.balancing.common import jax_fit, needs_jax
 from tfmtl import training
 from tfmtl.balancing import make_balancer
 from tfmtl.balancing.dwa import DynamicWeightAverage
@@ -159,16 +155,9 @@ def test_backup_and_restore_resumes_with_the_epochs_it_saw(tmp_path):
     np.testing.assert_allclose(logged, want, rtol=1e-5)
 
 
+@needs_jax
 def test_trains_under_jax():
-    if importlib.util.find_spec("jax") is None:
-        pytest.skip("jax is not installed (pip install -e .[backends])")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
-           "TF_CPP_MIN_LOG_LEVEL": "3"}
-    p = subprocess.run([sys.executable, "-m", "tests.balancing.jax_fit", json.dumps("dwa")],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
-    assert p.returncode == 0 and lines, p.stderr[-3000:]
-    out = json.loads(lines[-1])
+    out = jax_fit("dwa")
     h, state = out["history"], out["balancer"]
     assert out["backend"] == "jax"
     for task in TASKS:

@@ -1,16 +1,16 @@
 """MetaBalance (He et al., WWW'22, Algorithm 1): auxiliary scaling over two steps, fits, saving."""
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
+from tests.balancing.common import (
+    as_variables,
+    flat_numpy,
+    jax_fit,
+    needs_jax,
+    round_trip,
+)
 from tfmtl import training
 from tfmtl.balancing import make_balancer
 from tfmtl.balancing.metabalance import MetaBalance
@@ -34,22 +34,6 @@ class MetaBalanceReference:
         update[shared] = (scales[:, None] * g[:, shared]).sum(axis=0)
         return scales, update
 
-
-def as_variables(matrix, shapes):
-    out, start = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        out.append(
-            keras.ops.convert_to_tensor(
-                matrix[:, start : start + size].reshape((len(matrix), *shape))
-            )
-        )
-        start += size
-    return out
-
-
-def flat_numpy(tensors):
-    return np.concatenate([keras.ops.convert_to_numpy(t).reshape(-1) for t in tensors])
 
 
 def gradients(rng, scale):
@@ -128,36 +112,16 @@ def test_fit_logs_weights_and_round_trips(data, tmp_path):
         assert history[f"loss_weight/{task.name}"][-1] == pytest.approx(
             task.loss_weight_at(1) * scale, rel=1e-5
         )
-    model.save(tmp_path / "metabalance.keras")
-    restored = keras.saving.load_model(tmp_path / "metabalance.keras")
+    restored = round_trip(model, tmp_path / "metabalance.keras", data)
     assert isinstance(restored.balancer, MetaBalance)
     assert (restored.balancer.target, restored.balancer.relax_factor) == ("finish", 0.5)
     np.testing.assert_allclose(
         restored.balancer.moving_norms.numpy(), model.balancer.moving_norms.numpy()
     )
-    x = {name: values[:8] for name, values in data["test"].features.items()}
-    want, got = model.predict(x, verbose=0), restored.predict(x, verbose=0)
-    for name in want:
-        np.testing.assert_allclose(got[name], want[name], atol=1e-6)
 
 
-def jax_fit(loss_balancing):
-    """tests/balancing/jax_fit.py in a fresh interpreter under KERAS_BACKEND=jax, on the CPU."""
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.balancing.jax_fit", json.dumps(loss_balancing)],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
-
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+@needs_jax
 def test_jax_fit():
     result = jax_fit("metabalance")
     history = result["history"]

@@ -4,18 +4,19 @@ The train step's own invariants live here too: XLA, PLE eq 9 (a task with no in-
 gets a zero gradient row) and the early error on backends without per-task gradients.
 """
 
-import importlib.util
 import itertools
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from tests.balancing.common import (
+    as_variables,
+    flat_numpy,
+    jax_fit,
+    needs_jax,
+    round_trip,
+)
 from tfmtl import training
 from tfmtl.balancing import make_balancer
 from tfmtl.balancing.pcgrad import PCGrad
@@ -36,23 +37,6 @@ def pcgrad_reference(g, orders):
         out.append(gi)
     return np.sum(out, axis=0)
 
-
-def as_variables(matrix, shapes):
-    """[K, D] -> [K, *shape] per variable, the layout the train step hands the balancer."""
-    out, start = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        out.append(
-            keras.ops.convert_to_tensor(
-                matrix[:, start : start + size].reshape((len(matrix), *shape))
-            )
-        )
-        start += size
-    return out
-
-
-def flat_numpy(tensors):
-    return np.concatenate([keras.ops.convert_to_numpy(t).reshape(-1) for t in tensors])
 
 
 def test_two_conflicting_gradients_are_projected_onto_each_others_normal_plane():
@@ -133,13 +117,8 @@ def test_fit_logs_weights_and_round_trips(data, tmp_path):
         assert history[f"loss_weight/{task.name}"] == pytest.approx(
             [task.loss_weight_at(e) for e in (0, 1)]
         )
-    model.save(tmp_path / "pcgrad.keras")
-    restored = keras.saving.load_model(tmp_path / "pcgrad.keras")
+    restored = round_trip(model, tmp_path / "pcgrad.keras", data)
     assert isinstance(restored.balancer, PCGrad) and restored.balancer.seed == 7
-    x = {name: values[:8] for name, values in data["test"].features.items()}
-    want, got = model.predict(x, verbose=0), restored.predict(x, verbose=0)
-    for name in want:
-        np.testing.assert_allclose(got[name], want[name], atol=1e-6)
 
 
 def encoded(data, split="train"):
@@ -189,23 +168,8 @@ def test_a_task_without_in_space_rows_gets_a_zero_gradient_row(data):
     assert np.isfinite(logs["loss"]) and logs["click_loss"] == 0.0
 
 
-def jax_fit(loss_balancing):
-    """tests/balancing/jax_fit.py in a fresh interpreter under KERAS_BACKEND=jax, on the CPU."""
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.balancing.jax_fit", json.dumps(loss_balancing)],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
-
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+@needs_jax
 def test_jax_fit():
     result = jax_fit({"strategy": "pcgrad", "seed": 2})
     history = result["history"]

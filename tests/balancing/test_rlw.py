@@ -1,16 +1,12 @@
 """RandomLossWeighting: λ = softmax(ε) per step, 1/K on evaluation, seeds, fit, .keras, JAX."""
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from tests.balancing.common import jax_fit, needs_jax
 from tfmtl import training
 from tfmtl.balancing import make_balancer
 from tfmtl.balancing.rlw import RandomLossWeighting
@@ -153,17 +149,10 @@ def test_keras_file_keeps_the_weights_and_the_seed_stream(fitted, tmp_path):
     np.testing.assert_array_equal(_draws(b, steps=2)[1][1], _draws(a, steps=2)[1][1])
 
 
+@needs_jax
 def test_trains_under_jax():
-    if importlib.util.find_spec("jax") is None:
-        pytest.skip("jax is not installed (pip install -e .[backends])")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
-           "TF_CPP_MIN_LOG_LEVEL": "3"}
     spec = {"strategy": "rlw", "seed": 1}
-    p = subprocess.run([sys.executable, "-m", "tests.balancing.jax_fit", json.dumps(spec)],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
-    assert p.returncode == 0 and lines, p.stderr[-3000:]
-    out = json.loads(lines[-1])
+    out = jax_fit(spec)
     h, state = out["history"], out["balancer"]
     assert out["backend"] == "jax" and np.isfinite(h["loss"]).all()
     logged = np.array([[h[f"loss_weight/{t}"][e] / OMEGA[t] for t in TASKS] for e in range(2)])

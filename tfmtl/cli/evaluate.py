@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 from tfmtl.cli.errors import CommandError, load_keras_model, model_file
-from tfmtl.cli.train import add_data_flags, load_data, resolve_config
+from tfmtl.cli.train import add_data_flags, load_model_split
 
 
 def register(sub) -> None:
@@ -29,17 +28,7 @@ def register(sub) -> None:
 
 def run_evaluate(args) -> int:
     path = model_file(args.model)
-    if args.config is None and args.dataset is None:
-        beside = path.with_name("config.yaml")
-        if not beside.is_file():
-            raise CommandError(f"--model {path}: no config.yaml beside it; name the data with --config or --dataset.")
-        args.config = str(beside)
-    config = resolve_config(args, need_model=False)
-    start = time.time()
-    data, _ = load_data(config)
-    if args.split not in data.splits:
-        raise CommandError(f"--split {args.split}: the data has no such split; it has: {', '.join(data.splits)}.")
-    print(f"[tfmtl] {data.description} ({time.time() - start:.1f} s)", file=sys.stderr, flush=True)
+    data = load_model_split(args, path)
     model = load_keras_model(path)
     labelled = set(data[args.split].labels)
     for task in model.tasks:

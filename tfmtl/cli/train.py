@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -112,6 +113,23 @@ def load_data(config: dict):
         return load_run_data(config)
     except (FileNotFoundError, ValueError, KeyError) as e:
         raise CommandError(str(e).strip("'\"")) from None
+
+
+def load_model_split(args, path: Path):
+    """The data `--split` of a trained model at `path` is read from: `--config`/`--dataset`, else
+    the config.yaml beside it (`tfmtl evaluate`, `tfmtl fusion-search`)."""
+    if args.config is None and args.dataset is None:
+        beside = path.with_name("config.yaml")
+        if not beside.is_file():
+            raise CommandError(f"--model {path}: no config.yaml beside it; name the data with --config or --dataset.")
+        args.config = str(beside)
+    config = resolve_config(args, need_model=False)
+    start = time.time()
+    data, _ = load_data(config)
+    if args.split not in data.splits:
+        raise CommandError(f"--split {args.split}: the data has no such split; it has: {', '.join(data.splits)}.")
+    print(f"[tfmtl] {data.description} ({time.time() - start:.1f} s)", file=sys.stderr, flush=True)
+    return data
 
 
 def run_train(args) -> int:
