@@ -9,6 +9,7 @@ setup(
     python_requires=">=3.10",
     packages=[
         "tfmtl",
+        "tfmtl.balancing",
         "tfmtl.layers",
         "tfmtl.models",
         "tfmtl.data",
@@ -39,11 +40,17 @@ setup(
         "optuna>=3.6",
     ],
     extras_require={
-        "test": ["pytest>=8", "scikit-learn>=1.4", "matplotlib>=3.8", "grpcio-tools>=1.60", "tensorboard>=2.20",
-                 # Certificates made in the TLS tests.
-                 "cryptography>=42",
-                 # The JAX backend's tests: backend neutrality and the gradient loss-balancing step.
-                 "jax[cpu]>=0.4.30"],
+        "test": [
+            "pytest>=8",
+            "scikit-learn>=1.4",
+            "matplotlib>=3.8",
+            "grpcio-tools>=1.60",
+            "tensorboard>=2.20",
+            # Certificates made in the TLS tests.
+            "cryptography>=42",
+            # The JAX backend's tests: backend neutrality and the gradient loss-balancing step.
+            "jax[cpu]>=0.4.30",
+        ],
         "plot": ["matplotlib>=3.8"],
         "tensorboard": ["tensorboard>=2.20"],
         # Train on the other Keras 3 backends (CPU builds); tests/test_backends.py skips any

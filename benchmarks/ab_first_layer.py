@@ -25,9 +25,15 @@ ROUNDS = 30
 
 def inputs():
     rng = np.random.default_rng(0)
-    ids = rng.integers(0, V, size=(B, F)) + np.arange(F) * V  # one table of F * V rows, offset per feature
-    return ids, rng.normal(size=(B, ND)).astype("float32"), rng.normal(size=(F * V, E)).astype("float32"), (
-        rng.normal(size=(F * E + ND, N)).astype("float32") * 0.05)
+    ids = (
+        rng.integers(0, V, size=(B, F)) + np.arange(F) * V
+    )  # one table of F * V rows, offset per feature
+    return (
+        ids,
+        rng.normal(size=(B, ND)).astype("float32"),
+        rng.normal(size=(F * V, E)).astype("float32"),
+        (rng.normal(size=(F * E + ND, N)).astype("float32") * 0.05),
+    )
 
 
 def clock(step) -> float:
@@ -45,16 +51,23 @@ def run_torch():
     tables.requires_grad_(True), w.requires_grad_(True)
     forms = {
         "gemm": lambda: torch.cat([tables[ids].reshape(B, F * E), dense], 1) @ w,
-        "factorised (embedding_bag)": lambda: torch.nn.functional.embedding_bag(
-            ids, torch.bmm(tables.view(F, V, E), w[: F * E].view(F, E, N)).reshape(F * V, N), mode="sum")
-        + dense @ w[F * E:],
+        "factorised (embedding_bag)": lambda: (
+            torch.nn.functional.embedding_bag(
+                ids,
+                torch.bmm(tables.view(F, V, E), w[: F * E].view(F, E, N)).reshape(F * V, N),
+                mode="sum",
+            )
+            + dense @ w[F * E :]
+        ),
     }
     for name, form in forms.items():
+
         def step():
             tables.grad = w.grad = None
             loss = (torch.relu(form()) * 1e-3).sum()
             loss.backward()
             return loss.item(), tables.grad.norm().item(), w.grad.norm().item()
+
         yield name, clock(step), step()
 
 
@@ -70,18 +83,23 @@ def run_tf():
         return tf.concat([tf.reshape(tf.gather(tables, ids), (B, F * E)), dense], 1) @ w
 
     def factorised():
-        p = tf.reshape(tf.matmul(tf.reshape(tables, (F, V, E)), tf.reshape(w[: F * E], (F, E, N))), (F * V, N))
-        return tf.math.unsorted_segment_sum(tf.gather(p, tf.reshape(ids, (-1,))), tf.repeat(tf.range(B), F), B) + (
-            dense @ w[F * E:])
+        p = tf.reshape(
+            tf.matmul(tf.reshape(tables, (F, V, E)), tf.reshape(w[: F * E], (F, E, N))), (F * V, N)
+        )
+        return tf.math.unsorted_segment_sum(
+            tf.gather(p, tf.reshape(ids, (-1,))), tf.repeat(tf.range(B), F), B
+        ) + (dense @ w[F * E :])
 
     for name, form in (("gemm", gemm), ("factorised (segment sum)", factorised)):
         for jit in (False, True):
+
             @tf.function(jit_compile=jit)
             def step():
                 with tf.GradientTape() as tape:
                     loss = tf.reduce_sum(tf.nn.relu(form()) * 1e-3)
                 g = tape.gradient(loss, [tables, w])
                 return loss, tf.norm(g[0]), tf.norm(g[1])
+
             yield f"{name}{' +XLA' if jit else ''}", clock(step), tuple(float(v) for v in step())
 
 
@@ -95,15 +113,20 @@ def run_jax():
         return jnp.concatenate([t[ids].reshape(B, F * E), dense], 1) @ k
 
     def factorised(t, k):
-        p = jnp.einsum("fve,fen->fvn", t.reshape(F, V, E), k[: F * E].reshape(F, E, N)).reshape(F * V, N)
-        return sum(p[ids[:, f]] for f in range(F)) + dense @ k[F * E:]
+        p = jnp.einsum("fve,fen->fvn", t.reshape(F, V, E), k[: F * E].reshape(F, E, N)).reshape(
+            F * V, N
+        )
+        return sum(p[ids[:, f]] for f in range(F)) + dense @ k[F * E :]
 
     for name, form in (("gemm +jit", gemm), ("factorised (row gathers) +jit", factorised)):
-        grad = jax.jit(jax.value_and_grad(lambda t, k: (jax.nn.relu(form(t, k)) * 1e-3).sum(), argnums=(0, 1)))
+        grad = jax.jit(
+            jax.value_and_grad(lambda t, k: (jax.nn.relu(form(t, k)) * 1e-3).sum(), argnums=(0, 1))
+        )
 
         def step():
             loss, (gt, gk) = grad(tables, w)
             return float(loss), float(jnp.linalg.norm(gt)), float(jnp.linalg.norm(gk))
+
         yield name, clock(step), step()
 
 
@@ -111,9 +134,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--framework", choices=("tf", "jax", "torch"), default="torch")
     args = p.parse_args()
-    for name, ms, (loss, g_tables, g_w) in {"tf": run_tf, "jax": run_jax, "torch": run_torch}[args.framework]():
-        print(f"{args.framework:5s} {name:32s} {ms:7.1f} ms/step  loss {loss:.4f}  |dtables| {g_tables:.3f}  |dW| {g_w:.3f}",
-              flush=True)
+    for name, ms, (loss, g_tables, g_w) in {"tf": run_tf, "jax": run_jax, "torch": run_torch}[
+        args.framework
+    ]():
+        print(
+            f"{args.framework:5s} {name:32s} {ms:7.1f} ms/step  loss {loss:.4f}  |dtables| {g_tables:.3f}  |dW| {g_w:.3f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

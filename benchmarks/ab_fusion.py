@@ -30,7 +30,11 @@ def unfused_forward(self, x):
 
     h = x
     for kernel, bias in zip(self.experts.kernels, self.experts.biases):
-        h = ops.einsum("bd,edu->beu", h, kernel) if len(h.shape) == 2 else ops.einsum("bed,edu->beu", h, kernel)
+        h = (
+            ops.einsum("bd,edu->beu", h, kernel)
+            if len(h.shape) == 2
+            else ops.einsum("bed,edu->beu", h, kernel)
+        )
         h = ops.relu(h + bias)
     weights = [ops.softmax(ops.matmul(x, g.kernel) + g.bias, axis=-1) for g in self.gates]
     return [mix(weights[k % len(weights)], h) for k in range(self.num_outputs)], weights
@@ -58,11 +62,20 @@ def main():
     b = W.BATCH
     for name, (model, fwd) in variants.items():
         MMoE.forward = fwd  # traced (TF/JAX) or run (torch) with its own forward
-        model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                      loss={t: MaskedLoss("binary", name=f"{t}_loss") for t in y}, jit_compile=backend != "torch")
-    batch = lambda i: ({k: v[i * b:(i + 1) * b] for k, v in x.items()}, {k: v[i * b:(i + 1) * b] for k, v in y.items()})  # noqa: E731
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss={t: MaskedLoss("binary", name=f"{t}_loss") for t in y},
+            jit_compile=backend != "torch",
+        )
+    batch = lambda i: (
+        {k: v[i * b : (i + 1) * b] for k, v in x.items()},
+        {k: v[i * b : (i + 1) * b] for k, v in y.items()},
+    )  # noqa: E731
     losses = {}
-    for name, (model, fwd) in variants.items():  # compile + warm up; same first-step loss = same numbers
+    for name, (
+        model,
+        fwd,
+    ) in variants.items():  # compile + warm up; same first-step loss = same numbers
         MMoE.forward = fwd
         out = model.train_on_batch(*batch(0))
         losses[name] = float(out[0] if isinstance(out, (list, tuple)) else out)
@@ -78,10 +91,12 @@ def main():
             rates[name].append(args.steps * b / (time.perf_counter() - t0))
     MMoE.forward = fused_forward
     med = {n: statistics.median(v) for n, v in rates.items()}
-    print(f"{backend}{' (jit)' if backend != 'torch' else ''}: fused {med['fused']:,.0f} samples/s, unfused "
-          f"{med['unfused']:,.0f} (x{med['fused'] / med['unfused']:.2f}); first-step loss fused "
-          f"{losses['fused']:.6f} unfused {losses['unfused']:.6f}; rounds {args.rounds} x {args.steps} steps; "
-          f"load {os.getloadavg()[0]:.2f}")
+    print(
+        f"{backend}{' (jit)' if backend != 'torch' else ''}: fused {med['fused']:,.0f} samples/s, unfused "
+        f"{med['unfused']:,.0f} (x{med['fused'] / med['unfused']:.2f}); first-step loss fused "
+        f"{losses['fused']:.6f} unfused {losses['unfused']:.6f}; rounds {args.rounds} x {args.steps} steps; "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = ["income:label=income:positive=50000+.", "never_married:label=marital_status:positive=Never married"]
+TASKS = [
+    "income:label=income:positive=50000+.",
+    "never_married:label=marital_status:positive=Never married",
+]
 
 
 def tfmtl(*argv: str) -> None:
@@ -34,7 +37,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--model", default="ple")
-    p.add_argument("--workdir", default=None, help="keep the configs and runs here (default: a temporary folder)")
+    p.add_argument(
+        "--workdir",
+        default=None,
+        help="keep the configs and runs here (default: a temporary folder)",
+    )
     args = p.parse_args()
     from tfmtl.data.census import COLUMNS
     from tfmtl.data.paths import data_dir
@@ -45,10 +52,26 @@ def main() -> None:
     (work / "names.txt").write_text("\n".join(COLUMNS) + "\n")
     inferred = work / "inferred.yaml"
     if not inferred.exists():
-        tfmtl("init", "--data", str(folder / "census-income.data.gz"), "--test", str(folder / "census-income.test.gz"),
-              "--validation", "0.5", "--seed", "2026", "--column-names", f"@{work / 'names.txt'}",
-              *[a for t in TASKS for a in ("--task", t)], "--drop", "instance_weight", "--model", args.model,
-              "--output", str(inferred))
+        tfmtl(
+            "init",
+            "--data",
+            str(folder / "census-income.data.gz"),
+            "--test",
+            str(folder / "census-income.test.gz"),
+            "--validation",
+            "0.5",
+            "--seed",
+            "2026",
+            "--column-names",
+            f"@{work / 'names.txt'}",
+            *[a for t in TASKS for a in ("--task", t)],
+            "--drop",
+            "instance_weight",
+            "--model",
+            args.model,
+            "--output",
+            str(inferred),
+        )
     hand = ROOT / "examples" / "configs" / "census.yaml"
     schedule = yaml.safe_load(hand.read_text())["training"]
     rows = []
@@ -57,21 +80,42 @@ def main() -> None:
         for label, config in (("inferred", inferred), ("hand-written", hand)):
             out = work / f"{label}-{seed}"
             if not out.exists():
-                tfmtl("train", "--config", str(config), "--output", str(out), "--set", f"model.family={args.model}",
-                      "--set", f"training={json.dumps({**schedule, 'seed': seed})}")
+                tfmtl(
+                    "train",
+                    "--config",
+                    str(config),
+                    "--output",
+                    str(out),
+                    "--set",
+                    f"model.family={args.model}",
+                    "--set",
+                    f"training={json.dumps({**schedule, 'seed': seed})}",
+                )
             result[label] = json.loads((out / "metrics.json").read_text())["test"]
         rows.append(result)
     tasks = list(rows[0]["inferred"])
-    lines = [f"| seed | {' | '.join(f'{t} inferred | {t} hand-written' for t in tasks)} |",
-             "|---|" + "---|" * (2 * len(tasks))]
+    lines = [
+        f"| seed | {' | '.join(f'{t} inferred | {t} hand-written' for t in tasks)} |",
+        "|---|" + "---|" * (2 * len(tasks)),
+    ]
     for seed, r in enumerate(rows):
-        cells = [f"{r['inferred'][t]['auc']:.4f} | {r['hand-written'][t]['auc']:.4f}" for t in tasks]
+        cells = [
+            f"{r['inferred'][t]['auc']:.4f} | {r['hand-written'][t]['auc']:.4f}" for t in tasks
+        ]
         lines.append(f"| {seed} | {' | '.join(cells)} |")
-    gaps = {t: sum(r["inferred"][t]["auc"] - r["hand-written"][t]["auc"] for r in rows) / len(rows) for t in tasks}
+    gaps = {
+        t: sum(r["inferred"][t]["auc"] - r["hand-written"][t]["auc"] for r in rows) / len(rows)
+        for t in tasks
+    }
     lines.append("")
-    lines.append("Mean inferred - hand-written test AUC: " + ", ".join(f"{t} {g:+.4f}" for t, g in gaps.items()))
-    lines.append(f"(model {args.model}; `{' '.join(['python', 'benchmarks/census_front_door.py', *sys.argv[1:]])}`, "
-                 f"{os.cpu_count()} cores; runs in {work})")
+    lines.append(
+        "Mean inferred - hand-written test AUC: "
+        + ", ".join(f"{t} {g:+.4f}" for t, g in gaps.items())
+    )
+    lines.append(
+        f"(model {args.model}; `{' '.join(['python', 'benchmarks/census_front_door.py', *sys.argv[1:]])}`, "
+        f"{os.cpu_count()} cores; runs in {work})"
+    )
     print("\n".join(lines))
 
 

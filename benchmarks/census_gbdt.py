@@ -35,7 +35,9 @@ def matrix(split, spec) -> np.ndarray:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--protocol", default=None, choices=("published", "test-only"))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--learning-rate", type=float, default=0.1)
@@ -52,22 +54,39 @@ def main() -> None:
         aucs, iters, start = [], [], time.perf_counter()
         for seed in range(args.seeds):
             model = HistGradientBoostingClassifier(
-                learning_rate=args.learning_rate, max_iter=args.max_iter, max_leaf_nodes=args.max_leaf_nodes,
-                categorical_features=categorical, early_stopping=True, n_iter_no_change=20, scoring="loss",
-                validation_fraction=None, random_state=seed,
+                learning_rate=args.learning_rate,
+                max_iter=args.max_iter,
+                max_leaf_nodes=args.max_leaf_nodes,
+                categorical_features=categorical,
+                early_stopping=True,
+                n_iter_no_change=20,
+                scoring="loss",
+                validation_fraction=None,
+                random_state=seed,
             )
             # stop on our validation split (X_val/y_val), not on a random tenth of the train split
             model.fit(x["train"], y["train"], X_val=x["validation"], y_val=y["validation"])
             aucs.append(roc_auc_score(y["test"], model.predict_proba(x["test"])[:, 1]))
             iters.append(model.n_iter_)
-            print(f"[gbdt] {task.name} seed {seed}: AUC {aucs[-1]:.4f}, {model.n_iter_} iterations", flush=True)
-        rows.append(f"| {task.name} | {np.mean(aucs):.4f} ± {np.std(aucs):.4f} | {'/'.join(map(str, iters))} | "
-                    f"{(time.perf_counter() - start) / args.seeds:.0f} |")
-    print("\n".join([
-        f"HistGradientBoosting on {data.description}.",
-        f"Run: `python benchmarks/census_gbdt.py --protocol {args.protocol} --seeds {args.seeds} --learning-rate "
-        f"{args.learning_rate} --max-iter {args.max_iter} --max-leaf-nodes {args.max_leaf_nodes}`.", "", *rows,
-    ]))
+            print(
+                f"[gbdt] {task.name} seed {seed}: AUC {aucs[-1]:.4f}, {model.n_iter_} iterations",
+                flush=True,
+            )
+        rows.append(
+            f"| {task.name} | {np.mean(aucs):.4f} ± {np.std(aucs):.4f} | {'/'.join(map(str, iters))} | "
+            f"{(time.perf_counter() - start) / args.seeds:.0f} |"
+        )
+    print(
+        "\n".join(
+            [
+                f"HistGradientBoosting on {data.description}.",
+                f"Run: `python benchmarks/census_gbdt.py --protocol {args.protocol} --seeds {args.seeds} --learning-rate "
+                f"{args.learning_rate} --max-iter {args.max_iter} --max-leaf-nodes {args.max_leaf_nodes}`.",
+                "",
+                *rows,
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -65,7 +65,14 @@ def write_csv(path: Path, rows: int = CSV_ROWS, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     cities = np.asarray([f"city_{i:04d}" for i in range(1000)])
     with open(path, "w") as f:
-        f.write(",".join([f"d{i}" for i in range(6)] + [f"c{i}" for i in range(4)] + ["k0", "k1", "click", "buy"]) + "\n")
+        f.write(
+            ",".join(
+                [f"d{i}" for i in range(6)]
+                + [f"c{i}" for i in range(4)]
+                + ["k0", "k1", "click", "buy"]
+            )
+            + "\n"
+        )
         for start in range(0, rows, 100_000):
             n = min(100_000, rows - start)
             cols = [np.char.mod("%.4f", rng.normal(size=n)) for _ in range(6)]
@@ -79,8 +86,13 @@ def run_case(case: str, arg: str, tree: str | None) -> dict:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     if tree:
         env["PYTHONPATH"] = str(Path(tree).resolve())
-    proc = subprocess.run([sys.executable, "-c", CHILD, case, arg], env=env, capture_output=True, text=True,
-                          cwd=tree or None)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, case, arg],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tree or None,
+    )
     if proc.returncode:
         last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
         return {"error": last[:160]}
@@ -88,17 +100,28 @@ def run_case(case: str, arg: str, tree: str | None) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--cases", default="census,census-test-only,movielens100k,movielens1m,csv-1m")
-    p.add_argument("--repeats", type=int, default=3, help="runs per case; the table shows the fastest and the peak")
-    p.add_argument("--tree", default=None, help="import tfmtl from this checkout instead (a before/after run)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs per case; the table shows the fastest and the peak",
+    )
+    p.add_argument(
+        "--tree", default=None, help="import tfmtl from this checkout instead (a before/after run)"
+    )
     args = p.parse_args()
     from tfmtl.data.paths import data_dir
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "census-income").mkdir()
-        (tmp / "census-income" / "census-income.test.gz").symlink_to(data_dir() / "census-income" / "census-income.test.gz")
+        (tmp / "census-income" / "census-income.test.gz").symlink_to(
+            data_dir() / "census-income" / "census-income.test.gz"
+        )
         cases = [c for c in args.cases.split(",") if c]
         if "csv-1m" in cases:
             write_csv(tmp / "shop.csv")
@@ -120,9 +143,19 @@ def main() -> None:
                 continue
             seconds = min(r["seconds"] for r in ok)
             peak = max(r["peak_gib"] for r in ok)
-            met = "" if not floor else (" (met)" if seconds <= floor[0] and peak * 2**30 / 1e9 <= floor[1] else " (missed)")
-            lines.append(f"| {case} | {ok[0]['rows']:,} | {seconds:.2f} | {peak:.2f} | {ok[0]['import_gib']:.2f} | "
-                         f"{floor_text}{met} | {ok[0]['description'][:90]} |")
+            met = (
+                ""
+                if not floor
+                else (
+                    " (met)"
+                    if seconds <= floor[0] and peak * 2**30 / 1e9 <= floor[1]
+                    else " (missed)"
+                )
+            )
+            lines.append(
+                f"| {case} | {ok[0]['rows']:,} | {seconds:.2f} | {peak:.2f} | {ok[0]['import_gib']:.2f} | "
+                f"{floor_text}{met} | {ok[0]['description'][:90]} |"
+            )
             print(lines[-1], flush=True)
     print("\n".join(lines))
 

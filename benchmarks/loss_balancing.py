@@ -61,25 +61,41 @@ def run_one(data, model_name: str, strategy: str, seed: int, args) -> dict:
     training.set_seed(seed)
     model = tfmtl.models.build_model(model_name, data.spec, tasks)
     steps = args.epochs * -(-len(data["train"]) // args.batch_size)
-    optimizer = keras.optimizers.AdamW(keras.optimizers.schedules.CosineDecay(args.learning_rate, steps, alpha=0.05),
-                                       weight_decay=args.weight_decay)
+    optimizer = keras.optimizers.AdamW(
+        keras.optimizers.schedules.CosineDecay(args.learning_rate, steps, alpha=0.05),
+        weight_decay=args.weight_decay,
+    )
     training.compile_multitask(model, optimizer=optimizer, loss_balancing=balancing)
     timer = EpochTimer()
-    history = training.fit(model, data, epochs=args.epochs, batch_size=args.batch_size, seed=seed,
-                           callbacks=[timer], verbose=0).history
+    history = training.fit(
+        model,
+        data,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=seed,
+        callbacks=[timer],
+        verbose=0,
+    ).history
     report = training.evaluate(model, data, "test")
     steady = timer.seconds[1:] or timer.seconds
     return {
-        "metric": {t.name: report[t.name]["auc" if t.kind == "binary" else "mse"] for t in model.tasks},
+        "metric": {
+            t.name: report[t.name]["auc" if t.kind == "binary" else "mse"] for t in model.tasks
+        },
         "epoch_seconds": float(np.median(steady)),
         "final_weights": {t.name: history[f"loss_weight/{t.name}"][-1] for t in model.tasks},
     }
 
 
 def table(runs: dict, tasks, kinds) -> str:
-    base = np.median([r["epoch_seconds"] for r in runs.get("fixed", [])]) if "fixed" in runs else None
-    head = ("| strategy | " + " | ".join(f"{t} {'AUC' if k == 'binary' else 'MSE'}" for t, k in zip(tasks, kinds))
-            + " | epoch s | vs equal weights | final weights | seeds |")
+    base = (
+        np.median([r["epoch_seconds"] for r in runs.get("fixed", [])]) if "fixed" in runs else None
+    )
+    head = (
+        "| strategy | "
+        + " | ".join(f"{t} {'AUC' if k == 'binary' else 'MSE'}" for t, k in zip(tasks, kinds))
+        + " | epoch s | vs equal weights | final weights | seeds |"
+    )
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, results in runs.items():
         cells = []
@@ -88,8 +104,14 @@ def table(runs: dict, tasks, kinds) -> str:
             cells.append(f"{np.mean(values):.4f} ± {np.std(values):.4f}")
         seconds = np.median([r["epoch_seconds"] for r in results])
         cost = f"{seconds / base:.2f}x" if base else "-"
-        weights = ", ".join(f"{np.mean([r['final_weights'][t] for r in results]):.2f}" for t in tasks)
-        rows.append(f"| {name} | " + " | ".join(cells) + f" | {seconds:.1f} | {cost} | {weights} | {len(results)} |")
+        weights = ", ".join(
+            f"{np.mean([r['final_weights'][t] for r in results]):.2f}" for t in tasks
+        )
+        rows.append(
+            f"| {name} | "
+            + " | ".join(cells)
+            + f" | {seconds:.1f} | {cost} | {weights} | {len(results)} |"
+        )
     return "\n".join(rows)
 
 
@@ -98,17 +120,25 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", default="census", choices=("census", "census3", "movielens1m"))
     p.add_argument("--models", default="mmoe")
     p.add_argument("--strategies", default=",".join(STRATEGIES))
-    p.add_argument("--grid", default="0.5,2", help="fixed weights of the second task (relative to the first)")
+    p.add_argument(
+        "--grid", default="0.5,2", help="fixed weights of the second task (relative to the first)"
+    )
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--learning-rate", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=1e-2)
-    p.add_argument("--runs", default="benchmarks/results/loss_balancing.jsonl", help="JSONL of finished runs (resume)")
+    p.add_argument(
+        "--runs",
+        default="benchmarks/results/loss_balancing.jsonl",
+        help="JSONL of finished runs (resume)",
+    )
     p.add_argument("--out", default=None, help="write the Markdown report here")
     args = p.parse_args(argv)
 
-    command = "python benchmarks/loss_balancing.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python benchmarks/loss_balancing.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     data = load(args.dataset)
     tasks, kinds = [t.name for t in data.tasks], [t.kind for t in data.tasks]
     strategies = args.strategies.split(",") + [f"fixed:{w}" for w in args.grid.split(",") if w]
@@ -118,7 +148,9 @@ def main(argv=None) -> int:
     if runs_file.is_file():
         for line in runs_file.read_text().splitlines():
             r = json.loads(line)
-            done[(r["dataset"], r["model"], r["strategy"], r["seed"], r["epochs"], r["batch_size"])] = r
+            done[
+                (r["dataset"], r["model"], r["strategy"], r["seed"], r["epochs"], r["batch_size"])
+            ] = r
     print(f"[balancing] {data.description}; {len(done)} runs on file", flush=True)
     reports = []
     for model_name in args.models.split(","):
@@ -130,22 +162,38 @@ def main(argv=None) -> int:
                 if key not in done:
                     start = time.time()
                     result = run_one(data, model_name, strategy, seed, args)
-                    done[key] = {"dataset": args.dataset, "model": model_name, "strategy": strategy, "seed": seed,
-                                 "epochs": args.epochs, "batch_size": args.batch_size, **result}
+                    done[key] = {
+                        "dataset": args.dataset,
+                        "model": model_name,
+                        "strategy": strategy,
+                        "seed": seed,
+                        "epochs": args.epochs,
+                        "batch_size": args.batch_size,
+                        **result,
+                    }
                     with runs_file.open("a") as f:
                         f.write(json.dumps(done[key]) + "\n")
-                    print(f"[balancing] {model_name} {strategy} seed {seed} ({time.time() - start:.0f} s): "
-                          f"{json.dumps(result['metric'])}", flush=True)
+                    print(
+                        f"[balancing] {model_name} {strategy} seed {seed} ({time.time() - start:.0f} s): "
+                        f"{json.dumps(result['metric'])}",
+                        flush=True,
+                    )
                 runs[strategy].append(done[key])
         reports.append(f"### {model_name}\n\n{table(runs, tasks, kinds)}\n")
     load_avg = os.getloadavg()[0]
-    report = "\n".join([
-        f"## Loss balancing on {args.dataset}", "",
-        f"`{command}` on {platform.machine()}, {os.cpu_count()} cores (load average at the end {load_avg:.1f}); "
-        f"{data.description}; {args.epochs} epochs, batch {args.batch_size}, AdamW {args.learning_rate} with cosine "
-        f"decay; test metric mean ± std over {args.seeds} seeds; `fixed:W` weights the second task W; epoch s is "
-        "the median training time of an epoch after the first; final weights are the `loss_weight/<task>` "
-        "logged at the last epoch.", "", *reports])
+    report = "\n".join(
+        [
+            f"## Loss balancing on {args.dataset}",
+            "",
+            f"`{command}` on {platform.machine()}, {os.cpu_count()} cores (load average at the end {load_avg:.1f}); "
+            f"{data.description}; {args.epochs} epochs, batch {args.batch_size}, AdamW {args.learning_rate} with cosine "
+            f"decay; test metric mean ± std over {args.seeds} seeds; `fixed:W` weights the second task W; epoch s is "
+            "the median training time of an epoch after the first; final weights are the `loss_weight/<task>` "
+            "logged at the last epoch.",
+            "",
+            *reports,
+        ]
+    )
     print(report, flush=True)
     if args.out:
         Path(args.out).write_text(report)

@@ -21,7 +21,12 @@ PEERS = ROOT / ".peers"
 BENCH = ROOT.parent / "shared" / "bench"
 
 ENVS = {
-    "VTF": ["tensorflow==2.21.0", "tensorflow-serving-api==2.21.0", "tf-keras==2.21.0", "deepctr==0.9.4"],
+    "VTF": [
+        "tensorflow==2.21.0",
+        "tensorflow-serving-api==2.21.0",
+        "tf-keras==2.21.0",
+        "deepctr==0.9.4",
+    ],
     # The machine's find-links supplies torch 2.13.0+cpu; the registry default drags in CUDA.
     "VPT": ["torch==2.13.0", "torch-rechub==0.9.0"],
 }
@@ -42,10 +47,15 @@ def ensure(name: str, log=print) -> Path:
     subprocess.run([str(py), "-m", "pip", "install", "-q", *ENVS[name]], check=True)
     if name == "VPT":
         version = subprocess.run(
-            [str(py), "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True, check=True
+            [str(py), "-c", "import torch; print(torch.__version__)"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         if "+cpu" not in version:
-            raise RuntimeError(f"{PEERS / name}: torch {version} is not the CPU build; remove the env and retry.")
+            raise RuntimeError(
+                f"{PEERS / name}: torch {version} is not the CPU build; remove the env and retry."
+            )
     marker.write_text("ok\n")
     return py
 

@@ -7,13 +7,13 @@ PLE here: 2 levels, 2 task-specific + 4 shared experts (8 a level, as the worklo
 experts (256, 128) at every level, towers (64,). Prints one JSON line like the shared scripts.
 Runs in the peer virtualenvs (benchmarks/peer_envs.py), never in tfmtl's own.
 """
+
 import json
 import os
 import sys
 import time
 
 import numpy as np
-
 import workload as W  # ../shared/bench on PYTHONPATH
 
 SPECIFIC, SHARED, LEVELS = 2, 4, 2
@@ -26,11 +26,21 @@ def deepctr():
     from deepctr.models import PLE
 
     vocab, cats, dense, y1, y2 = W.make()
-    cols = [SparseFeat(f"c{i}", vocabulary_size=int(v), embedding_dim=W.EMB) for i, v in enumerate(vocab)]
+    cols = [
+        SparseFeat(f"c{i}", vocabulary_size=int(v), embedding_dim=W.EMB)
+        for i, v in enumerate(vocab)
+    ]
     cols += [DenseFeat(f"d{i}", 1) for i in range(W.N_DENSE)]
-    m = PLE(cols, shared_expert_num=SHARED, specific_expert_num=SPECIFIC, num_levels=LEVELS,
-            expert_dnn_hidden_units=W.EXPERT_UNITS, tower_dnn_hidden_units=W.TOWER,
-            task_types=("binary", "binary"), task_names=("t1", "t2"))
+    m = PLE(
+        cols,
+        shared_expert_num=SHARED,
+        specific_expert_num=SPECIFIC,
+        num_levels=LEVELS,
+        expert_dnn_hidden_units=W.EXPERT_UNITS,
+        tower_dnn_hidden_units=W.TOWER,
+        task_types=("binary", "binary"),
+        task_names=("t1", "t2"),
+    )
     m.compile("adam", loss=["binary_crossentropy", "binary_crossentropy"])
     X = {f"c{i}": cats[:, i].astype(np.int32) for i in range(W.N_CAT)}
     X.update({f"d{i}": dense[:, i] for i in range(W.N_DENSE)})
@@ -57,11 +67,19 @@ def rechub():
     from torch_rechub.models.multi_task import PLE
 
     vocab, cats, dense, y1, y2 = W.make()
-    feats = [SparseFeature(f"c{i}", vocab_size=int(v), embed_dim=W.EMB) for i, v in enumerate(vocab)]
+    feats = [
+        SparseFeature(f"c{i}", vocab_size=int(v), embed_dim=W.EMB) for i, v in enumerate(vocab)
+    ]
     feats += [DenseFeature(f"d{i}") for i in range(W.N_DENSE)]
-    model = PLE(feats, ["classification", "classification"], n_level=LEVELS, n_expert_specific=SPECIFIC,
-                n_expert_shared=SHARED, expert_params={"dims": list(W.EXPERT_UNITS)},
-                tower_params_list=[{"dims": list(W.TOWER)}] * 2)
+    model = PLE(
+        feats,
+        ["classification", "classification"],
+        n_level=LEVELS,
+        n_expert_specific=SPECIFIC,
+        n_expert_shared=SHARED,
+        expert_params={"dims": list(W.EXPERT_UNITS)},
+        tower_params_list=[{"dims": list(W.TOWER)}] * 2,
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     X = {f"c{i}": torch.from_numpy(cats[:, i]) for i in range(W.N_CAT)}
     X.update({f"d{i}": torch.from_numpy(dense[:, i]) for i in range(W.N_DENSE)})
@@ -87,5 +105,12 @@ def rechub():
 
 if __name__ == "__main__":
     impl, rates = {"deepctr": deepctr, "torch-rechub": rechub}[sys.argv[1]]()
-    print(json.dumps({"impl": impl, "model": "ple",
-                      "samples_per_s": {"median": rates[1], "min": rates[0], "max": rates[2]}}))
+    print(
+        json.dumps(
+            {
+                "impl": impl,
+                "model": "ple",
+                "samples_per_s": {"median": rates[1], "min": rates[0], "max": rates[2]},
+            }
+        )
+    )

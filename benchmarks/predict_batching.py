@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -86,9 +85,15 @@ def load(address: str, requests: list, rows: int, clients: int, seconds: float) 
     for t in threads:
         t.join()
     ms = np.concatenate([np.asarray(x) for x in latencies]) * 1e3
-    return {"requests": int(ms.size), "errors": len(errors), "seconds": round(elapsed, 2),
-            "requests_per_s": round(ms.size / elapsed, 1), "rows_per_s": round(ms.size * rows / elapsed, 1),
-            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    return {
+        "requests": int(ms.size),
+        "errors": len(errors),
+        "seconds": round(elapsed, 2),
+        "requests_per_s": round(ms.size / elapsed, 1),
+        "rows_per_s": round(ms.size * rows / elapsed, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
 
 
 def same_answers(plain: str, batched: str, requests: list) -> float:
@@ -130,34 +135,57 @@ def main(argv=None) -> int:
     from tfmtl.export import export_saved_model
     from tfmtl.models.zoo import build_model
 
-    command = "python benchmarks/predict_batching.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python benchmarks/predict_batching.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     print(f"[bench] {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}", flush=True)
     data = load_demo(rows=args.rows, seed=args.seed)
     training.set_seed(args.seed)
     model = build_model("ple", data.spec, data.tasks)
-    batching = ["--enable_batching", "--batching_max_batch_size", str(args.batching_max_batch_size),
-                "--batching_timeout_micros", str(args.batching_timeout_micros),
-                "--num_batch_threads", str(args.num_batch_threads)]
+    batching = [
+        "--enable_batching",
+        "--batching_max_batch_size",
+        str(args.batching_max_batch_size),
+        "--batching_timeout_micros",
+        str(args.batching_timeout_micros),
+        "--num_batch_threads",
+        str(args.num_batch_threads),
+    ]
     results = []
     with tempfile.TemporaryDirectory(prefix="tfmtl-bench-") as tmp:
         base = Path(tmp)
         version_dir = export_saved_model(model, base, "ple")
-        print(f"[bench] PLE with {model.count_params():,} parameters exported to {version_dir}", flush=True)
+        print(
+            f"[bench] PLE with {model.count_params():,} parameters exported to {version_dir}",
+            flush=True,
+        )
         test = data["test"].features
         servers = {}
         procs = []
         try:
             for name, extra in (("plain", []), ("batching", batching)):
                 port = free_port()
-                argv_ = ["serve", "--model_base_path", str(base / "ple"), "--model_name", "ple", "--port", str(port),
-                         "--host", "127.0.0.1", *extra]
+                argv_ = [
+                    "serve",
+                    "--model_base_path",
+                    str(base / "ple"),
+                    "--model_name",
+                    "ple",
+                    "--port",
+                    str(port),
+                    "--host",
+                    "127.0.0.1",
+                    *extra,
+                ]
                 procs.append(start(argv_, port, base / f"{name}.log"))
                 servers[name] = f"127.0.0.1:{port}"
             for size in args.sizes:
                 requests = build_requests(test, size, args.seed + size)
                 worst = same_answers(servers["plain"], servers["batching"], requests)
-                print(f"[bench] {size}-row requests: batched answers differ from plain by at most {worst:.2e}",
-                      flush=True)
+                print(
+                    f"[bench] {size}-row requests: batched answers differ from plain by at most {worst:.2e}",
+                    flush=True,
+                )
                 for name in ("plain", "batching"):
                     r = load(servers[name], requests, size, args.clients, args.seconds)
                     results.append({"server": name, "rows_per_request": size, **r})
@@ -174,16 +202,20 @@ def main(argv=None) -> int:
 
 
 def report(results: list, args, command: str) -> None:
-    print(f"\n`{command}` ({args.clients} client threads, {args.seconds:g} s per case, "
-          f"batching: max_batch_size {args.batching_max_batch_size}, timeout {args.batching_timeout_micros} us, "
-          f"{args.num_batch_threads} batch threads; {os.cpu_count()} cores)\n")
+    print(
+        f"\n`{command}` ({args.clients} client threads, {args.seconds:g} s per case, "
+        f"batching: max_batch_size {args.batching_max_batch_size}, timeout {args.batching_timeout_micros} us, "
+        f"{args.num_batch_threads} batch threads; {os.cpu_count()} cores)\n"
+    )
     print("| rows/request | server | requests/s | rows/s | p50 ms | p99 ms | errors | speed-up |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     plain = {r["rows_per_request"]: r["requests_per_s"] for r in results if r["server"] == "plain"}
     for r in results:
         ratio = r["requests_per_s"] / plain[r["rows_per_request"]]
-        print(f"| {r['rows_per_request']} | {r['server']} | {r['requests_per_s']:,.0f} | {r['rows_per_s']:,.0f} | "
-              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {ratio:.2f}x |")
+        print(
+            f"| {r['rows_per_request']} | {r['server']} | {r['requests_per_s']:,.0f} | {r['rows_per_s']:,.0f} | "
+            f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {ratio:.2f}x |"
+        )
     print("\nGoal: requests/s with batching >= 3x without, for small Predicts.", flush=True)
 
 

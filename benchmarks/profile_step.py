@@ -30,18 +30,24 @@ def main():
     args = p.parse_args()
 
     import keras
-    import numpy as np
 
     from tfmtl.losses import MaskedLoss
 
     W, model, x, y = build(args.model)
     backend = keras.backend.backend()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss={t: MaskedLoss("binary", name=f"{t}_loss") for t in y},
-                  jit_compile=backend != "torch")
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss={t: MaskedLoss("binary", name=f"{t}_loss") for t in y},
+        jit_compile=backend != "torch",
+    )
     b = W.BATCH
-    batches = [({k: v[i * b:(i + 1) * b] for k, v in x.items()}, {k: v[i * b:(i + 1) * b] for k, v in y.items()})
-               for i in range(args.steps + 5)]
+    batches = [
+        (
+            {k: v[i * b : (i + 1) * b] for k, v in x.items()},
+            {k: v[i * b : (i + 1) * b] for k, v in y.items()},
+        )
+        for i in range(args.steps + 5)
+    ]
     for xb, yb in batches[:5]:  # warm-up / compile
         model.train_on_batch(xb, yb)
     t0 = time.perf_counter()
@@ -54,9 +60,24 @@ def main():
         wall = time.perf_counter() - t0
         # On CPU torch's _foreach ops (Keras' Adam) loop over per-tensor aten ops, so Adam's
         # work shows up as elementwise mul/add/sqrt/div, next to bias adds and activations.
-        elementwise = ("aten::mul", "aten::add", "aten::sqrt", "aten::div", "aten::copy_", "aten::fill_",
-                       "aten::threshold_backward", "aten::clamp_min", "aten::sub", "aten::zero_")
-        groups = {"GEMM": 0.0, "embedding": 0.0, "elementwise (Adam, bias, relu, copies)": 0.0, "other ops": 0.0}
+        elementwise = (
+            "aten::mul",
+            "aten::add",
+            "aten::sqrt",
+            "aten::div",
+            "aten::copy_",
+            "aten::fill_",
+            "aten::threshold_backward",
+            "aten::clamp_min",
+            "aten::sub",
+            "aten::zero_",
+        )
+        groups = {
+            "GEMM": 0.0,
+            "embedding": 0.0,
+            "elementwise (Adam, bias, relu, copies)": 0.0,
+            "other ops": 0.0,
+        }
         rows = []
         for e in prof.key_averages():
             if e.key.startswith("ProfilerStep"):
@@ -73,13 +94,17 @@ def main():
             else:
                 groups["other ops"] += t
         ops_total = sum(groups.values())
-        print(f"## torch profile, tfmtl {args.model}, {args.steps} steps, batch {b}: "
-              f"{args.steps * b / wall:,.0f} samples/s under the profiler ({wall / args.steps * 1e3:.1f} ms/step; "
-              f"{torch.get_num_threads()} threads; load {os.getloadavg()[0]:.2f})\n")
+        print(
+            f"## torch profile, tfmtl {args.model}, {args.steps} steps, batch {b}: "
+            f"{args.steps * b / wall:,.0f} samples/s under the profiler ({wall / args.steps * 1e3:.1f} ms/step; "
+            f"{torch.get_num_threads()} threads; load {os.getloadavg()[0]:.2f})\n"
+        )
         print("| group | self CPU s | share of op time | ms/step |\n|---|---:|---:|---:|")
         for g, t in groups.items():
             print(f"| {g} | {t:.2f} | {100 * t / ops_total:.0f}% | {t / args.steps * 1e3:.1f} |")
-        print(f"\nop time {ops_total:.2f} s vs wall {wall:.2f} s (the rest: Python/Keras dispatch).\n")
+        print(
+            f"\nop time {ops_total:.2f} s vs wall {wall:.2f} s (the rest: Python/Keras dispatch).\n"
+        )
         print("| op | calls | self CPU s |\n|---|---:|---:|")
         for t, key, count in sorted(rows, reverse=True)[: args.top]:
             print(f"| {key} | {count} | {t:.3f} |")
@@ -88,9 +113,11 @@ def main():
         model.train_on_batch(xb, yb)
     wall = time.perf_counter() - t0
     rate = args.steps * b / wall
-    print(f"## {backend} (jit), tfmtl {args.model}: {rate:,.0f} samples/s over {args.steps} steps "
-          f"({wall / args.steps * 1e3:.1f} ms/step; load {os.getloadavg()[0]:.2f}); "
-          f"{rate * flops_per_sample(args.model) / 1e9:.1f} GFLOP/s of model GEMM work")
+    print(
+        f"## {backend} (jit), tfmtl {args.model}: {rate:,.0f} samples/s over {args.steps} steps "
+        f"({wall / args.steps * 1e3:.1f} ms/step; load {os.getloadavg()[0]:.2f}); "
+        f"{rate * flops_per_sample(args.model) / 1e9:.1f} GFLOP/s of model GEMM work"
+    )
 
 
 if __name__ == "__main__":

@@ -83,8 +83,12 @@ def build(model: str, lookup: bool = False):
     W = _workload()
     vocab, cats, dense, y1, y2 = W.make()
     spec = FeatureSpec(
-        [CategoricalFeature(f"c{i}", embedding_dim=W.EMB, dtype="int64", vocabulary=tuple(range(int(v))))
-         for i, v in enumerate(vocab)]
+        [
+            CategoricalFeature(
+                f"c{i}", embedding_dim=W.EMB, dtype="int64", vocabulary=tuple(range(int(v)))
+            )
+            for i, v in enumerate(vocab)
+        ]
         + [DenseFeature(f"d{i}") for i in range(W.N_DENSE)]
     )
     tasks = [tfmtl.Task("t1", tower_units=W.TOWER), tfmtl.Task("t2", tower_units=W.TOWER)]
@@ -92,10 +96,18 @@ def build(model: str, lookup: bool = False):
     x = {f"c{i}": (cats[:, i] + 1).astype("int32") for i in range(W.N_CAT)}
     x.update({f"d{i}": dense[:, i] for i in range(W.N_DENSE)})
     head = {k: v[:64] for k, v in x.items()}
-    check = spec.encode({**{f"c{i}": cats[:64, i] for i in range(W.N_CAT)}, **{f"d{i}": dense[:64, i] for i in range(W.N_DENSE)}})
+    check = spec.encode(
+        {
+            **{f"c{i}": cats[:64, i] for i in range(W.N_CAT)},
+            **{f"d{i}": dense[:64, i] for i in range(W.N_DENSE)},
+        }
+    )
     assert all((check[k] == head[k]).all() for k in head), "ids differ from FeatureSpec.encode"
-    hp = {"num_experts": W.EXPERTS, "expert_units": list(W.EXPERT_UNITS)} if model == "mmoe" else {
-        **PLE, "expert_units": list(W.EXPERT_UNITS)}
+    hp = (
+        {"num_experts": W.EXPERTS, "expert_units": list(W.EXPERT_UNITS)}
+        if model == "mmoe"
+        else {**PLE, "expert_units": list(W.EXPERT_UNITS)}
+    )
     net = tfmtl.models.build_model(model, spec, tasks, lookup=lookup, **hp)
     return W, net, x, {"t1": y1, "t2": y2}
 
@@ -144,7 +156,9 @@ def worker(args) -> dict:
     loss = float(hist.history["loss"][-1])
     rates.sort()
     return {
-        "impl": f"tfmtl/{args.backend}" + ("+jit" if jit else "") + ("+bf16" if args.precision != "float32" else ""),
+        "impl": f"tfmtl/{args.backend}"
+        + ("+jit" if jit else "")
+        + ("+bf16" if args.precision != "float32" else ""),
         "precision": args.precision,
         "model": args.model,
         "samples_per_s": {"median": statistics.median(rates), "min": rates[0], "max": rates[-1]},
@@ -192,7 +206,9 @@ def gemm_ceiling(backend: str, dtype: str = "float32") -> float:
 def _run(cmd, env=None, cwd=None, timeout=1200):
     """Run `cmd`; its JSON lines merged (the result, and the peak RSS line of _RSS_WRAPPER)."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -219,9 +235,25 @@ _RSS_WRAPPER = (
 def _tfmtl_cmd(backend, model, args, precision="float32"):
     # XLA on TF and JAX; not for bfloat16 on TF, whose speed-up is oneDNN's graph-mode GEMM.
     jit = backend == "jax" or (backend == "tensorflow" and precision == "float32")
-    cmd = [sys.executable, str(Path(__file__)), "--worker", "--backend", backend, "--model", model,
-           "--jit", "on" if jit else "off", "--repeats", str(args.repeats),
-           "--warm", str(args.warm), "--timed", str(args.timed), "--precision", precision]
+    cmd = [
+        sys.executable,
+        str(Path(__file__)),
+        "--worker",
+        "--backend",
+        backend,
+        "--model",
+        model,
+        "--jit",
+        "on" if jit else "off",
+        "--repeats",
+        str(args.repeats),
+        "--warm",
+        str(args.warm),
+        "--timed",
+        str(args.timed),
+        "--precision",
+        precision,
+    ]
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return cmd, env
 
@@ -245,22 +277,44 @@ def main(argv=None):
     p.add_argument("--backends", default=",".join(BACKENDS))
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--warm", type=int, default=None, help="warm-up steps (default: the workload's 20)")
-    p.add_argument("--timed", type=int, default=None, help="timed steps (default: the workload's 200)")
-    p.add_argument("--quick", action="store_true", help="3 warm-up + 10 timed steps, 1 repeat, no peers")
+    p.add_argument(
+        "--warm", type=int, default=None, help="warm-up steps (default: the workload's 20)"
+    )
+    p.add_argument(
+        "--timed", type=int, default=None, help="timed steps (default: the workload's 200)"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="3 warm-up + 10 timed steps, 1 repeat, no peers"
+    )
     p.add_argument("--no-peers", action="store_true")
-    p.add_argument("--bf16-backends", default="tensorflow,torch",
-                   help="backends also run in mixed_bfloat16 (only on CPUs with AVX512_BF16/AMX; '' for none)")
-    p.add_argument("--out", default=None, help="also write the table (and raw JSON) to this Markdown file")
+    p.add_argument(
+        "--bf16-backends",
+        default="tensorflow,torch",
+        help="backends also run in mixed_bfloat16 (only on CPUs with AVX512_BF16/AMX; '' for none)",
+    )
+    p.add_argument(
+        "--out", default=None, help="also write the table (and raw JSON) to this Markdown file"
+    )
     # worker modes (internal)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--gemm", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"), help=argparse.SUPPRESS
+    )
     p.add_argument("--model", default="mmoe", help=argparse.SUPPRESS)
     p.add_argument("--jit", default="on", choices=("on", "off"), help=argparse.SUPPRESS)
-    p.add_argument("--pipeline", default="numpy", choices=("numpy", "tfdata"), help=argparse.SUPPRESS)
-    p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"), help=argparse.SUPPRESS)
-    p.add_argument("--gemm-dtype", default="float32", choices=("float32", "bfloat16"), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--pipeline", default="numpy", choices=("numpy", "tfdata"), help=argparse.SUPPRESS
+    )
+    p.add_argument(
+        "--precision",
+        default="float32",
+        choices=("float32", "mixed_bfloat16"),
+        help=argparse.SUPPRESS,
+    )
+    p.add_argument(
+        "--gemm-dtype", default="float32", choices=("float32", "bfloat16"), help=argparse.SUPPRESS
+    )
     args = p.parse_args(argv)
     W = _workload()
     if args.quick:
@@ -269,8 +323,15 @@ def main(argv=None):
     args.timed = W.STEPS_TIMED if args.timed is None else args.timed
 
     if args.gemm:
-        print(json.dumps({"backend": args.gemm, "dtype": args.gemm_dtype,
-                          "gemm_gflops": gemm_ceiling(args.gemm, args.gemm_dtype)}))
+        print(
+            json.dumps(
+                {
+                    "backend": args.gemm,
+                    "dtype": args.gemm_dtype,
+                    "gemm_gflops": gemm_ceiling(args.gemm, args.gemm_dtype),
+                }
+            )
+        )
         return
     if args.worker:
         print(json.dumps(worker(args)))
@@ -290,7 +351,9 @@ def main(argv=None):
             if i == 0 and not args.no_peers:
                 jobs.append(("torch-rechub", model))
         jobs += [(backend, model, "mixed_bfloat16") for backend in bf16]
-    jobs += [("gemm", b) for b in ("tensorflow", "torch", "jax")] + [("gemm", b, "bfloat16") for b in bf16]
+    jobs += [("gemm", b) for b in ("tensorflow", "torch", "jax")] + [
+        ("gemm", b, "bfloat16") for b in bf16
+    ]
 
     results, started = [], time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()
@@ -308,7 +371,9 @@ def main(argv=None):
         print(json.dumps(res), file=sys.stderr, flush=True)
         results.append(res)
         if args.out:  # the table so far, so a cut-short run still leaves its rows
-            Path(args.out).write_text(render(results, args, started, load_before, os.getloadavg()) + "\n")
+            Path(args.out).write_text(
+                render(results, args, started, load_before, os.getloadavg()) + "\n"
+            )
     load_after = os.getloadavg()
     table = render(results, args, started, load_before, load_after)
     print(table)
@@ -327,23 +392,39 @@ def _peer(kind, model, args):
         script = BENCH / ("peer_deepctr.py" if kind == "deepctr" else "peer_torch_rechub.py")
         res = _run([str(py), "-c", _RSS_WRAPPER, str(script)], env=env, cwd=str(BENCH))
     else:
-        res = _run([str(py), "-c", _RSS_WRAPPER, str(HERE / "peer_ple.py"), kind], env=env, cwd=str(BENCH))
+        res = _run(
+            [str(py), "-c", _RSS_WRAPPER, str(HERE / "peer_ple.py"), kind], env=env, cwd=str(BENCH)
+        )
     res.update(kind="peer", backend=kind, model=model)
     return res
 
 
 def render(results, args, started, load_before, load_after) -> str:
-    ceilings = {r["backend"]: r["gemm_gflops"] for r in results
-                if r.get("kind") == "gemm" and "gemm_gflops" in r and r.get("dtype", "float32") == "float32"}
-    bf16_ceilings = {r["backend"]: r["gemm_gflops"] for r in results
-                     if r.get("kind") == "gemm" and "gemm_gflops" in r and r.get("dtype") == "bfloat16"}
+    ceilings = {
+        r["backend"]: r["gemm_gflops"]
+        for r in results
+        if r.get("kind") == "gemm" and "gemm_gflops" in r and r.get("dtype", "float32") == "float32"
+    }
+    bf16_ceilings = {
+        r["backend"]: r["gemm_gflops"]
+        for r in results
+        if r.get("kind") == "gemm" and "gemm_gflops" in r and r.get("dtype") == "bfloat16"
+    }
     for r in results:  # torch-rechub's script measures torch's GEMM too
         if r.get("torch_gemm_gflops"):
             ceilings.setdefault("torch-rechub-run", r["torch_gemm_gflops"])
-    peer_base = {r["model"]: r["samples_per_s"]["median"] for r in results
-                 if r.get("backend") == "deepctr" and "samples_per_s" in r}
-    ceiling_of = {"deepctr": "tensorflow", "torch-rechub": "torch", "tensorflow": "tensorflow", "jax": "jax",
-                  "torch": "torch"}
+    peer_base = {
+        r["model"]: r["samples_per_s"]["median"]
+        for r in results
+        if r.get("backend") == "deepctr" and "samples_per_s" in r
+    }
+    ceiling_of = {
+        "deepctr": "tensorflow",
+        "torch-rechub": "torch",
+        "tensorflow": "tensorflow",
+        "jax": "jax",
+        "torch": "torch",
+    }
     lines = [
         f"Reference workload `../shared/bench/workload.py`, batch 1024, Adam 1e-3, {args.warm} warm-up + "
         f"{args.timed} timed steps x {args.repeats} repeats; started {started}; "
@@ -358,25 +439,34 @@ def render(results, args, started, load_before, load_after) -> str:
             continue
         name = r.get("impl", r.get("backend"))
         if "error" in r:
-            lines.append(f"| {r.get('model')} | {name} | failed: {r['error'].splitlines()[0]} | | | | | | |")
+            lines.append(
+                f"| {r.get('model')} | {name} | failed: {r['error'].splitlines()[0]} | | | | | | |"
+            )
             continue
         s = r["samples_per_s"]
         base = peer_base.get(r["model"])
         ratio = f"{s['median'] / base:.2f}" if base else "n/a"
         gflops = r.get("gflops") or s["median"] * flops_per_sample(r["model"]) / 1e9
         ceil = (bf16_ceilings if r.get("precision", "float32") != "float32" else ceilings).get(
-            ceiling_of.get(r["backend"], ""))
+            ceiling_of.get(r["backend"], "")
+        )
         pct = f"{100 * gflops / ceil:.0f}%" if ceil else "n/a"
         rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else "n/a"
         lines.append(
             f"| {r['model']} | {name} | {s['median']:,.0f} | {s['min']:,.0f} | {s['max']:,.0f} | {ratio} | "
             f"{gflops:.1f} | {pct} | {rss} |"
         )
-    lines += ["", "GEMM ceilings (2048x2048x2048 float32 matmul, median of 10, GFLOP/s): " + ", ".join(
-        f"{k} {v:.1f}" for k, v in ceilings.items())]
+    lines += [
+        "",
+        "GEMM ceilings (2048x2048x2048 float32 matmul, median of 10, GFLOP/s): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in ceilings.items()),
+    ]
     if bf16_ceilings:
-        lines += ["", "bfloat16 GEMM ceilings (the same matmul in bfloat16; the +bf16 rows' % column): " + ", ".join(
-            f"{k} {v:.1f}" for k, v in bf16_ceilings.items())]
+        lines += [
+            "",
+            "bfloat16 GEMM ceilings (the same matmul in bfloat16; the +bf16 rows' % column): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in bf16_ceilings.items()),
+        ]
     lines += [""]
     return "\n".join(lines)
 

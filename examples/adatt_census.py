@@ -35,29 +35,54 @@ TASKS = ("income", "never_married", "education")
 # total experts per level -> (expert hidden sizes per level, m_s candidates for PLE, for AdaTT)
 GROUPS = {6: ([[128], [64]], (3,), (0, 3)), 9: ([[96], [48]], (3, 6), (0, 3, 6))}
 PAPER = {  # Table 5: test AUC of income, never married, education
-    (6, "ml_mmoe"): (0.8729, 0.9178, 0.9731), (6, "ple"): (0.8683, 0.9164, 0.9697), (6, "adatt"): (0.8766, 0.9202, 0.9783),
-    (9, "ml_mmoe"): (0.8688, 0.9139, 0.9730), (9, "ple"): (0.8645, 0.9134, 0.9680), (9, "adatt"): (0.8744, 0.9174, 0.9786),
+    (6, "ml_mmoe"): (0.8729, 0.9178, 0.9731),
+    (6, "ple"): (0.8683, 0.9164, 0.9697),
+    (6, "adatt"): (0.8766, 0.9202, 0.9783),
+    (9, "ml_mmoe"): (0.8688, 0.9139, 0.9730),
+    (9, "ple"): (0.8645, 0.9134, 0.9680),
+    (9, "adatt"): (0.8744, 0.9174, 0.9786),
 }
 LABELS = {"ml_mmoe": "ML-MMoE", "ple": "PLE", "adatt": "AdaTT"}
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--groups", default="6,9", help="comma list of total experts per level, from 6,9")
-    p.add_argument("--models", default="ml_mmoe,ple,adatt", help="comma list from ml_mmoe,ple,adatt")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--groups", default="6,9", help="comma list of total experts per level, from 6,9"
+    )
+    p.add_argument(
+        "--models", default="ml_mmoe,ple,adatt", help="comma list from ml_mmoe,ple,adatt"
+    )
     p.add_argument("--seeds", type=int, default=5, help="model seeds 0..N-1 per (group, model)")
     p.add_argument("--tune-seeds", type=int, default=1, help="seeds per m_s candidate when tuning")
-    p.add_argument("--no-tune", action="store_true", help="AdaTT m_s=0 (AdaTT-sp), PLE m_s=3, no tuning runs")
-    p.add_argument("--epochs", type=int, default=10, help="max epochs (early stopping on validation loss)")
+    p.add_argument(
+        "--no-tune", action="store_true", help="AdaTT m_s=0 (AdaTT-sp), PLE m_s=3, no tuning runs"
+    )
+    p.add_argument(
+        "--epochs", type=int, default=10, help="max epochs (early stopping on validation loss)"
+    )
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--dense-encoding", default="bucket", choices=("bucket", "piecewise_linear"),
-                   help="encoding of the dense columns' quantiles (DenseFeature.encoding)")
+    p.add_argument(
+        "--dense-encoding",
+        default="bucket",
+        choices=("bucket", "piecewise_linear"),
+        help="encoding of the dense columns' quantiles (DenseFeature.encoding)",
+    )
     p.add_argument("--out", default="examples/results/adatt_census", help="output folder")
-    p.add_argument("--quick", action="store_true", help="6-expert group, 2 seeds, 2 epochs, no tuning")
+    p.add_argument(
+        "--quick", action="store_true", help="6-expert group, 2 seeds, 2 epochs, no tuning"
+    )
     args = p.parse_args(argv)
     if args.quick:
-        args.groups, args.seeds, args.epochs, args.no_tune = "6", min(args.seeds, 2), min(args.epochs, 2), True
+        args.groups, args.seeds, args.epochs, args.no_tune = (
+            "6",
+            min(args.seeds, 2),
+            min(args.epochs, 2),
+            True,
+        )
     args.groups = [int(g) for g in args.groups.split(",") if g]
     args.models = [m for m in args.models.split(",") if m]
     if set(args.groups) - set(GROUPS):
@@ -72,7 +97,12 @@ def hparams(model: str, total: int, shared: int) -> dict:
     if model == "ml_mmoe":
         return {"num_experts": total, "expert_units": units, "num_levels": 2}
     per_task = (total - shared) // len(TASKS)  # PLE and AdaTT: (total - m_s) / 3 experts per task
-    return {"num_task_experts": per_task, "num_shared_experts": shared, "expert_units": units, "num_levels": 2}
+    return {
+        "num_task_experts": per_task,
+        "num_shared_experts": shared,
+        "expert_units": units,
+        "num_levels": 2,
+    }
 
 
 def run_one(data, model_name: str, total: int, shared: int, seed: int, args) -> dict:
@@ -86,36 +116,62 @@ def run_one(data, model_name: str, total: int, shared: int, seed: int, args) -> 
     model = build_model(model_name, data.spec, data.tasks, **hparams(model_name, total, shared))
     compile_multitask(model, learning_rate=args.learning_rate)
     start = time.time()
-    history = fit(model, data, epochs=args.epochs, batch_size=args.batch_size, seed=seed,
-                  early_stopping_patience=1, verbose=0)
+    history = fit(
+        model,
+        data,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=seed,
+        early_stopping_patience=1,
+        verbose=0,
+    )
     seconds = time.time() - start
     test, val = evaluate(model, data, "test"), evaluate(model, data, "validation")
     return {
-        "model": model_name, "total": total, "shared": shared, "seed": seed,
-        "test_auc": [test[t]["auc"] for t in TASKS], "val_auc": [val[t]["auc"] for t in TASKS],
-        "epochs": len(history.history["loss"]), "params": int(model.count_params()), "train_seconds": round(seconds, 1),
+        "model": model_name,
+        "total": total,
+        "shared": shared,
+        "seed": seed,
+        "test_auc": [test[t]["auc"] for t in TASKS],
+        "val_auc": [val[t]["auc"] for t in TASKS],
+        "epochs": len(history.history["loss"]),
+        "params": int(model.count_params()),
+        "train_seconds": round(seconds, 1),
     }
 
 
 def table(rows, groups, models, chosen, seeds, description) -> str:
     lines = [
-        f"Data: {description}", "",
+        f"Data: {description}",
+        "",
         "| Model | total experts | expert hidden | tower | m_s | income AUC | never married AUC | education AUC | seeds | paper (Table 5) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for total in groups:
         for m in models:
             ms = chosen[(total, m)]
-            rs = [r for r in rows if r["model"] == m and r["total"] == total and r["shared"] == ms and r["seed"] < seeds]
+            rs = [
+                r
+                for r in rows
+                if r["model"] == m
+                and r["total"] == total
+                and r["shared"] == ms
+                and r["seed"] < seeds
+            ]
             if not rs:
                 continue
             auc = np.asarray([r["test_auc"] for r in rs])
             cells = " | ".join(f"{auc[:, k].mean():.4f} ± {auc[:, k].std():.4f}" for k in range(3))
             units = ", ".join(str(u[0]) for u in GROUPS[total][0])
             paper = " / ".join(f"{v:.4f}" for v in PAPER[(total, m)])
-            lines.append(f"| {LABELS[m]} | {total} | {units} | 32 | {ms if m != 'ml_mmoe' else '-'} | {cells} | {len(rs)} | {paper} |")
-    lines += ["", "mean ± std (population) over seeds of the test AUC; m_s chosen on the validation split "
-              "(runs.jsonl: role 'tune'); a tuning run of the chosen m_s is reused as that seed."]
+            lines.append(
+                f"| {LABELS[m]} | {total} | {units} | 32 | {ms if m != 'ml_mmoe' else '-'} | {cells} | {len(rs)} | {paper} |"
+            )
+    lines += [
+        "",
+        "mean ± std (population) over seeds of the test AUC; m_s chosen on the validation split "
+        "(runs.jsonl: role 'tune'); a tuning run of the chosen m_s is reused as that seed.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -130,7 +186,11 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
-    protocol = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate}
+    protocol = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+    }
     # runs recorded without this key used buckets on plain (not spike-aware) quantiles
     protocol["dense"] = f"{args.dense_encoding} on spike-aware quantiles"
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -141,13 +201,20 @@ def main(argv=None):
         for r in done:
             if (r["model"], r["total"], r["shared"], r["seed"]) == (model, total, shared, seed):
                 return r
-        row = {**run_one(data, model, total, shared, seed, args), "protocol": protocol, "role": role}
+        row = {
+            **run_one(data, model, total, shared, seed, args),
+            "protocol": protocol,
+            "role": role,
+        }
         done.append(row)
         with log.open("a") as f:
             f.write(json.dumps(row) + "\n")
-        print(f"[{role}] {LABELS[model]:8s} {total} experts m_s={shared} seed {seed}: test AUC "
-              f"{' '.join(f'{a:.4f}' for a in row['test_auc'])} val {np.mean(row['val_auc']):.4f} "
-              f"({row['epochs']} ep, {row['train_seconds']} s)", flush=True)
+        print(
+            f"[{role}] {LABELS[model]:8s} {total} experts m_s={shared} seed {seed}: test AUC "
+            f"{' '.join(f'{a:.4f}' for a in row['test_auc'])} val {np.mean(row['val_auc']):.4f} "
+            f"({row['epochs']} ep, {row['train_seconds']} s)",
+            flush=True,
+        )
         return row
 
     chosen = {}
@@ -158,10 +225,20 @@ def main(argv=None):
             if args.no_tune or len(candidates) == 1:
                 chosen[(total, m)] = {"ml_mmoe": 0, "ple": 3, "adatt": 0}[m]
                 continue
-            score = {ms: np.mean([np.mean(run(m, total, ms, s, "tune")["val_auc"]) for s in range(args.tune_seeds)])
-                     for ms in candidates}
+            score = {
+                ms: np.mean(
+                    [
+                        np.mean(run(m, total, ms, s, "tune")["val_auc"])
+                        for s in range(args.tune_seeds)
+                    ]
+                )
+                for ms in candidates
+            }
             chosen[(total, m)] = max(score, key=score.get)
-            print(f"{LABELS[m]} {total} experts: validation AUC by m_s {score} -> m_s={chosen[(total, m)]}", flush=True)
+            print(
+                f"{LABELS[m]} {total} experts: validation AUC by m_s {score} -> m_s={chosen[(total, m)]}",
+                flush=True,
+            )
     for seed in range(args.seeds):
         for total in args.groups:
             for m in args.models:

@@ -33,9 +33,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 BACKBONES = {
     "SB": ("shared_bottom", {"units": [64, 32]}),
     "MMoE": ("mmoe", {"num_experts": 4, "expert_units": [64, 32]}),
-    "PLE": ("ple", {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [[64], [32]], "num_levels": 2}),
+    "PLE": (
+        "ple",
+        {
+            "num_task_experts": 1,
+            "num_shared_experts": 1,
+            "expert_units": [[64], [32]],
+            "num_levels": 2,
+        },
+    ),
 }
-VARIANTS = {"plain": (False, False), "+TRM": (False, True), "+TIM": (True, False), "+DTRN": (True, True)}
+VARIANTS = {
+    "plain": (False, False),
+    "+TRM": (False, True),
+    "+TIM": (True, False),
+    "+DTRN": (True, True),
+}
 
 
 def parse_args(argv=None):
@@ -51,10 +64,15 @@ def parse_args(argv=None):
     p.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--variant", default="100k", choices=("100k", "1m"), help="MovieLens variant")
-    p.add_argument("--lookup", action="store_true",
-                   help="look raw values up inside the model (the exportable form); default: ids pre-encoded by "
-                        "FeatureSpec.encode, the same architecture about twice as fast on CPU")
-    p.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, 8,000 train rows: a smoke run")
+    p.add_argument(
+        "--lookup",
+        action="store_true",
+        help="look raw values up inside the model (the exportable form); default: ids pre-encoded by "
+        "FeatureSpec.encode, the same architecture about twice as fast on CPU",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="1 seed, 1 epoch, 8,000 train rows: a smoke run"
+    )
     p.add_argument("--out", default=None, help="also write the Markdown table here")
     args = p.parse_args(argv)
     if args.quick:
@@ -118,7 +136,9 @@ def table(results: dict, args, description: str) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for (backbone, variant), runs in results.items():
-        cell = lambda k, f="{:.4f}": " ± ".join(f.format(x) for x in (np.mean([r[k] for r in runs]), np.std([r[k] for r in runs])))
+        cell = lambda k, f="{:.4f}": " ± ".join(
+            f.format(x) for x in (np.mean([r[k] for r in runs]), np.std([r[k] for r in runs]))
+        )
         lines.append(
             f"| {backbone} | {variant} | {cell('ctr_auc')} | {cell('ctr_logloss')} | {cell('rating_mse')} | "
             f"{runs[0]['params']:,} | {np.mean([r['seconds'] for r in runs]):.0f} |"
@@ -131,7 +151,10 @@ def main(argv=None) -> int:
     from tfmtl.data.sequences import load_movielens_sequences
 
     data = load_movielens_sequences(
-        variant=args.variant, seed=args.split_seed, embedding_dim=args.embedding_dim, max_len=args.max_len
+        variant=args.variant,
+        seed=args.split_seed,
+        embedding_dim=args.embedding_dim,
+        max_len=args.max_len,
     )
     data = subsample(data, args.train_rows, args.split_seed)
     if not args.lookup:
@@ -147,7 +170,8 @@ def main(argv=None) -> int:
                 print(
                     f"{backbone:5s} {variant:6s} seed {seed}: ctr AUC {r['ctr_auc']:.4f}  rating MSE "
                     f"{r['rating_mse']:.4f}  ({r['seconds']:.0f} s)",
-                    file=sys.stderr, flush=True,
+                    file=sys.stderr,
+                    flush=True,
                 )
             results[(backbone, variant)] = runs
     text = table(results, args, data.description)

@@ -50,25 +50,47 @@ VARIANTS = {
     "naive": "Naive: CVR model alone, on clicks (ESMM's BASE)",
     "aitm": "AITM (click -> conversion, calibrator 0.6)",
 }
-WEIGHTS = {"esmm": (1.0, 0.0, 1.0), "naive_shared": (1.0, 1.0, 0.0), "naive": (0.0, 1.0, 0.0)}  # ctr, cvr, ctcvr
-MONITOR = {"esmm": "val_cvr_auc", "naive_shared": "val_cvr_auc", "naive": "val_cvr_auc", "aitm": "val_ctcvr_auc"}
+WEIGHTS = {
+    "esmm": (1.0, 0.0, 1.0),
+    "naive_shared": (1.0, 1.0, 0.0),
+    "naive": (0.0, 1.0, 0.0),
+}  # ctr, cvr, ctcvr
+MONITOR = {
+    "esmm": "val_cvr_auc",
+    "naive_shared": "val_cvr_auc",
+    "naive": "val_cvr_auc",
+    "aitm": "val_ctcvr_auc",
+}
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list from {list(VARIANTS)}")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--variants", default=",".join(VARIANTS), help=f"comma list from {list(VARIANTS)}"
+    )
     p.add_argument("--rows", type=int, default=300_000, help="impressions generated")
     p.add_argument("--data-seed", type=int, default=0)
     p.add_argument("--seeds", type=int, default=3, help="model seeds 0..N-1 per variant")
     p.add_argument("--epochs", type=int, default=8, help="max epochs (early stopping, see MONITOR)")
-    p.add_argument("--patience", type=int, default=2, help="epochs without a better monitored AUC before stopping")
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=2,
+        help="epochs without a better monitored AUC before stopping",
+    )
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--learning-rate", type=float, default=3e-3)
     p.add_argument("--out", default="examples/results/esmm_funnel", help="output folder")
     p.add_argument("--quick", action="store_true", help="60k impressions, 1 seed, 3 epochs")
     args = p.parse_args(argv)
     if args.quick:
-        args.rows, args.seeds, args.epochs = min(args.rows, 60_000), min(args.seeds, 1), min(args.epochs, 3)
+        args.rows, args.seeds, args.epochs = (
+            min(args.rows, 60_000),
+            min(args.seeds, 1),
+            min(args.epochs, 3),
+        )
     args.variants = [v for v in args.variants.split(",") if v]
     bad = sorted(set(args.variants) - set(VARIANTS))
     if bad:
@@ -84,7 +106,9 @@ def build(variant: str, data):
         data = select_tasks(data, ["ctr", "ctcvr"])
         return build_aitm(data.spec, data.tasks, bottom_units=(64, 32), calibrator_weight=0.6), data
     ctr, cvr, ctcvr = WEIGHTS[variant]
-    model = build_esmm(data.spec, data.tasks, ctr_loss_weight=ctr, cvr_loss_weight=cvr, ctcvr_loss_weight=ctcvr)
+    model = build_esmm(
+        data.spec, data.tasks, ctr_loss_weight=ctr, cvr_loss_weight=cvr, ctcvr_loss_weight=ctcvr
+    )
     return model, data
 
 
@@ -99,10 +123,18 @@ def run_one(data, variant: str, seed: int, args) -> dict:
     model, train_data = build(variant, data)
     compile_multitask(model, learning_rate=args.learning_rate)
     start = time.time()
-    stop = keras.callbacks.EarlyStopping(monitor=MONITOR[variant], mode="max", patience=args.patience,
-                                         restore_best_weights=True)
-    history = fit(model, train_data, epochs=args.epochs, batch_size=args.batch_size, seed=seed,
-                  callbacks=[stop], verbose=0)
+    stop = keras.callbacks.EarlyStopping(
+        monitor=MONITOR[variant], mode="max", patience=args.patience, restore_best_weights=True
+    )
+    history = fit(
+        model,
+        train_data,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=seed,
+        callbacks=[stop],
+        verbose=0,
+    )
     seconds = time.time() - start
     p = predict(model, train_data, "test")
     if variant == "aitm":
@@ -110,7 +142,8 @@ def run_one(data, variant: str, seed: int, args) -> dict:
     test, oracle = data["test"], data.oracle["test"]
     clicked = test.labels["ctr"] == 1
     return {
-        "variant": variant, "seed": seed,
+        "variant": variant,
+        "seed": seed,
         "cvr_auc_all": auc(oracle["cvr_if_clicked"], p["cvr"]),
         "cvr_auc_clicked": auc(test.labels["cvr"][clicked], p["cvr"][clicked]),
         "ctcvr_auc": auc(test.labels["ctcvr"], p["ctcvr"]) if variant != "naive" else float("nan"),
@@ -123,7 +156,8 @@ def run_one(data, variant: str, seed: int, args) -> dict:
 
 def table(rows, variants, description) -> str:
     lines = [
-        f"Data: {description}", "",
+        f"Data: {description}",
+        "",
         "| Model | CVR AUC, all impressions (counterfactual) | CVR AUC, clicked | CTCVR AUC | CTR AUC | best epoch "
         "| seeds |",
         "|---|---|---|---|---|---|---|",
@@ -135,13 +169,20 @@ def table(rows, variants, description) -> str:
 
         def cell(k):
             vals = np.asarray([r[k] for r in rs], dtype=float)
-            return "-" if np.isnan(vals).all() else f"{np.nanmean(vals):.4f} ± {np.nanstd(vals):.4f}"
+            return (
+                "-" if np.isnan(vals).all() else f"{np.nanmean(vals):.4f} ± {np.nanstd(vals):.4f}"
+            )
 
-        lines.append(f"| {VARIANTS[v]} | {cell('cvr_auc_all')} | {cell('cvr_auc_clicked')} | {cell('ctcvr_auc')} | "
-                     f"{cell('ctr_auc')} | {' '.join(str(r.get('best_epoch', '?')) for r in rs)} | {len(rs)} |")
-    lines += ["", "mean ± std (population) over model seeds; test split. CTCVR = pCTR × pCVR against click AND "
-              "conversion on every impression; '-': the variant has no trained CTR head; best epoch: the "
-              "epoch whose weights were kept, per seed."]
+        lines.append(
+            f"| {VARIANTS[v]} | {cell('cvr_auc_all')} | {cell('cvr_auc_clicked')} | {cell('ctcvr_auc')} | "
+            f"{cell('ctr_auc')} | {' '.join(str(r.get('best_epoch', '?')) for r in rs)} | {len(rs)} |"
+        )
+    lines += [
+        "",
+        "mean ± std (population) over model seeds; test split. CTCVR = pCTR × pCVR against click AND "
+        "conversion on every impression; '-': the variant has no trained CTR head; best epoch: the "
+        "epoch whose weights were kept, per seed.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -154,9 +195,15 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
-    protocol = {"rows": args.rows, "data_seed": args.data_seed, "epochs": args.epochs, "patience": args.patience,
-                "monitor": MONITOR, "batch_size": args.batch_size,
-                "learning_rate": args.learning_rate}
+    protocol = {
+        "rows": args.rows,
+        "data_seed": args.data_seed,
+        "epochs": args.epochs,
+        "patience": args.patience,
+        "monitor": MONITOR,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+    }
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     done = [r for r in done if r.get("protocol") == protocol]
     print(data.description, flush=True)
@@ -168,9 +215,12 @@ def main(argv=None):
             done.append(row)
             with log.open("a") as f:
                 f.write(json.dumps(row) + "\n")
-            print(f"{v:13s} seed {seed}: CVR AUC all {row['cvr_auc_all']:.4f} clicked {row['cvr_auc_clicked']:.4f} "
-                  f"CTCVR {row['ctcvr_auc']:.4f} (best epoch {row['best_epoch']} of {row['epochs']}, "
-                  f"{row['train_seconds']} s)", flush=True)
+            print(
+                f"{v:13s} seed {seed}: CVR AUC all {row['cvr_auc_all']:.4f} clicked {row['cvr_auc_clicked']:.4f} "
+                f"CTCVR {row['ctcvr_auc']:.4f} (best epoch {row['best_epoch']} of {row['epochs']}, "
+                f"{row['train_seconds']} s)",
+                flush=True,
+            )
     text = table([r for r in done if r["seed"] < args.seeds], args.variants, data.description)
     (out / "table.md").write_text(text)
     print(text)

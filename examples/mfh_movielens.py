@@ -28,14 +28,29 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 MACROS = ("flat2", "flat6", "hmtl", "mfh")
-LABELS = {"flat2": "Flat (2-task)", "flat6": "Flat (6-task)", "hmtl": "H-MTL (6-task)", "mfh": "MFH (6-task)"}
+LABELS = {
+    "flat2": "Flat (2-task)",
+    "flat6": "Flat (6-task)",
+    "hmtl": "H-MTL (6-task)",
+    "mfh": "MFH (6-task)",
+}
 SWITCHERS = {
     "mmoe": {"num_experts": 4, "expert_units": [32]},
-    "ple": {"num_task_experts": 1, "num_shared_experts": 2, "expert_units": [[64], [32]], "num_levels": 2},
+    "ple": {
+        "num_task_experts": 1,
+        "num_shared_experts": 2,
+        "expert_units": [[64], [32]],
+        "num_levels": 2,
+    },
 }
 TREE_SWITCHERS = {  # one switcher per tree node: smaller than the flat model's single one
     "mmoe": {"num_experts": 3, "expert_units": [32]},
-    "ple": {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [[32], [32]], "num_levels": 2},
+    "ple": {
+        "num_task_experts": 1,
+        "num_shared_experts": 1,
+        "expert_units": [[32], [32]],
+        "num_levels": 2,
+    },
 }
 
 
@@ -45,13 +60,19 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--jit", action="store_true", help="XLA-compile training (slow to start on small CPUs)")
+    p.add_argument(
+        "--jit", action="store_true", help="XLA-compile training (slow to start on small CPUs)"
+    )
     p.add_argument("--switchers", default="mmoe,ple")
     p.add_argument("--macros", default=",".join(MACROS))
     p.add_argument("--inclusion", choices=("none", "paper"), default="none")
-    p.add_argument("--heterogeneous", action="store_true", help="(128, 64) towers for high-activity tasks")
+    p.add_argument(
+        "--heterogeneous", action="store_true", help="(128, 64) towers for high-activity tasks"
+    )
     p.add_argument("--rows", type=int, default=None, help="keep only this many training rows")
-    p.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, 8,000 training rows, MMoE only")
+    p.add_argument(
+        "--quick", action="store_true", help="1 seed, 1 epoch, 8,000 training rows, MMoE only"
+    )
     p.add_argument("--out", default=None, help="also write the Markdown table here")
     args = p.parse_args(argv)
     if args.quick:
@@ -60,18 +81,25 @@ def parse_args(argv=None):
 
 
 def build(macro, switcher, data, base_tasks):
+    from tfmtl.data.movielens_groups import GROUPS
     from tfmtl.models.tree import build_flat_facets, build_hmtl, build_mfh
 
-    from tfmtl.data.movielens_groups import GROUPS
-
     if macro == "flat2":
-        return build_flat_facets(data.spec, base_tasks, switcher, SWITCHERS[switcher], groups=GROUPS)
+        return build_flat_facets(
+            data.spec, base_tasks, switcher, SWITCHERS[switcher], groups=GROUPS
+        )
     if macro == "flat6":
-        return build_flat_facets(data.spec, data.tasks, switcher, SWITCHERS[switcher], route_facets="group")
+        return build_flat_facets(
+            data.spec, data.tasks, switcher, SWITCHERS[switcher], route_facets="group"
+        )
     hp, order = TREE_SWITCHERS[switcher], ["behaviour", "group"]
     if macro == "hmtl":
-        return build_hmtl(data.spec, data.tasks, order, switcher, hp, branch_units=[32], route_facets="group")
-    return build_mfh(data.spec, data.tasks, order, switcher, hp, branch_units=[32], route_facets="group")
+        return build_hmtl(
+            data.spec, data.tasks, order, switcher, hp, branch_units=[32], route_facets="group"
+        )
+    return build_mfh(
+        data.spec, data.tasks, order, switcher, hp, branch_units=[32], route_facets="group"
+    )
 
 
 def run_one(macro, switcher, seed, data, args):
@@ -86,14 +114,23 @@ def run_one(macro, switcher, seed, data, args):
     fit(model, view, epochs=args.epochs, batch_size=args.batch_size, seed=seed, verbose=0)
     test = data["test"]
     report = evaluate_by_group(
-        list(BASE_TASKS), predict(model, view, "test"), base_labels(test), row_groups(test),
+        list(BASE_TASKS),
+        predict(model, view, "test"),
+        base_labels(test),
+        row_groups(test),
         model.metadata["facet_groups"],
     )
-    return {g: (r["ctr"]["auc"], r["rating"]["mse"]) for g, r in report.items()}, model.count_params()
+    return {
+        g: (r["ctr"]["auc"], r["rating"]["mse"]) for g, r in report.items()
+    }, model.count_params()
 
 
 def table(results, switchers, macros, groups) -> str:
-    head = "| Switcher | Macro | params | " + " | ".join(f"{g} ctr AUC | {g} rate MSE" for g in groups) + " |"
+    head = (
+        "| Switcher | Macro | params | "
+        + " | ".join(f"{g} ctr AUC | {g} rate MSE" for g in groups)
+        + " |"
+    )
     lines = [head, "|" + "---|" * (3 + 2 * len(groups))]
     for sw in switchers:
         base = results.get((sw, "flat2"))
@@ -110,7 +147,9 @@ def table(results, switchers, macros, groups) -> str:
                         ref = np.mean([r[g][k] for r in base[0]])
                         cell += f" ({100 * (vals.mean() - ref) / ref:+.2f}%)"
                     cells.append(cell)
-            lines.append(f"| {sw.upper()} | {LABELS[macro]} | {params:,} | " + " | ".join(cells) + " |")
+            lines.append(
+                f"| {sw.upper()} | {LABELS[macro]} | {params:,} | " + " | ".join(cells) + " |"
+            )
     return "\n".join(lines)
 
 
@@ -120,8 +159,11 @@ def main(argv=None):
     from tfmtl.facets import PAPER_INCLUSION
 
     t0 = time.time()
-    data = load_movielens_groups(seed=0, include=PAPER_INCLUSION if args.inclusion == "paper" else None,
-                                 heterogeneous=args.heterogeneous)
+    data = load_movielens_groups(
+        seed=0,
+        include=PAPER_INCLUSION if args.inclusion == "paper" else None,
+        heterogeneous=args.heterogeneous,
+    )
     if args.rows:
         train = data["train"]
         keep = slice(0, args.rows)
@@ -138,22 +180,32 @@ def main(argv=None):
                 t = time.time()
                 metrics, params = run_one(macro, sw, seed, data, args)
                 runs.append(metrics)
-                summary = "  ".join(f"{g}: auc {metrics[g][0]:.4f} mse {metrics[g][1]:.4f}" for g in GROUPS)
-                print(f"[{time.time() - t0:6.0f}s] {sw:5s} {macro:6s} seed {seed}: {summary} ({time.time() - t:.0f}s)",
-                      flush=True)
+                summary = "  ".join(
+                    f"{g}: auc {metrics[g][0]:.4f} mse {metrics[g][1]:.4f}" for g in GROUPS
+                )
+                print(
+                    f"[{time.time() - t0:6.0f}s] {sw:5s} {macro:6s} seed {seed}: {summary} ({time.time() - t:.0f}s)",
+                    flush=True,
+                )
             results[(sw, macro)] = (runs, params)
-            write(args, results, switchers, macros, GROUPS, t0)  # partial tables survive a cut-off run
+            write(
+                args, results, switchers, macros, GROUPS, t0
+            )  # partial tables survive a cut-off run
     print("\n" + write(args, results, switchers, macros, GROUPS, t0))
     return results
 
 
 def write(args, results, switchers, macros, groups, t0) -> str:
     md = table(results, switchers, macros, groups)
-    settings = (f"MovieLens-100K, {args.seeds} seed(s), {args.epochs} epoch(s), batch {args.batch_size}, "
-                f"Adam {args.learning_rate}, inclusion={args.inclusion}, heterogeneous={args.heterogeneous}"
-                + (f", {args.rows:,} training rows" if args.rows else ""))
-    text = (f"# MFH Table 6 reproduction\n\n`python {' '.join(['examples/mfh_movielens.py'] + sys.argv[1:])}`\n\n"
-            f"{settings}; {time.time() - t0:.0f}s on this machine so far.\n\n{md}\n")
+    settings = (
+        f"MovieLens-100K, {args.seeds} seed(s), {args.epochs} epoch(s), batch {args.batch_size}, "
+        f"Adam {args.learning_rate}, inclusion={args.inclusion}, heterogeneous={args.heterogeneous}"
+        + (f", {args.rows:,} training rows" if args.rows else "")
+    )
+    text = (
+        f"# MFH Table 6 reproduction\n\n`python {' '.join(['examples/mfh_movielens.py'] + sys.argv[1:])}`\n\n"
+        f"{settings}; {time.time() - t0:.0f}s on this machine so far.\n\n{md}\n"
+    )
     if args.out:
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
         with open(args.out, "w") as f:

@@ -12,8 +12,23 @@ from tfmtl.export.saved_model import SIGNATURES, export_saved_model, load_export
 from tfmtl.export.warmup import read_warmup, synthetic_rows, warmup_logs
 
 __all__ = [
-    "ExportError", "SIGNATURES", "build_metadata", "default_fusion", "describe", "export_saved_model",
-    "inspect_export", "list_versions", "load_exportable", "next_version", "parsing_spec", "read_metadata",
-    "read_warmup", "resolve_version_dir", "serialize_examples", "signature_specs", "signatures",
-    "synthetic_rows", "warmup_logs",
+    "ExportError",
+    "SIGNATURES",
+    "build_metadata",
+    "default_fusion",
+    "describe",
+    "export_saved_model",
+    "inspect_export",
+    "list_versions",
+    "load_exportable",
+    "next_version",
+    "parsing_spec",
+    "read_metadata",
+    "read_warmup",
+    "resolve_version_dir",
+    "serialize_examples",
+    "signature_specs",
+    "signatures",
+    "synthetic_rows",
+    "warmup_logs",
 ]

@@ -46,7 +46,9 @@ def signature_specs(spec) -> dict:
 
     return {
         f.name: tf.TensorSpec(
-            (None, *spec.input_shape(f.name)), tf.float32 if f.kind == "dense" else tf.as_dtype(f.dtype), name=f.name
+            (None, *spec.input_shape(f.name)),
+            tf.float32 if f.kind == "dense" else tf.as_dtype(f.dtype),
+            name=f.name,
         )
         for f in spec
     }
@@ -64,12 +66,20 @@ def serialize_examples(spec, columns: dict) -> list[bytes]:
         for f in spec:
             values = np.asarray(columns[f.name][i]).reshape(-1)
             if f.kind == "dense":
-                feature[f.name] = tf.train.Feature(float_list=tf.train.FloatList(value=values.astype(np.float32)))
+                feature[f.name] = tf.train.Feature(
+                    float_list=tf.train.FloatList(value=values.astype(np.float32))
+                )
             elif f.dtype == "string":
-                feature[f.name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[_bytes(v) for v in values]))
+                feature[f.name] = tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[_bytes(v) for v in values])
+                )
             else:
-                feature[f.name] = tf.train.Feature(int64_list=tf.train.Int64List(value=values.astype(np.int64)))
-        examples.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+                feature[f.name] = tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=values.astype(np.int64))
+                )
+        examples.append(
+            tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+        )
     return examples
 
 
@@ -84,14 +94,22 @@ def as_columns(spec, columns: dict) -> dict:
         if f.kind == "dense":
             values = values.astype(np.float32)
         elif f.dtype == "string":
-            values = np.vectorize(_text, otypes=[object])(values) if values.size else values.astype(object)
+            values = (
+                np.vectorize(_text, otypes=[object])(values)
+                if values.size
+                else values.astype(object)
+            )
         else:
             values = values.astype(np.int64)
         inner = tuple(spec.input_shape(f.name))
         if values.ndim != 1 + len(inner) or values.shape[1:] != inner:
-            raise ExportError(f"Feature '{f.name}' has shape {values.shape}; expected {('rows', *inner)}.")
+            raise ExportError(
+                f"Feature '{f.name}' has shape {values.shape}; expected {('rows', *inner)}."
+            )
         if rows is not None and values.shape[0] != rows:
-            raise ExportError(f"Feature '{f.name}' has {values.shape[0]} rows; the other features have {rows}.")
+            raise ExportError(
+                f"Feature '{f.name}' has {values.shape[0]} rows; the other features have {rows}."
+            )
         rows = values.shape[0]
         out[f.name] = values
     return out
@@ -105,8 +123,13 @@ def _bytes(v) -> bytes:
     return v if isinstance(v, bytes) else str(v).encode("utf-8")
 
 
-def example_request(export, candidates: int = 5, rows: dict | None = None, context=(),
-                    facet_group: str | None = None) -> dict:
+def example_request(
+    export,
+    candidates: int = 5,
+    rows: dict | None = None,
+    context=(),
+    facet_group: str | None = None,
+) -> dict:
     """A ranking request body valid for `export`: `{"context": {...}, "candidates": {id: {...}}}`.
 
     Every feature of the export's tfmtl.json gets a value: from `rows` where it has the
@@ -135,17 +158,28 @@ def example_request(export, candidates: int = 5, rows: dict | None = None, conte
     features = {f["name"]: f for f in meta["features"]}
     unknown = [n for n in context if n not in features]
     if unknown:
-        raise ExportError(f"context names unknown feature(s) {unknown}. Features: {list(features)}.")
+        raise ExportError(
+            f"context names unknown feature(s) {unknown}. Features: {list(features)}."
+        )
     rows = {k: np.asarray(v) for k, v in (rows or {}).items() if k in features}
     body = {
         "context": {n: _request_value(features[n], rows.get(n), 0) for n in context},
         "candidates": {
-            f"c{i}": {n: _request_value(f, rows.get(n), i) for n, f in features.items() if n not in context}
+            f"c{i}": {
+                n: _request_value(f, rows.get(n), i)
+                for n, f in features.items()
+                if n not in context
+            }
             for i in range(int(candidates))
         },
     }
     groups = contract.facet_groups(meta)
-    if facet_group is None and groups and contract.facet_group_required(meta) and not meta.get("default_facet_group"):
+    if (
+        facet_group is None
+        and groups
+        and contract.facet_group_required(meta)
+        and not meta.get("default_facet_group")
+    ):
         facet_group = next(iter(groups))
     if facet_group:
         contract.group_heads(meta, facet_group)
@@ -167,7 +201,9 @@ def _request_value(feature: dict, column, i: int):
     max_len = int(feature["shape"][0])
     filled = max(1, (max_len + 1) // 2)
     padding = feature.get("padding", 0 if dtype == "int64" else "")
-    values = [samples[(i + j) % len(samples)] for j in range(filled)] + [padding] * (max_len - filled)
+    values = [samples[(i + j) % len(samples)] for j in range(filled)] + [padding] * (
+        max_len - filled
+    )
     return [_plain(v, kind, dtype) for v in values]
 
 

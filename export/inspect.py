@@ -39,14 +39,20 @@ def signatures(version_dir) -> dict:
         return {
             key: {
                 "dtype": types_pb2.DataType.Name(info.dtype).removeprefix("DT_").lower(),
-                "shape": [d.size for d in info.tensor_shape.dim] if not info.tensor_shape.unknown_rank else None,
+                "shape": [d.size for d in info.tensor_shape.dim]
+                if not info.tensor_shape.unknown_rank
+                else None,
                 "tensor": info.name,
             }
             for key, info in sorted(infos.items())
         }
 
     return {
-        name: {"inputs": tensors(sig.inputs), "outputs": tensors(sig.outputs), "method": sig.method_name}
+        name: {
+            "inputs": tensors(sig.inputs),
+            "outputs": tensors(sig.outputs),
+            "method": sig.method_name,
+        }
         for name, sig in sorted(meta_graph.signature_def.items())
         if not name.startswith("__")
     }
@@ -78,11 +84,15 @@ def describe(path) -> str:
         lines.append(f"signature {name}  ({sig['method']})")
         for role in ("inputs", "outputs"):
             for key, t in sig[role].items():
-                lines.append(f"  {role[:-1]:<7} {key:<24} {t['dtype']:<7} {t['shape']}  <- {t['tensor']}")
+                lines.append(
+                    f"  {role[:-1]:<7} {key:<24} {t['dtype']:<7} {t['shape']}  <- {t['tensor']}"
+                )
     lines.append("tasks")
     for t in meta["tasks"]:
         facets = ", ".join(f"{k}={v}" for k, v in t["facets"].items()) or "-"
-        lines.append(f"  {t['name']:<24} {t['kind']:<10} loss_weight {t['loss_weight']:g}  facets {facets}")
+        lines.append(
+            f"  {t['name']:<24} {t['kind']:<10} loss_weight {t['loss_weight']:g}  facets {facets}"
+        )
     lines.append("features")
     for f in meta["features"]:
         lines.append(f"  {f['name']:<24} {f['kind']:<11} {f['dtype']:<7} {f['shape']}")

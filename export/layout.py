@@ -37,7 +37,11 @@ def list_versions(model_dir) -> list[int]:
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name) > 0)
+    return sorted(
+        int(p.name)
+        for p in model_dir.iterdir()
+        if p.is_dir() and p.name.isdigit() and int(p.name) > 0
+    )
 
 
 def next_version(model_dir) -> int:
@@ -52,7 +56,9 @@ def resolve_version_dir(path) -> Path:
     if (path / "saved_model.pb").is_file():
         return path
     if not path.is_dir():
-        raise ExportError(f"{path} is not a directory; expected BASE/NAME or BASE/NAME/VERSION of an export.")
+        raise ExportError(
+            f"{path} is not a directory; expected BASE/NAME or BASE/NAME/VERSION of an export."
+        )
     versions = list_versions(path)
     if not versions:
         raise ExportError(
@@ -71,17 +77,25 @@ def check_target(base, name: str, version: int | None) -> tuple[Path, int]:
             "as it becomes the directory BASE/NAME."
         )
     if base.exists() and not base.is_dir():
-        raise ExportError(f"base={str(base)!r} is a file, not a directory; pass the folder that holds the models.")
+        raise ExportError(
+            f"base={str(base)!r} is a file, not a directory; pass the folder that holds the models."
+        )
     existing = _nearest_existing(base / name)
     if existing.exists() and not existing.is_dir():
-        raise ExportError(f"{existing} is a file, not a directory; cannot create {base / name} under it.")
+        raise ExportError(
+            f"{existing} is a file, not a directory; cannot create {base / name} under it."
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ExportError(f"Cannot write under {existing} (permission denied); choose a writable base= directory.")
+        raise ExportError(
+            f"Cannot write under {existing} (permission denied); choose a writable base= directory."
+        )
     model_dir = base / name
     if version is None:
         version = next_version(model_dir)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ExportError(f"version={version!r} must be a positive integer: TF Serving only serves integer versions.")
+        raise ExportError(
+            f"version={version!r} must be a positive integer: TF Serving only serves integer versions."
+        )
     if (model_dir / str(version)).exists():
         raise ExportError(
             f"Version {version} of '{name}' already exists at {model_dir / str(version)}; exports are never "
@@ -105,7 +119,9 @@ def version_dir(base, name: str, version: int | None = None):
         tmp = staging.make(model_dir, version)
     except OSError as e:
         _remove_created(created)
-        raise ExportError(f"Cannot create {model_dir}: {e.strerror or e}; choose a writable base= directory.") from e
+        raise ExportError(
+            f"Cannot create {model_dir}: {e.strerror or e}; choose a writable base= directory."
+        ) from e
     try:
         yield tmp, final
         staging.release(tmp)
@@ -113,7 +129,9 @@ def version_dir(base, name: str, version: int | None = None):
         try:
             os.rename(tmp, final)  # atomic on one filesystem; refuses a non-empty target
         except OSError as e:
-            raise ExportError(f"Version {version} of '{name}' appeared at {final} during the export: {e}") from e
+            raise ExportError(
+                f"Version {version} of '{name}' appeared at {final} during the export: {e}"
+            ) from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         _remove_created(created)

@@ -21,12 +21,28 @@ import math
 from pathlib import Path
 
 from tfmtl import contract, fusion_variants
-from tfmtl.contract import ASSETS_EXTRA, FORMAT, FUSION_KINDS, LENGTH_TRANSFORMS, METADATA_FILE, ContractError
+from tfmtl.contract import (
+    ASSETS_EXTRA,
+    FORMAT,
+    FUSION_KINDS,
+    LENGTH_TRANSFORMS,
+    METADATA_FILE,
+    ContractError,
+)
 from tfmtl.export.layout import ExportError
 
 __all__ = [
-    "ASSETS_EXTRA", "FORMAT", "FUSION_KINDS", "LENGTH_TRANSFORMS", "METADATA_FILE", "build_metadata", "check_fusion",
-    "default_fusion", "feature_entry", "read_metadata", "write_metadata",
+    "ASSETS_EXTRA",
+    "FORMAT",
+    "FUSION_KINDS",
+    "LENGTH_TRANSFORMS",
+    "METADATA_FILE",
+    "build_metadata",
+    "check_fusion",
+    "default_fusion",
+    "feature_entry",
+    "read_metadata",
+    "write_metadata",
 ]
 SAMPLE_VALUES = 5
 
@@ -39,13 +55,19 @@ def default_fusion(tasks, entire_space_task: str | None = None) -> dict:
 def check_fusion(fusion: dict | None, tasks, spec, entire_space_task: str | None = None) -> dict:
     """`fusion` over the default (`tfmtl.contract.check_fusion`); a `spec` dense feature as length."""
     try:
-        return contract.check_fusion(fusion, tasks, [f.name for f in spec.of_kind("dense")], entire_space_task)
+        return contract.check_fusion(
+            fusion, tasks, [f.name for f in spec.of_kind("dense")], entire_space_task
+        )
     except ContractError as e:
         raise ExportError(str(e)) from None
 
 
 def _without_variants(fusion):
-    return {k: v for k, v in fusion.items() if k not in ("variants", "traffic")} if isinstance(fusion, dict) else fusion
+    return (
+        {k: v for k, v in fusion.items() if k not in ("variants", "traffic")}
+        if isinstance(fusion, dict)
+        else fusion
+    )
 
 
 def _variants(fusion, tasks, spec, entire_space_task) -> dict:
@@ -53,8 +75,13 @@ def _variants(fusion, tasks, spec, entire_space_task) -> dict:
     if not isinstance(fusion, dict):
         return {}
     try:
-        return fusion_variants.check_variants(fusion.get("variants"), fusion.get("traffic"), tasks,
-                                              [f.name for f in spec.of_kind("dense")], entire_space_task)
+        return fusion_variants.check_variants(
+            fusion.get("variants"),
+            fusion.get("traffic"),
+            tasks,
+            [f.name for f in spec.of_kind("dense")],
+            entire_space_task,
+        )
     except ContractError as e:
         raise ExportError(f"fusion.{e}") from None
 
@@ -66,11 +93,15 @@ def feature_entry(feature, spec=None) -> dict:
     if spec is not None:
         entry["sample_values"] = _sample_values(feature, spec)
         if feature.kind == "sequence":
-            entry["padding"] = int(feature.padding) if feature.dtype == "int64" else str(feature.padding)
+            entry["padding"] = (
+                int(feature.padding) if feature.dtype == "int64" else str(feature.padding)
+            )
     return entry
 
 
-def build_metadata(model, name: str, version: int, fusion: dict | None = None, metrics: dict | None = None) -> dict:
+def build_metadata(
+    model, name: str, version: int, fusion: dict | None = None, metrics: dict | None = None
+) -> dict:
     """The tfmtl.json document of `model` exported as `name`/`version`, checked against the contract."""
     import keras
     import tensorflow as tf
@@ -81,8 +112,9 @@ def build_metadata(model, name: str, version: int, fusion: dict | None = None, m
     groups = {str(g): list(names) for g, names in dict(meta.get("facet_groups", {})).items()}
     try:
         entire = contract.entire_space_task(meta, model.tasks)
-        routing = contract.facet_routing(model.tasks, groups, meta.get("default_facet_group"),
-                                         meta.get("facet_group_required"))
+        routing = contract.facet_routing(
+            model.tasks, groups, meta.get("default_facet_group"), meta.get("facet_group_required")
+        )
     except ContractError as e:
         raise ExportError(f"Model '{model.name}' metadata: {e}") from None
     document = {
@@ -95,7 +127,12 @@ def build_metadata(model, name: str, version: int, fusion: dict | None = None, m
             "family": meta.get("family") or meta.get("model"),
         },
         "tasks": [
-            {"name": t.name, "kind": t.kind, "facets": dict(t.facets), "loss_weight": float(t.loss_weight)}
+            {
+                "name": t.name,
+                "kind": t.kind,
+                "facets": dict(t.facets),
+                "loss_weight": float(t.loss_weight),
+            }
             for t in model.tasks
         ],
         "features": [feature_entry(f, spec) for f in spec],
@@ -105,7 +142,11 @@ def build_metadata(model, name: str, version: int, fusion: dict | None = None, m
         "fusion": check_fusion(_without_variants(fusion), model.tasks, spec, entire),
         **_variants(fusion, model.tasks, spec, entire),
         "metrics": _jsonable(metrics or {}),
-        "versions": {"tfmtl": tfmtl.__version__, "tensorflow": tf.__version__, "keras": keras.__version__},
+        "versions": {
+            "tfmtl": tfmtl.__version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        },
     }
     try:
         return contract.parse_metadata(document, source=f"tfmtl.json of '{name}' version {version}")

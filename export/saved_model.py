@@ -36,7 +36,12 @@ SIGNATURES = ("serving_default", "serving_examples")
 
 
 def export_saved_model(
-    model, base, name: str, version: int | None = None, fusion: dict | None = None, metrics: dict | None = None,
+    model,
+    base,
+    name: str,
+    version: int | None = None,
+    fusion: dict | None = None,
+    metrics: dict | None = None,
     warmup_rows=None,
 ) -> Path:
     """Write `model` to `BASE/NAME/VERSION/` atomically and return that path.
@@ -159,6 +164,8 @@ def write_archive(model, directory) -> None:
     archive.track(model)
     archive.add_endpoint("serving_default", heads, input_signature=[specs])
     archive.add_endpoint(
-        "serving_examples", serving_examples, input_signature=[tf.TensorSpec([None], tf.string, name="examples")]
+        "serving_examples",
+        serving_examples,
+        input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
     )
     archive.write_out(str(directory), verbose=False)

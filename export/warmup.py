@@ -38,7 +38,9 @@ def synthetic_rows(spec, rows: int = DEFAULT_ROWS) -> dict:
     for f in spec:
         if f.kind == "dense":
             z = f.mean + f.std * np.linspace(-1.0, 1.0, rows)
-            columns[f.name] = (np.expm1(np.maximum(z, 0.0)) if f.transform == "log1p" else z).astype(np.float32)
+            columns[f.name] = (
+                np.expm1(np.maximum(z, 0.0)) if f.transform == "log1p" else z
+            ).astype(np.float32)
         elif f.kind == "categorical":
             columns[f.name] = _ids(f, f.vocabulary, rows)
         else:
@@ -69,7 +71,9 @@ def warmup_logs(spec, model_name: str, rows=None) -> list:
     elif isinstance(rows, dict):
         columns = as_columns(spec, rows)
     else:
-        raise ExportError(f"warmup_rows must be None, a row count or a dict of columns; got {type(rows).__name__}.")
+        raise ExportError(
+            f"warmup_rows must be None, a row count or a dict of columns; got {type(rows).__name__}."
+        )
 
     def log(signature: str, inputs: dict):
         request = predict_pb2.PredictRequest()
@@ -77,7 +81,9 @@ def warmup_logs(spec, model_name: str, rows=None) -> list:
         request.model_spec.signature_name = signature
         for key, values in inputs.items():
             request.inputs[key].CopyFrom(_tensor_proto(values))
-        return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+        return prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=request)
+        )
 
     first = {n: v[:1] for n, v in columns.items()}
     examples = np.asarray(serialize_examples(spec, columns), dtype=object)
@@ -107,13 +113,18 @@ def read_warmup(version_dir) -> list:
     path = Path(version_dir) / ASSETS_EXTRA / WARMUP_FILE
     if not path.is_file():
         raise ExportError(f"{path} does not exist: no warmup requests in {version_dir}.")
-    return [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
+    return [
+        prediction_log_pb2.PredictionLog.FromString(r.numpy())
+        for r in tf.data.TFRecordDataset(str(path))
+    ]
 
 
 def _tensor_proto(values: np.ndarray):
     import tensorflow as tf
 
     if values.dtype == object:
-        values = np.vectorize(lambda v: v if isinstance(v, bytes) else str(v).encode("utf-8"), otypes=[object])(values)
+        values = np.vectorize(
+            lambda v: v if isinstance(v, bytes) else str(v).encode("utf-8"), otypes=[object]
+        )(values)
         return tf.make_tensor_proto(values, dtype=tf.string)
     return tf.make_tensor_proto(values)

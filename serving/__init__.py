@@ -1,8 +1,8 @@
 """Serving: the embedded PredictionService and the gRPC ranking service.
 
-    server = tfmtl.serving.serve("models/ple", "ple", port=8500)            # TF Serving's protocol
-    ranker = tfmtl.serving.RankingServer("127.0.0.1:8500", port=8600).start()
-    tfmtl.serving.RankingClient("127.0.0.1:8600").rank("ple", context, candidates)
+server = tfmtl.serving.serve("models/ple", "ple", port=8500)            # TF Serving's protocol
+ranker = tfmtl.serving.RankingServer("127.0.0.1:8500", port=8600).start()
+tfmtl.serving.RankingClient("127.0.0.1:8600").rank("ple", context, candidates)
 """
 
 from tfmtl.serving.errors import ServingError
@@ -15,6 +15,16 @@ from tfmtl.serving.servable import Servable
 from tfmtl.serving.version_policy import VersionPolicy
 
 __all__ = [
-    "Fusion", "ModelManager", "PredictionServer", "RankingClient", "RankingServer", "Servable", "ServingError",
-    "VersionPolicy", "feature_value", "format_ranking", "rank_request", "serve",
+    "Fusion",
+    "ModelManager",
+    "PredictionServer",
+    "RankingClient",
+    "RankingServer",
+    "Servable",
+    "ServingError",
+    "VersionPolicy",
+    "feature_value",
+    "format_ranking",
+    "rank_request",
+    "serve",
 ]

@@ -40,7 +40,10 @@ BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 # gRPC's own reconnect backoff grows to 120 s by default; capped like ours, a replica that
 # comes back is connected again by the time the next probe reaches it.
-_CHANNEL_OPTIONS = (*MESSAGE_OPTIONS, ("grpc.max_reconnect_backoff_ms", int(MAX_BACKOFF_SECONDS * 1000)))
+_CHANNEL_OPTIONS = (
+    *MESSAGE_OPTIONS,
+    ("grpc.max_reconnect_backoff_ms", int(MAX_BACKOFF_SECONDS * 1000)),
+)
 _UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 
 
@@ -51,11 +54,17 @@ def split_addresses(prediction_service, name: str = "prediction_service") -> lis
         prediction_service: str or list of str. One `host:port`, several comma-separated, or a list.
         name: str. What errors call it (the argument, or a flag).
     """
-    items = prediction_service.split(",") if isinstance(prediction_service, str) else list(prediction_service)
+    items = (
+        prediction_service.split(",")
+        if isinstance(prediction_service, str)
+        else list(prediction_service)
+    )
     addresses = [str(a).strip() for a in items]
     if not addresses or not all(addresses):
-        raise ValueError(f"{name} {prediction_service!r} has an empty address; give host:port, "
-                         "or several replicas as host1:port1,host2:port2.")
+        raise ValueError(
+            f"{name} {prediction_service!r} has an empty address; give host:port, "
+            "or several replicas as host1:port1,host2:port2."
+        )
     repeated = sorted({a for a in addresses if addresses.count(a) > 1})
     if repeated:
         raise ValueError(f"{name} lists {repeated[0]} more than once; name each replica once.")
@@ -83,15 +92,25 @@ class PredictionBackends:
         max_backoff_seconds: float. The most its backoff doubles to.
     """
 
-    def __init__(self, prediction_service, tls: tls_lib.ChannelTls | None = None,
-                 metrics: ServerMetrics | None = None, backoff_seconds: float = BACKOFF_SECONDS,
-                 max_backoff_seconds: float = MAX_BACKOFF_SECONDS):
+    def __init__(
+        self,
+        prediction_service,
+        tls: tls_lib.ChannelTls | None = None,
+        metrics: ServerMetrics | None = None,
+        backoff_seconds: float = BACKOFF_SECONDS,
+        max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
+    ):
         self.addresses = split_addresses(prediction_service)
-        self.backoff_seconds, self.max_backoff_seconds = float(backoff_seconds), float(max_backoff_seconds)
+        self.backoff_seconds, self.max_backoff_seconds = (
+            float(backoff_seconds),
+            float(max_backoff_seconds),
+        )
         self._replicas = []
         for address in self.addresses:
             channel = tls_lib.channel(address, tls, options=_CHANNEL_OPTIONS)
-            stub = ObservedStub(prediction_service_pb2_grpc.PredictionServiceStub(channel), address, metrics)
+            stub = ObservedStub(
+                prediction_service_pb2_grpc.PredictionServiceStub(channel), address, metrics
+            )
             self._replicas.append(_Replica(address, channel, stub))
         self._next = 0
         self._lock = threading.Lock()
@@ -144,11 +163,19 @@ class PredictionBackends:
             start, self._next = self._next, (self._next + 1) % len(self._replicas)
             rotation = self._replicas[start:] + self._replicas[:start]
             up = [r for r in rotation if r.down_until is None]
-            due = [r for r in rotation if r.down_until is not None and r.down_until <= now and not r.probing]
-            for replica in due:  # one call probes it; the others keep away until it answers or fails
+            due = [
+                r
+                for r in rotation
+                if r.down_until is not None and r.down_until <= now and not r.probing
+            ]
+            for (
+                replica
+            ) in due:  # one call probes it; the others keep away until it answers or fails
                 replica.probing = True
-            waiting = sorted((r for r in rotation if r.down_until is not None and r not in due),
-                             key=lambda r: r.down_until)
+            waiting = sorted(
+                (r for r in rotation if r.down_until is not None and r not in due),
+                key=lambda r: r.down_until,
+            )
         return due + up + waiting
 
     def _failed(self, replica: _Replica, error: grpc.RpcError, unavailable: bool = True) -> None:
@@ -169,13 +196,20 @@ class PredictionBackends:
                 return  # already down: a call that was on its way when it went
         if went_down:
             details = error.details() if hasattr(error, "details") else str(error)
-            log.warning("PredictionService replica %s is down (UNAVAILABLE: %s); its calls go to the %d "
-                        "other replica(s) up, and it is tried again in %.0f s.", replica.address, details,
-                        others, replica.backoff)
+            log.warning(
+                "PredictionService replica %s is down (UNAVAILABLE: %s); its calls go to the %d "
+                "other replica(s) up, and it is tried again in %.0f s.",
+                replica.address,
+                details,
+                others,
+                replica.backoff,
+            )
 
     def _answered(self, replica: _Replica) -> None:
         with self._lock:
             if replica.down_until is None:
                 return
             replica.down_until, replica.backoff, replica.probing = None, 0.0, False
-        log.info("PredictionService replica %s answers again; it gets calls again.", replica.address)
+        log.info(
+            "PredictionService replica %s answers again; it gets calls again.", replica.address
+        )

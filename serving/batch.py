@@ -53,7 +53,9 @@ def build_batch(info, request, extra=()) -> Batch:
     """
     has_rows, has_columns = len(request.candidates) > 0, len(request.candidate_columns.ids) > 0
     if has_rows and has_columns:
-        raise ServingError.invalid("Give the candidates in candidates or in candidate_columns, not both.")
+        raise ServingError.invalid(
+            "Give the candidates in candidates or in candidate_columns, not both."
+        )
     source = _Columns(request.candidate_columns) if has_columns else _Rows(request.candidates)
     context = request.context_features
     known = set(info.inputs) | set(extra)
@@ -126,7 +128,9 @@ class _Rows:
         if bad is not None:
             raise _wrong_kind(self.label(name, bad), kinds[bad], dtype, shape)
         if shape:
-            return np.stack([_value(v, self.label(name, i), dtype, shape) for i, v in enumerate(values)])
+            return np.stack(
+                [_value(v, self.label(name, i), dtype, shape) for i, v in enumerate(values)]
+            )
         if dtype.kind == "O":
             out = np.empty(len(values), dtype=object)
             out[:] = [v.string_value for v in values]
@@ -192,4 +196,6 @@ def _wrong_kind(label: str, kind, dtype, shape, column: bool = False) -> Serving
     scalar_ok, list_ok = _ACCEPTS[dtype.kind]
     want = sorted(list_ok if (shape or column) else scalar_ok)
     what = f"{'a sequence of ' + str(shape[0]) + ' ' if shape else ''}{'string' if dtype.kind == 'O' else dtype.name}"
-    return ServingError.invalid(f"{label} is {kind or 'no value'}, but the model reads {what}: give one of {want}.")
+    return ServingError.invalid(
+        f"{label} is {kind or 'no value'}, but the model reads {what}: give one of {want}."
+    )

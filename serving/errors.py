@@ -77,6 +77,9 @@ def guarded(method):
             e.abort(context)
         except Exception:  # noqa: BLE001 - the server outlives every request
             log.exception("%s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed inside the server; its log has the details.")
+            context.abort(
+                grpc.StatusCode.INTERNAL,
+                f"{method.__name__} failed inside the server; its log has the details.",
+            )
 
     return wrapper

@@ -48,12 +48,18 @@ class Fusion:
             object.__setattr__(self, key, value)
 
     @classmethod
-    def from_metadata(cls, fusion: dict | None, tasks=(), entire_space_task: str | None = None) -> "Fusion":
+    def from_metadata(
+        cls, fusion: dict | None, tasks=(), entire_space_task: str | None = None
+    ) -> "Fusion":
         """The `fusion` entry of tfmtl.json; absent: `tfmtl.contract.default_fusion` of `tasks`."""
         if not fusion:
             return cls(**contract.default_fusion(tasks, entire_space_task))
-        return cls(fusion.get("kind", "product"), dict(fusion.get("weights") or {}),
-                   fusion.get("length_feature"), fusion.get("length_transform") or "none")
+        return cls(
+            fusion.get("kind", "product"),
+            dict(fusion.get("weights") or {}),
+            fusion.get("length_feature"),
+            fusion.get("length_transform") or "none",
+        )
 
     @classmethod
     def of_model(cls, metadata: dict) -> "Fusion":
@@ -63,21 +69,32 @@ class Fusion:
         except contract.ContractError as e:
             raise ServingError.invalid(str(e)) from None
 
-    def merged(self, kind=None, weights=None, replace_weights=False, length_feature=None,
-               length_transform=None) -> "Fusion":
+    def merged(
+        self,
+        kind=None,
+        weights=None,
+        replace_weights=False,
+        length_feature=None,
+        length_transform=None,
+    ) -> "Fusion":
         """This fusion with a request's overrides (None keeps the field; length_feature "" drops f)."""
         new_weights = {} if replace_weights else dict(self.weights)
         if replace_weights:
             new_weights.update({task: 0.0 for task in self.weights})
         new_weights.update(weights or {})
-        return Fusion(kind or self.kind, new_weights,
-                      self.length_feature if length_feature is None else length_feature,
-                      length_transform or self.length_transform)
+        return Fusion(
+            kind or self.kind,
+            new_weights,
+            self.length_feature if length_feature is None else length_feature,
+            length_transform or self.length_transform,
+        )
 
     def restricted(self, tasks) -> "Fusion":
         """Only `tasks` (facet routing): the others leave the weights."""
         tasks = set(tasks)
-        return dataclasses.replace(self, weights={k: w for k, w in self.weights.items() if k in tasks})
+        return dataclasses.replace(
+            self, weights={k: w for k, w in self.weights.items() if k in tasks}
+        )
 
     @property
     def used_tasks(self) -> list[str]:
@@ -115,7 +132,9 @@ class Fusion:
         if self.kind == "product":
             fused = np.ones(n)
             for task in self.used_tasks:  # PLE eq 1: prod_k s_k^{w_k}
-                fused *= np.power(np.asarray(task_scores[task], dtype=np.float64), self.weights[task])
+                fused *= np.power(
+                    np.asarray(task_scores[task], dtype=np.float64), self.weights[task]
+                )
         else:
             fused = np.zeros(n)
             for task in self.used_tasks:

@@ -34,8 +34,10 @@ from tfmtl.serving.tls import ServerTls
 log = logging.getLogger("tfmtl.serving")
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
-MESSAGE_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+MESSAGE_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
 
 
 class GrpcServer:
@@ -56,9 +58,15 @@ class GrpcServer:
     kind = "gRPC server"
     metric_labels: tuple = ()  # extra labels on tfmtl_requests_total, read from each response
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1", max_workers: int = 16,
-                 max_concurrent_requests: int | None = None, metrics_port: int | None = None,
-                 tls: ServerTls | None = None):
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        max_workers: int = 16,
+        max_concurrent_requests: int | None = None,
+        metrics_port: int | None = None,
+        tls: ServerTls | None = None,
+    ):
         self.host, self.port, self.max_workers = host, int(port), int(max_workers)
         self.tls = tls
         self.max_concurrent_requests = int(max_concurrent_requests or 4 * self.max_workers)
@@ -87,7 +95,9 @@ class GrpcServer:
         try:
             self._open()
         except BaseException:
-            self.stop(grace=0)  # a port that would not bind leaves no model manager or thread behind
+            self.stop(
+                grace=0
+            )  # a port that would not bind leaves no model manager or thread behind
             raise
         return self
 
@@ -95,7 +105,8 @@ class GrpcServer:
         prefix = "tfmtl-" + self.kind.lower().replace("service", "")
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix=prefix),
-            options=MESSAGE_OPTIONS, maximum_concurrent_rpcs=self.max_concurrent_requests,
+            options=MESSAGE_OPTIONS,
+            maximum_concurrent_rpcs=self.max_concurrent_requests,
             interceptors=[self.metrics.interceptor()],
         )
         services = _Registrations(self._server)
@@ -118,16 +129,20 @@ class GrpcServer:
         try:
             return self._server.add_secure_port(address, self.tls.credentials())
         except RuntimeError:
-            raise OSError(f"Could not bind the {self.kind} to {address} with TLS: is the port taken, or are the "
-                          "certificate chain and private key (--tls_cert, --tls_key) not a matching pair?") from None
+            raise OSError(
+                f"Could not bind the {self.kind} to {address} with TLS: is the port taken, or are the "
+                "certificate chain and private key (--tls_cert, --tls_key) not a matching pair?"
+            ) from None
 
     def _serve_metrics(self) -> None:
         try:
             self.metrics_port = self.metrics.serve_http(self.host, self.metrics_port)
         except (OSError, OverflowError) as e:
             reason = getattr(e, "strerror", None) or e
-            raise OSError(f"Could not bind the {self.kind}'s metrics_port to "
-                          f"{self.host}:{self.metrics_port}: {reason}.") from None
+            raise OSError(
+                f"Could not bind the {self.kind}'s metrics_port to "
+                f"{self.host}:{self.metrics_port}: {reason}."
+            ) from None
 
     def stop(self, grace: float = 2.0) -> None:
         """Report NOT_SERVING, refuse new requests, let in-flight ones finish within `grace` seconds."""

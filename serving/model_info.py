@@ -32,8 +32,13 @@ from tfmtl import contract, fusion_variants
 from tfmtl.serving.errors import ServingError, shown
 from tfmtl.serving.fusion import Fusion
 
-_NUMPY = {1: np.dtype(np.float32), 9: np.dtype(np.int64), 7: np.dtype(object), 3: np.dtype(np.int32),
-          2: np.dtype(np.float64)}  # tensorflow DataType enum -> numpy
+_NUMPY = {
+    1: np.dtype(np.float32),
+    9: np.dtype(np.int64),
+    7: np.dtype(object),
+    3: np.dtype(np.int32),
+    2: np.dtype(np.float64),
+}  # tensorflow DataType enum -> numpy
 
 
 @dataclasses.dataclass
@@ -68,10 +73,14 @@ class ModelInfo:
     def variants(self) -> dict:
         """Fusion variant name -> `Fusion` (`tfmtl.fusion_variants`; "default" is `fusion`)."""
         try:
-            return {name: Fusion(**f) for name, f in fusion_variants.variants(self.metadata).items()}
+            return {
+                name: Fusion(**f) for name, f in fusion_variants.variants(self.metadata).items()
+            }
         except contract.ContractError as e:
-            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
-                               f"tfmtl.json of model '{self.name}' version {self.version}: {e}") from None
+            raise ServingError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"tfmtl.json of model '{self.name}' version {self.version}: {e}",
+            ) from None
 
     @functools.cached_property
     def traffic(self) -> dict:
@@ -79,8 +88,10 @@ class ModelInfo:
         try:
             return fusion_variants.traffic(self.metadata)
         except contract.ContractError as e:
-            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
-                               f"tfmtl.json of model '{self.name}' version {self.version}: {e}") from None
+            raise ServingError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"tfmtl.json of model '{self.name}' version {self.version}: {e}",
+            ) from None
 
     def fusion_of(self, heads, variant: str = fusion_variants.DEFAULT) -> Fusion:
         """Fusion `variant` restricted to `heads`, remembered per variant and set of heads."""
@@ -94,8 +105,12 @@ class ModelInfo:
         """`tfmtl.contract.group_heads` for this version, remembered per group (errors are not)."""
         known = self.__dict__.setdefault("_group_heads", {})
         if group not in known:
-            heads = contract.group_heads(self.metadata, group, f"model '{self.name}' version {self.version}")
-            known[group] = heads if heads or group else list(self.task_names)  # no tasks listed: every output
+            heads = contract.group_heads(
+                self.metadata, group, f"model '{self.name}' version {self.version}"
+            )
+            known[group] = (
+                heads if heads or group else list(self.task_names)
+            )  # no tasks listed: every output
         return known[group]
 
 
@@ -117,10 +132,16 @@ class ModelInfoCache:
         self._latest: dict[tuple, tuple[float, ModelInfo]] = {}
         self._lock = threading.Lock()
 
-    def get(self, name: str, version: int | None, signature_name: str = "serving_default") -> ModelInfo:
+    def get(
+        self, name: str, version: int | None, signature_name: str = "serving_default"
+    ) -> ModelInfo:
         key = (name, signature_name)
         with self._lock:
-            if version is None and key in self._latest and time.monotonic() - self._latest[key][0] < self.ttl:
+            if (
+                version is None
+                and key in self._latest
+                and time.monotonic() - self._latest[key][0] < self.ttl
+            ):
                 return self._latest[key][1]
             if version is not None and (name, version, signature_name) in self._versions:
                 return self._versions[(name, version, signature_name)]
@@ -139,7 +160,11 @@ class ModelInfoCache:
         if self.metadata_dir:
             _path_component(name)  # refused before the PredictionService is asked
         try:
-            response = self._call(name, version, ["signature_def"] if self.metadata_dir else ["signature_def", "tfmtl"])
+            response = self._call(
+                name,
+                version,
+                ["signature_def"] if self.metadata_dir else ["signature_def", "tfmtl"],
+            )
         except ServingError as e:
             if self.metadata_dir or e.code != grpc.StatusCode.INVALID_ARGUMENT:
                 raise
@@ -154,7 +179,10 @@ class ModelInfoCache:
             )
         sig = defs.signature_def[signature_name]
         inputs = {
-            key: (_NUMPY.get(t.dtype, np.dtype(object)), tuple(int(d.size) for d in t.tensor_shape.dim[1:]))
+            key: (
+                _NUMPY.get(t.dtype, np.dtype(object)),
+                tuple(int(d.size) for d in t.tensor_shape.dim[1:]),
+            )
             for key, t in sig.inputs.items()
         }
         if self.metadata_dir:
@@ -163,7 +191,9 @@ class ModelInfoCache:
             text = wrappers_pb2.StringValue()
             if "tfmtl" in response.metadata:
                 response.metadata["tfmtl"].Unpack(text)
-            metadata = self._parse(text.value, f"tfmtl.json of model '{name}' version {served_version}")
+            metadata = self._parse(
+                text.value, f"tfmtl.json of model '{name}' version {served_version}"
+            )
         if not metadata.get("tasks"):
             raise ServingError(
                 grpc.StatusCode.FAILED_PRECONDITION,
@@ -171,7 +201,9 @@ class ModelInfoCache:
                 "tfmtl.export.export_saved_model, and point --metadata_dir at the model base paths' parent "
                 "when the PredictionService is TF Serving.",
             )
-        return ModelInfo(name, served_version, signature_name, inputs, sorted(sig.outputs), metadata)
+        return ModelInfo(
+            name, served_version, signature_name, inputs, sorted(sig.outputs), metadata
+        )
 
     def _call(self, name: str, version: int | None, fields: list[str]):
         request = get_model_metadata_pb2.GetModelMetadataRequest()
@@ -205,7 +237,12 @@ class ModelInfoCache:
 
 def _path_component(name: str) -> str:
     """`name` when it is one plain folder name, so `metadata_dir / name` stays inside metadata_dir."""
-    if not name or name.startswith(".") or any(c in name for c in "/\\\0:") or Path(name).is_absolute():
+    if (
+        not name
+        or name.startswith(".")
+        or any(c in name for c in "/\\\0:")
+        or Path(name).is_absolute()
+    ):
         raise ServingError.invalid(
             f"model_name {shown(name)} cannot name a folder of --metadata_dir: a model name holds no '/', "
             "'\\', ':' or NUL and does not start with '.'."

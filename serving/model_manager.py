@@ -53,8 +53,15 @@ class ModelManager:
     (the PredictionServer's health and metrics follow loads and unloads this way).
     """
 
-    def __init__(self, base_path, name: str, policy="latest", poll_seconds: float = 1.0,
-                 version_labels: dict | None = None, warmup: bool = True):
+    def __init__(
+        self,
+        base_path,
+        name: str,
+        policy="latest",
+        poll_seconds: float = 1.0,
+        version_labels: dict | None = None,
+        warmup: bool = True,
+    ):
         self.base_path, self.name = Path(base_path), name
         self.policy = policy if isinstance(policy, VersionPolicy) else VersionPolicy.parse(policy)
         self.poll_seconds, self.warmup = float(poll_seconds), warmup
@@ -74,10 +81,17 @@ class ModelManager:
         try:
             staging.clean_stale(self.base_path)
         except OSError as e:  # a read-only model volume is served all the same
-            log.warning("Model '%s': could not clean stale staging folders in %s: %s", self.name, self.base_path, e)
+            log.warning(
+                "Model '%s': could not clean stale staging folders in %s: %s",
+                self.name,
+                self.base_path,
+                e,
+            )
         self.poll()
         if self.poll_seconds > 0:
-            self._thread = threading.Thread(target=self._run, name=f"tfmtl-poll-{self.name}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name=f"tfmtl-poll-{self.name}", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -91,14 +105,20 @@ class ModelManager:
             try:
                 self.poll()
             except Exception:  # noqa: BLE001 - the poller must outlive any one bad poll
-                log.exception("Model '%s': polling %s failed; will retry.", self.name, self.base_path)
+                log.exception(
+                    "Model '%s': polling %s failed; will retry.", self.name, self.base_path
+                )
 
     # -- polling ----------------------------------------------------------------------------
     def poll(self) -> list[int]:
         """One pass over the base path; returns the versions serving afterwards."""
         with self._poll_lock:
             on_disk = self._versions_on_disk()
-            for v in [v for v in self._failed if v not in on_disk or _fingerprint(on_disk[v]) != self._failed[v]]:
+            for v in [
+                v
+                for v in self._failed
+                if v not in on_disk or _fingerprint(on_disk[v]) != self._failed[v]
+            ]:
                 del self._failed[v]  # gone, or its files changed: worth another try
             loaded = dict(self._serving)
             while True:
@@ -141,10 +161,18 @@ class ModelManager:
             servable = Servable.load(self.name, version, path, warmup=self.warmup)
         except Exception as e:  # noqa: BLE001 - a bad version must never stop the good ones
             reason = getattr(e, "message", None) or str(e) or type(e).__name__
-            log.error("Model '%s': version %d at %s failed to load and is skipped: %s", self.name, version, path, reason)
+            log.error(
+                "Model '%s': version %d at %s failed to load and is skipped: %s",
+                self.name,
+                version,
+                path,
+                reason,
+            )
             self._failed[version] = fingerprint
             with self._lock:
-                self._states[version] = VersionState(version, "END", f"{type(e).__name__}: {reason}")
+                self._states[version] = VersionState(
+                    version, "END", f"{type(e).__name__}: {reason}"
+                )
             return None
         log.info("Model '%s': loaded version %d from %s.", self.name, version, path)
         return servable
@@ -192,7 +220,12 @@ class ModelManager:
 def _fingerprint(path: Path) -> tuple:
     """Names, sizes and mtimes of a version's files: changes when the version is rewritten."""
     try:
-        return tuple(sorted((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns)
-                            for p in path.rglob("*") if p.is_file()))
+        return tuple(
+            sorted(
+                (str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns)
+                for p in path.rglob("*")
+                if p.is_file()
+            )
+        )
     except OSError:
         return ()

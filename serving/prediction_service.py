@@ -41,7 +41,12 @@ from tfmtl.serving.grpc_server import GrpcServer
 from tfmtl.serving.model_manager import ModelManager
 from tfmtl.serving.tensors import to_tensor_proto
 from tfmtl.serving.tls import ServerTls
-from tfmtl.serving.validation import check_finite_inputs, check_finite_outputs, check_inputs, check_output_filter
+from tfmtl.serving.validation import (
+    check_finite_inputs,
+    check_finite_outputs,
+    check_inputs,
+    check_output_filter,
+)
 
 log = logging.getLogger("tfmtl.serving")
 
@@ -51,8 +56,14 @@ _STATES = get_model_status_pb2.ModelVersionStatus.State
 
 
 class _Models:
-    def __init__(self, managers: dict[str, ModelManager], max_batch_size: int, reject_non_finite: bool = True):
-        self.managers, self.max_batch_size, self.reject_non_finite = managers, max_batch_size, reject_non_finite
+    def __init__(
+        self, managers: dict[str, ModelManager], max_batch_size: int, reject_non_finite: bool = True
+    ):
+        self.managers, self.max_batch_size, self.reject_non_finite = (
+            managers,
+            max_batch_size,
+            reject_non_finite,
+        )
 
     def manager(self, model_spec) -> ModelManager:
         if not model_spec.name:
@@ -77,9 +88,11 @@ def _not_served(method: str):
     """An RPC answered UNIMPLEMENTED with a message that says what to call instead."""
 
     def refuse(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                      f"{method} is not served: tfmtl models answer Predict (signature 'serving_default', every "
-                      "task head) and GetModelMetadata.")
+        context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            f"{method} is not served: tfmtl models answer Predict (signature 'serving_default', every "
+            "task head) and GetModelMetadata.",
+        )
 
     refuse.__name__ = method
     return refuse
@@ -88,7 +101,9 @@ def _not_served(method: str):
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict and GetModelMetadata over `ModelManager`s (Classify/Regress/MultiInference: UNIMPLEMENTED)."""
 
-    Classify, Regress, MultiInference = (_not_served(m) for m in ("Classify", "Regress", "MultiInference"))
+    Classify, Regress, MultiInference = (
+        _not_served(m) for m in ("Classify", "Regress", "MultiInference")
+    )
 
     def __init__(self, models: _Models, batcher: Batcher | None = None):
         self.models = models
@@ -117,7 +132,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     @guarded
     def GetModelMetadata(self, request, context):
         if not request.metadata_field:
-            raise ServingError.invalid(f"metadata_field is empty; ask for one of {list(METADATA_FIELDS)}.")
+            raise ServingError.invalid(
+                f"metadata_field is empty; ask for one of {list(METADATA_FIELDS)}."
+            )
         unknown = [f for f in request.metadata_field if f not in METADATA_FIELDS]
         if unknown:
             raise ServingError.invalid(
@@ -157,7 +174,9 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             version = manager.resolve(label=spec.version_label).version
         response = get_model_status_pb2.GetModelStatusResponse()
         for state in manager.states(version):
-            status = response.model_version_status.add(version=state.version, state=_STATES.Value(state.state))
+            status = response.model_version_status.add(
+                version=state.version, state=_STATES.Value(state.state)
+            )
             if state.error:
                 status.status.error_code = error_codes_pb2.UNKNOWN
                 status.status.error_message = state.error
@@ -185,17 +204,30 @@ class PredictionServer(GrpcServer):
 
     kind = "PredictionService"
 
-    def __init__(self, managers: dict, port: int = 0, host: str = "127.0.0.1", max_workers: int = 16,
-                 max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, max_concurrent_requests: int | None = None,
-                 reject_non_finite: bool = True, metrics_port: int | None = None,
-                 batching: BatchingOptions | None = None, tls: ServerTls | None = None):
-        super().__init__(port, host, max_workers, max_concurrent_requests, metrics_port=metrics_port, tls=tls)
+    def __init__(
+        self,
+        managers: dict,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        max_workers: int = 16,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        max_concurrent_requests: int | None = None,
+        reject_non_finite: bool = True,
+        metrics_port: int | None = None,
+        batching: BatchingOptions | None = None,
+        tls: ServerTls | None = None,
+    ):
+        super().__init__(
+            port, host, max_workers, max_concurrent_requests, metrics_port=metrics_port, tls=tls
+        )
         self.batching, self.batcher = batching, None
         self.managers = dict(managers)
         self.max_batch_size, self.reject_non_finite = max_batch_size, reject_non_finite
         self.metrics.add_models(self.managers)
         for name, manager in self.managers.items():
-            manager.listeners.append(lambda versions, name=name: self._versions_changed(name, versions))
+            manager.listeners.append(
+                lambda versions, name=name: self._versions_changed(name, versions)
+            )
 
     def _versions_changed(self, name: str, versions: list[int]) -> None:
         self.metrics.versions_loaded(name, len(versions))
@@ -211,14 +243,21 @@ class PredictionServer(GrpcServer):
     def add_services(self, server) -> None:
         models = _Models(self.managers, self.max_batch_size, self.reject_non_finite)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(models, self.batcher), server)
+            PredictionServicer(models, self.batcher), server
+        )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(models), server)
 
     def start(self) -> "PredictionServer":
         super().start()
         for manager in self.managers.values():
-            log.info("Serving model '%s' versions %s from %s on %s (policy %s).",
-                     manager.name, manager.versions, manager.base_path, self.address, manager.policy)
+            log.info(
+                "Serving model '%s' versions %s from %s on %s (policy %s).",
+                manager.name,
+                manager.versions,
+                manager.base_path,
+                self.address,
+                manager.policy,
+            )
         if self.batcher is not None:
             log.info("Batching Predicts: %s.", self.batching)
         return self
@@ -230,15 +269,28 @@ class PredictionServer(GrpcServer):
             manager.stop()
 
 
-def serve(model_base_path, model_name: str, port: int = 0, host: str = "127.0.0.1", policy: str = "latest",
-          poll_seconds: float = 1.0, version_labels: dict | None = None, tls: ServerTls | None = None,
-          **kwargs) -> PredictionServer:
+def serve(
+    model_base_path,
+    model_name: str,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    policy: str = "latest",
+    poll_seconds: float = 1.0,
+    version_labels: dict | None = None,
+    tls: ServerTls | None = None,
+    **kwargs,
+) -> PredictionServer:
     """Start a PredictionServer for one model (as `tensorflow_model_server --model_base_path`).
 
     `tls`: a `tfmtl.serving.tls.ServerTls` for the port (None: plaintext); `kwargs`: as `PredictionServer`.
     """
-    manager = ModelManager(model_base_path, model_name, policy=policy, poll_seconds=poll_seconds,
-                           version_labels=version_labels)
+    manager = ModelManager(
+        model_base_path,
+        model_name,
+        policy=policy,
+        poll_seconds=poll_seconds,
+        version_labels=version_labels,
+    )
     return PredictionServer({model_name: manager}, port=port, host=host, tls=tls, **kwargs).start()
 
 

@@ -18,8 +18,11 @@ from tfmtl.serving.protos import ranking_pb2, ranking_pb2_grpc
 from tfmtl.serving.tls import ChannelTls, channel
 
 _KINDS = {"product": ranking_pb2.Fusion.PRODUCT, "weighted_sum": ranking_pb2.Fusion.WEIGHTED_SUM}
-_TRANSFORMS = {"none": ranking_pb2.Fusion.NONE, "log1p": ranking_pb2.Fusion.LOG1P,
-               "sigmoid": ranking_pb2.Fusion.SIGMOID}
+_TRANSFORMS = {
+    "none": ranking_pb2.Fusion.NONE,
+    "log1p": ranking_pb2.Fusion.LOG1P,
+    "sigmoid": ranking_pb2.Fusion.SIGMOID,
+}
 
 
 def feature_value(value) -> ranking_pb2.FeatureValue:
@@ -39,7 +42,9 @@ def _set_value(fv, value) -> None:
     elif isinstance(value, np.ndarray) and value.ndim == 0:
         _set_value(fv, value.item())
     elif isinstance(value, (list, tuple, np.ndarray)):
-        _set_list(fv, list(np.asarray(value).tolist()) if isinstance(value, np.ndarray) else list(value))
+        _set_list(
+            fv, list(np.asarray(value).tolist()) if isinstance(value, np.ndarray) else list(value)
+        )
     else:
         raise TypeError(f"Cannot send a {type(value).__name__} ({value!r}) as a feature value.")
 
@@ -54,10 +59,20 @@ def _set_list(target, items: list) -> None:
         target.float_list.value.extend(float(v) for v in items)
 
 
-def rank_request(model_name: str, context: dict, candidates=None, version: int | None = None,
-                 fusion: dict | None = None, top_k: int = 0, facet_group: str = "", signature_name: str = "",
-                 columns: dict | None = None, ids=None, fusion_variant: str = "",
-                 traffic_key: str = "") -> ranking_pb2.RankRequest:
+def rank_request(
+    model_name: str,
+    context: dict,
+    candidates=None,
+    version: int | None = None,
+    fusion: dict | None = None,
+    top_k: int = 0,
+    facet_group: str = "",
+    signature_name: str = "",
+    columns: dict | None = None,
+    ids=None,
+    fusion_variant: str = "",
+    traffic_key: str = "",
+) -> ranking_pb2.RankRequest:
     """A RankRequest.
 
     Args:
@@ -70,9 +85,14 @@ def rank_request(model_name: str, context: dict, candidates=None, version: int |
         fusion_variant: a named variant of the model's fusion ("": by `traffic_key`, else "default").
         traffic_key: a stable key (a user id) the server hashes onto the model's variant shares.
     """
-    request = ranking_pb2.RankRequest(model_name=model_name, top_k=int(top_k), facet_group=facet_group,
-                                      signature_name=signature_name, fusion_variant=fusion_variant,
-                                      traffic_key=traffic_key)
+    request = ranking_pb2.RankRequest(
+        model_name=model_name,
+        top_k=int(top_k),
+        facet_group=facet_group,
+        signature_name=signature_name,
+        fusion_variant=fusion_variant,
+        traffic_key=traffic_key,
+    )
     if version is not None:
         request.model_version.value = int(version)
     for name, value in (context or {}).items():
@@ -100,12 +120,16 @@ def rank_request(model_name: str, context: dict, candidates=None, version: int |
 
 
 def _fill_fusion(proto, fusion: dict) -> None:
-    unknown = sorted(set(fusion) - {"kind", "weights", "replace_weights", "length_feature", "length_transform"})
+    unknown = sorted(
+        set(fusion) - {"kind", "weights", "replace_weights", "length_feature", "length_transform"}
+    )
     if unknown:
         raise ValueError(f"fusion has unknown key(s) {unknown}.")
     if fusion.get("kind"):
         if fusion["kind"] not in _KINDS:
-            raise ValueError(f"fusion kind must be one of {sorted(_KINDS)}. Received: {fusion['kind']!r}")
+            raise ValueError(
+                f"fusion kind must be one of {sorted(_KINDS)}. Received: {fusion['kind']!r}"
+            )
         proto.kind = _KINDS[fusion["kind"]]
     proto.weights.update({k: float(v) for k, v in (fusion.get("weights") or {}).items()})
     proto.replace_weights = bool(fusion.get("replace_weights", False))
@@ -131,13 +155,23 @@ class RankingClient:
 
     def __init__(self, address: str, timeout: float = 30.0, tls: ChannelTls | None = None):
         self.address, self.timeout = address, timeout
-        self.channel = channel(address, tls, options=[("grpc.max_send_message_length", 256 << 20),
-                                                      ("grpc.max_receive_message_length", 256 << 20)])
+        self.channel = channel(
+            address,
+            tls,
+            options=[
+                ("grpc.max_send_message_length", 256 << 20),
+                ("grpc.max_receive_message_length", 256 << 20),
+            ],
+        )
         self.stub = ranking_pb2_grpc.RankingServiceStub(self.channel)
 
-    def rank(self, model_name: str, context: dict, candidates=None, **kwargs) -> ranking_pb2.RankResponse:
+    def rank(
+        self, model_name: str, context: dict, candidates=None, **kwargs
+    ) -> ranking_pb2.RankResponse:
         """Rank `candidates`; see `rank_request` for the arguments."""
-        return self.stub.Rank(rank_request(model_name, context, candidates, **kwargs), timeout=self.timeout)
+        return self.stub.Rank(
+            rank_request(model_name, context, candidates, **kwargs), timeout=self.timeout
+        )
 
     def close(self) -> None:
         self.channel.close()
@@ -155,5 +189,8 @@ def format_ranking(response, limit: int | None = None) -> str:
     header = f"{'rank':>4}  {'id':<12} {'score':>10}  " + "  ".join(f"{t:>10}" for t in tasks)
     lines = [header, "-" * len(header)]
     for r, c in enumerate(response.candidates[:limit] if limit else response.candidates, start=1):
-        lines.append(f"{r:>4}  {c.id:<12} {c.score:>10.4f}  " + "  ".join(f"{c.task_scores[t]:>10.4f}" for t in tasks))
+        lines.append(
+            f"{r:>4}  {c.id:<12} {c.score:>10.4f}  "
+            + "  ".join(f"{c.task_scores[t]:>10.4f}" for t in tasks)
+        )
     return "\n".join(lines)

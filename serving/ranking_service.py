@@ -45,14 +45,23 @@ log = logging.getLogger("tfmtl.serving")
 
 DEFAULT_MAX_CANDIDATES = 5_000
 _KIND = {ranking_pb2.Fusion.PRODUCT: "product", ranking_pb2.Fusion.WEIGHTED_SUM: "weighted_sum"}
-_TRANSFORM = {ranking_pb2.Fusion.NONE: "none", ranking_pb2.Fusion.LOG1P: "log1p", ranking_pb2.Fusion.SIGMOID: "sigmoid"}
+_TRANSFORM = {
+    ranking_pb2.Fusion.NONE: "none",
+    ranking_pb2.Fusion.LOG1P: "log1p",
+    ranking_pb2.Fusion.SIGMOID: "sigmoid",
+}
 
 
 class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
     """Implements `tfmtl.serving.RankingService.Rank` over a PredictionService stub."""
 
-    def __init__(self, prediction_stub, info_cache: ModelInfoCache, timeout: float = 30.0,
-                 max_candidates: int = DEFAULT_MAX_CANDIDATES):
+    def __init__(
+        self,
+        prediction_stub,
+        info_cache: ModelInfoCache,
+        timeout: float = 30.0,
+        max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    ):
         self.stub, self.infos, self.timeout = prediction_stub, info_cache, float(timeout)
         self.max_candidates = int(max_candidates)
 
@@ -81,7 +90,10 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         if deadline is None or deadline >= self.timeout:
             return self.timeout
         if deadline <= 0.001:
-            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "The Rank request's deadline passed before its Predict.")
+            raise ServingError(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                "The Rank request's deadline passed before its Predict.",
+            )
         return deadline
 
     def _rank(self, request, info, timeout: float) -> ranking_pb2.RankResponse:
@@ -97,8 +109,12 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         order = np.argsort(-np.nan_to_num(fused, nan=-np.inf), kind="stable")
         if request.top_k:
             order = order[: request.top_k]
-        response = ranking_pb2.RankResponse(model_name=info.name, model_version=info.version,
-                                            facet_group=group, fusion_variant=variant)
+        response = ranking_pb2.RankResponse(
+            model_name=info.name,
+            model_version=info.version,
+            facet_group=group,
+            fusion_variant=variant,
+        )
         _fill_fusion(response.fusion, fusion)
         columns = {k: v.tolist() for k, v in scores.items()}
         fused_list = fused.tolist()
@@ -131,12 +147,18 @@ def check_request(request, max_candidates: int = DEFAULT_MAX_CANDIDATES) -> None
     n = len(request.candidate_columns.ids) if columns else len(request.candidates)
     field = "candidate_columns.ids" if columns else "candidates"
     if not n:
-        raise ServingError.invalid("candidates is empty (and so is candidate_columns); send at least one candidate.")
+        raise ServingError.invalid(
+            "candidates is empty (and so is candidate_columns); send at least one candidate."
+        )
     if n > max_candidates:
-        raise ServingError.invalid(f"{field} has {n:,} entries, over this server's limit of {max_candidates:,}; "
-                                   "split the request.")
+        raise ServingError.invalid(
+            f"{field} has {n:,} entries, over this server's limit of {max_candidates:,}; "
+            "split the request."
+        )
     if request.top_k < 0:
-        raise ServingError.invalid(f"top_k must be >= 0 (0 returns every candidate). Received: {request.top_k}.")
+        raise ServingError.invalid(
+            f"top_k must be >= 0 (0 returns every candidate). Received: {request.top_k}."
+        )
     ids = list(request.candidate_columns.ids) if columns else [c.id for c in request.candidates]
     where = "candidate_columns.ids[{}]" if columns else "candidates[{}].id"
     seen = {}
@@ -144,21 +166,38 @@ def check_request(request, max_candidates: int = DEFAULT_MAX_CANDIDATES) -> None
         resolved = given or str(i)
         if resolved in seen:
             j = seen[resolved]
-            said = f"{where.format(i)} is empty and stands for its position {shown(resolved)}" if not given else \
-                f"{where.format(i)} {shown(given)}"
-            raise ServingError.invalid(f"{said}, which {where.format(j)} already uses; ids must be unique.")
+            said = (
+                f"{where.format(i)} is empty and stands for its position {shown(resolved)}"
+                if not given
+                else f"{where.format(i)} {shown(given)}"
+            )
+            raise ServingError.invalid(
+                f"{said}, which {where.format(j)} already uses; ids must be unique."
+            )
         seen[resolved] = i
     if request.HasField("fusion"):
-        if request.fusion.kind not in _KIND and request.fusion.kind != ranking_pb2.Fusion.KIND_UNSPECIFIED:
-            raise ServingError.invalid(f"fusion.kind {request.fusion.kind} is not a Fusion.Kind; use PRODUCT or "
-                                       "WEIGHTED_SUM (or leave it unset for the model's default).")
+        if (
+            request.fusion.kind not in _KIND
+            and request.fusion.kind != ranking_pb2.Fusion.KIND_UNSPECIFIED
+        ):
+            raise ServingError.invalid(
+                f"fusion.kind {request.fusion.kind} is not a Fusion.Kind; use PRODUCT or "
+                "WEIGHTED_SUM (or leave it unset for the model's default)."
+            )
         transform = request.fusion.length_transform
-        if transform not in _TRANSFORM and transform != ranking_pb2.Fusion.LENGTH_TRANSFORM_UNSPECIFIED:
-            raise ServingError.invalid(f"fusion.length_transform {transform} is not a Fusion.LengthTransform; use "
-                                       "NONE, LOG1P or SIGMOID (or leave it unset for the model's default).")
+        if (
+            transform not in _TRANSFORM
+            and transform != ranking_pb2.Fusion.LENGTH_TRANSFORM_UNSPECIFIED
+        ):
+            raise ServingError.invalid(
+                f"fusion.length_transform {transform} is not a Fusion.LengthTransform; use "
+                "NONE, LOG1P or SIGMOID (or leave it unset for the model's default)."
+            )
         for task, weight in request.fusion.weights.items():
             if not np.isfinite(weight):
-                raise ServingError.invalid(f"fusion.weights[{shown(task)}] is {weight}; weights must be finite.")
+                raise ServingError.invalid(
+                    f"fusion.weights[{shown(task)}] is {weight}; weights must be finite."
+                )
 
 
 def _heads(info, facet_group: str) -> list[str]:
@@ -202,13 +241,22 @@ def _fusion(info, request, heads: list[str], group: str, variant: str = fusion_v
         raise ServingError.invalid(
             f"fusion.length_feature {shown(length)} is neither a model input nor a feature of the request."
         )
-    if length and length in info.inputs and (info.inputs[length][0].kind not in "fi" or info.inputs[length][1]):
+    if (
+        length
+        and length in info.inputs
+        and (info.inputs[length][0].kind not in "fi" or info.inputs[length][1])
+    ):
         raise ServingError.invalid(
             f"fusion.length_feature {shown(length)} is a {'sequence' if info.inputs[length][1] else 'string'} "
             "input of the model; the length factor needs a numeric scalar feature."
         )
-    return default.merged(kind=_KIND.get(f.kind), weights=dict(f.weights), replace_weights=f.replace_weights,
-                          length_feature=length, length_transform=_TRANSFORM.get(f.length_transform))
+    return default.merged(
+        kind=_KIND.get(f.kind),
+        weights=dict(f.weights),
+        replace_weights=f.replace_weights,
+        length_feature=length,
+        length_transform=_TRANSFORM.get(f.length_transform),
+    )
 
 
 def _given(request, name: str) -> bool:
@@ -248,12 +296,24 @@ class RankingServer(GrpcServer):
     kind = "RankingService"
     metric_labels = ("fusion_variant",)
 
-    def __init__(self, prediction_service: str | list, port: int = 0, host: str = "127.0.0.1", metadata_dir=None,
-                 max_workers: int = 16, timeout: float = 30.0, info_ttl_seconds: float = 2.0,
-                 max_concurrent_requests: int | None = None, max_candidates: int = DEFAULT_MAX_CANDIDATES,
-                 metrics_port: int | None = None, tls: ServerTls | None = None,
-                 prediction_tls: ChannelTls | None = None):
-        super().__init__(port, host, max_workers, max_concurrent_requests, metrics_port=metrics_port, tls=tls)
+    def __init__(
+        self,
+        prediction_service: str | list,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        metadata_dir=None,
+        max_workers: int = 16,
+        timeout: float = 30.0,
+        info_ttl_seconds: float = 2.0,
+        max_concurrent_requests: int | None = None,
+        max_candidates: int = DEFAULT_MAX_CANDIDATES,
+        metrics_port: int | None = None,
+        tls: ServerTls | None = None,
+        prediction_tls: ChannelTls | None = None,
+    ):
+        super().__init__(
+            port, host, max_workers, max_concurrent_requests, metrics_port=metrics_port, tls=tls
+        )
         self.prediction_services = split_addresses(prediction_service)
         self.prediction_service = ",".join(self.prediction_services)
         self.metadata_dir, self.timeout = metadata_dir, timeout
@@ -261,16 +321,26 @@ class RankingServer(GrpcServer):
         self.prediction_tls, self.backends = prediction_tls, None
 
     def on_start(self) -> None:
-        self.backends = PredictionBackends(self.prediction_services, tls=self.prediction_tls, metrics=self.metrics)
+        self.backends = PredictionBackends(
+            self.prediction_services, tls=self.prediction_tls, metrics=self.metrics
+        )
 
     def add_services(self, server) -> None:
         stub = self.backends
-        infos = ModelInfoCache(stub, self.metadata_dir, ttl_seconds=self.info_ttl_seconds, timeout=self.timeout)
-        ranking_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(stub, infos, self.timeout, self.max_candidates), server)
+        infos = ModelInfoCache(
+            stub, self.metadata_dir, ttl_seconds=self.info_ttl_seconds, timeout=self.timeout
+        )
+        ranking_pb2_grpc.add_RankingServiceServicer_to_server(
+            RankingServicer(stub, infos, self.timeout, self.max_candidates), server
+        )
 
     def start(self) -> "RankingServer":
         super().start()
-        log.info("RankingService on %s, calling the PredictionService at %s.", self.address, self.prediction_service)
+        log.info(
+            "RankingService on %s, calling the PredictionService at %s.",
+            self.address,
+            self.prediction_service,
+        )
         return self
 
     def on_stop(self) -> None:

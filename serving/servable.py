@@ -69,7 +69,9 @@ class Servable:
         path = Path(path)
         pb = path / "saved_model.pb"
         if not pb.is_file():
-            raise FileNotFoundError(f"{pb} does not exist: not a SavedModel (half-written or corrupt version).")
+            raise FileNotFoundError(
+                f"{pb} does not exist: not a SavedModel (half-written or corrupt version)."
+            )
         saved = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
         if not saved.meta_graphs:
             raise ValueError(f"{pb} holds no MetaGraph.")
@@ -102,7 +104,9 @@ class Servable:
         try:
             result = signature(arrays)
         except tf.errors.InvalidArgumentError as e:
-            raise ServingError.invalid(f"{signature.where} refused {_subject(arrays)}: {_reason(e.message)}") from e
+            raise ServingError.invalid(
+                f"{signature.where} refused {_subject(arrays)}: {_reason(e.message)}"
+            ) from e
         except UnicodeDecodeError as e:
             # TF quotes the value it could not parse; non-UTF-8 bytes there break the error itself.
             strings = {k: v for k, v in arrays.items() if v.dtype.kind == "O"} or arrays
@@ -132,7 +136,9 @@ class Servable:
             arrays = check_inputs(signature, request.inputs, max_batch_size=np.iinfo(np.int32).max)
             self.run(signature.name, arrays, check_output_filter(signature, request.output_filter))
             count += 1
-        log.info("Model '%s' version %d: replayed %d warmup request(s).", self.name, self.version, count)
+        log.info(
+            "Model '%s' version %d: replayed %d warmup request(s).", self.name, self.version, count
+        )
         return count
 
 

@@ -28,8 +28,12 @@ _NUMERIC = {
     types_pb2.DT_INT64: (np.int64, "int64_val"),
     types_pb2.DT_INT32: (np.int32, "int_val"),
 }
-_BY_NUMPY = {np.dtype(np.float32): types_pb2.DT_FLOAT, np.dtype(np.float64): types_pb2.DT_DOUBLE,
-             np.dtype(np.int64): types_pb2.DT_INT64, np.dtype(np.int32): types_pb2.DT_INT32}
+_BY_NUMPY = {
+    np.dtype(np.float32): types_pb2.DT_FLOAT,
+    np.dtype(np.float64): types_pb2.DT_DOUBLE,
+    np.dtype(np.int64): types_pb2.DT_INT64,
+    np.dtype(np.int32): types_pb2.DT_INT32,
+}
 
 
 def dtype_name(enum_value: int) -> str:
@@ -52,9 +56,13 @@ def to_ndarray(proto: tensor_pb2.TensorProto, name: str) -> np.ndarray:
     """Decode `proto`; a malformed tensor is an INVALID_ARGUMENT naming input `name`."""
     shape = shape_of(proto)
     if shape is None:
-        raise ServingError.invalid(f"Input {shown(name)} has an unknown rank; give its tensor_shape.")
+        raise ServingError.invalid(
+            f"Input {shown(name)} has an unknown rank; give its tensor_shape."
+        )
     if any(d < 0 for d in shape):
-        raise ServingError.invalid(f"Input {shown(name)} has a negative dimension in its shape {list(shape)}.")
+        raise ServingError.invalid(
+            f"Input {shown(name)} has a negative dimension in its shape {list(shape)}."
+        )
     size = math.prod(shape)  # Python ints: a claimed [2**32, 2**32] must not wrap to 0 values
     if proto.dtype in _NUMERIC:
         np_dtype, field = _NUMERIC[proto.dtype]
@@ -103,7 +111,9 @@ def to_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
         proto.tensor_content = np.ascontiguousarray(array).tobytes()
     elif array.dtype.kind in "OUS":
         proto.dtype = types_pb2.DT_STRING
-        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode("utf-8") for v in array.reshape(-1))
+        proto.string_val.extend(
+            v if isinstance(v, bytes) else str(v).encode("utf-8") for v in array.reshape(-1)
+        )
     else:
         import tensorflow as tf
 

@@ -52,9 +52,11 @@ class ServerTls:
         return cls(cert_chain, private_key, ca)
 
     def credentials(self) -> grpc.ServerCredentials:
-        return grpc.ssl_server_credentials([(self.private_key, self.cert_chain)],
-                                           root_certificates=self.client_ca,
-                                           require_client_auth=self.client_ca is not None)
+        return grpc.ssl_server_credentials(
+            [(self.private_key, self.cert_chain)],
+            root_certificates=self.client_ca,
+            require_client_auth=self.client_ca is not None,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,18 +79,28 @@ class ChannelTls:
 
     def __post_init__(self):
         if (self.cert_chain is None) != (self.private_key is None):
-            raise ValueError("ChannelTls needs both cert_chain and private_key (mutual TLS), or neither. "
-                             f"Received: cert_chain={_given(self.cert_chain)}, "
-                             f"private_key={_given(self.private_key)}.")
+            raise ValueError(
+                "ChannelTls needs both cert_chain and private_key (mutual TLS), or neither. "
+                f"Received: cert_chain={_given(self.cert_chain)}, "
+                f"private_key={_given(self.private_key)}."
+            )
 
     @classmethod
-    def from_files(cls, root_ca=None, cert=None, key=None, server_name: str | None = None,
-                   flag_prefix: str = "--tls_") -> "ChannelTls":
+    def from_files(
+        cls,
+        root_ca=None,
+        cert=None,
+        key=None,
+        server_name: str | None = None,
+        flag_prefix: str = "--tls_",
+    ) -> "ChannelTls":
         """Read and check the PEM files; errors name `flag_prefix` + ca / cert / key."""
         if (cert is None) != (key is None):
             given, missing = ("cert", "key") if key is None else ("key", "cert")
-            raise ValueError(f"{flag_prefix}{given} needs {flag_prefix}{missing}: a client certificate "
-                             "and its key come together.")
+            raise ValueError(
+                f"{flag_prefix}{given} needs {flag_prefix}{missing}: a client certificate "
+                "and its key come together."
+            )
         ca = None if root_ca is None else _read_ca(root_ca, flag_prefix + "ca")
         cert_chain = private_key = None
         if cert is not None:
@@ -98,8 +110,11 @@ class ChannelTls:
         return cls(ca, cert_chain, private_key, server_name or None)
 
     def credentials(self) -> grpc.ChannelCredentials:
-        return grpc.ssl_channel_credentials(root_certificates=self.root_ca, private_key=self.private_key,
-                                            certificate_chain=self.cert_chain)
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.root_ca,
+            private_key=self.private_key,
+            certificate_chain=self.cert_chain,
+        )
 
     def channel(self, address: str, options=()) -> grpc.Channel:
         """A secure channel to `address` (`host:port`)."""
@@ -128,14 +143,18 @@ def _read(path, flag: str, label: str) -> bytes:
     except OSError as e:
         raise ValueError(f"{flag} {path}: {e.strerror or e}.") from None
     if b"-----BEGIN " not in data or label.encode() not in data:
-        raise ValueError(f"{flag} {path} is not a PEM {label.lower()} (no '-----BEGIN ...{label}-----' line).")
+        raise ValueError(
+            f"{flag} {path} is not a PEM {label.lower()} (no '-----BEGIN ...{label}-----' line)."
+        )
     return data
 
 
 def _read_ca(path, flag: str) -> bytes:
     data = _read(path, flag, "CERTIFICATE")
     try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=data.decode("ascii", "replace"))
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(
+            cadata=data.decode("ascii", "replace")
+        )
     except (ssl.SSLError, ValueError) as e:
         raise ValueError(f"{flag} {path} holds no readable CA certificate: {_reason(e)}.") from None
     return data
@@ -145,10 +164,14 @@ def _check_pair(cert: tuple, key: tuple) -> None:
     """The key file (flag, path) is readable, unencrypted, and belongs to the cert file's first certificate."""
     (cert_flag, cert_path), (key_flag, key_path) = cert, key
     try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_path, key_path, password=lambda: b"")
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(
+            cert_path, key_path, password=lambda: b""
+        )
     except ssl.SSLError as e:
-        raise ValueError(f"{cert_flag} {cert_path} and {key_flag} {key_path} are not a readable certificate and "
-                         f"its unencrypted private key: {_reason(e)}.") from None
+        raise ValueError(
+            f"{cert_flag} {cert_path} and {key_flag} {key_path} are not a readable certificate and "
+            f"its unencrypted private key: {_reason(e)}."
+        ) from None
 
 
 def _reason(error: Exception) -> str:

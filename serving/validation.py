@@ -34,7 +34,9 @@ def check_inputs(signature, inputs, max_batch_size: int) -> dict:
         )
     missing = sorted(set(expected) - set(inputs))
     if missing:
-        raise ServingError.invalid(f"Input '{missing[0]}' of {where} is missing from the request (missing: {missing}).")
+        raise ServingError.invalid(
+            f"Input '{missing[0]}' of {where} is missing from the request (missing: {missing})."
+        )
     batch, batch_input, arrays = None, None, {}
     for name in sorted(expected):
         spec, proto = expected[name], inputs[name]
@@ -46,7 +48,9 @@ def check_inputs(signature, inputs, max_batch_size: int) -> dict:
         _check_shape(name, shape, spec, where)
         rows = shape[0]
         if rows == 0:
-            raise ServingError.invalid(f"Input '{name}' has an empty batch (0 rows); send at least one row.")
+            raise ServingError.invalid(
+                f"Input '{name}' has an empty batch (0 rows); send at least one row."
+            )
         if rows > max_batch_size:
             raise ServingError.invalid(
                 f"Input '{name}' has {rows:,} rows, over this server's limit of {max_batch_size:,} rows per "
@@ -66,9 +70,13 @@ def check_inputs(signature, inputs, max_batch_size: int) -> dict:
 def _check_shape(name: str, shape, spec, where: str) -> None:
     want = spec.shape
     if shape is None:
-        raise ServingError.invalid(f"Input '{name}' has an unknown rank; give its tensor_shape ({where}: {_show(want)}).")
+        raise ServingError.invalid(
+            f"Input '{name}' has an unknown rank; give its tensor_shape ({where}: {_show(want)})."
+        )
     if any(d < 0 for d in shape):
-        raise ServingError.invalid(f"Input '{name}' has a negative dimension in its shape {list(shape)}.")
+        raise ServingError.invalid(
+            f"Input '{name}' has a negative dimension in its shape {list(shape)}."
+        )
     if want.rank is None:
         return
     if len(shape) != want.rank:
@@ -77,7 +85,9 @@ def _check_shape(name: str, shape, spec, where: str) -> None:
             f"{want.rank}, shape {_show(want)}."
         )
     if want.rank == 0:
-        raise ServingError.invalid(f"Input '{name}' of {where} is a scalar; it has no batch dimension to serve.")
+        raise ServingError.invalid(
+            f"Input '{name}' of {where} is a scalar; it has no batch dimension to serve."
+        )
     for axis, (got, need) in enumerate(zip(shape, want.as_list())):
         if need is not None and got != need:
             raise ServingError.invalid(
@@ -111,7 +121,9 @@ def check_finite_inputs(arrays: dict, where: str) -> None:
         array = arrays[name]
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             row = int(np.argwhere(~np.isfinite(array))[0][0])
-            value = array.reshape(len(array), -1)[row][~np.isfinite(array.reshape(len(array), -1)[row])][0]
+            value = array.reshape(len(array), -1)[row][
+                ~np.isfinite(array.reshape(len(array), -1)[row])
+            ][0]
             raise ServingError.invalid(
                 f"Input {shown(name)} row {row} is {value}; {where} takes finite numbers only (this server "
                 "refuses NaN and Inf: see --allow_non_finite)."
@@ -128,7 +140,11 @@ def check_finite_outputs(result: dict, arrays: dict, where: str) -> None:
         row = int(np.argwhere(~np.isfinite(values))[0][0])
         dense = {k: float(np.max(np.abs(v[row]))) for k, v in arrays.items() if v.dtype.kind == "f"}
         culprit = max(dense, key=dense.get) if dense else None
-        blame = f"; its largest float input is {shown(culprit)} = {dense[culprit]:.3g}" if culprit else ""
+        blame = (
+            f"; its largest float input is {shown(culprit)} = {dense[culprit]:.3g}"
+            if culprit
+            else ""
+        )
         raise ServingError.invalid(
             f"Row {row} drives output {shown(head)} of {where} to {values.reshape(len(values), -1)[row][0]}{blame}: "
             "give finite values within the range the model was trained on."

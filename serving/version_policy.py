@@ -44,7 +44,7 @@ class VersionPolicy:
         """The versions to serve out of the loadable `versions` on disk, ascending."""
         versions = sorted(set(versions))
         if self.kind == "latest":
-            return versions[-self.count:]
+            return versions[-self.count :]
         if self.kind == "all":
             return versions
         return [v for v in versions if v in self.versions]

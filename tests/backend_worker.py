@@ -46,7 +46,11 @@ def data(rows: int = 256, seed: int = 0, with_raw: bool = False):
         tfmtl.Task("buy", tower_units=(4,), sample_space="click == 1"),
     ]
     labels = {"click": click, "buy": buy.astype("float32")}
-    return (spec, tasks, spec.encode(raw), labels, raw) if with_raw else (spec, tasks, spec.encode(raw), labels)
+    return (
+        (spec, tasks, spec.encode(raw), labels, raw)
+        if with_raw
+        else (spec, tasks, spec.encode(raw), labels)
+    )
 
 
 def masked_bce(y, p):
@@ -135,7 +139,6 @@ def load(folder: str) -> dict:
     import tensorflow as tf
 
     import tfmtl  # noqa: F401  (registers the tfmtl layers)
-
     from tfmtl.models import build_model
 
     spec, tasks, x, y, raw = data(with_raw=True)
@@ -151,23 +154,43 @@ def load(folder: str) -> dict:
     diff_served = {t: float(np.abs(served[t] - expected[t]).max()) for t in expected}
     # The string lookup boundary: the same weights in a lookup=True model take raw values.
     hp = model.metadata["hparams"]
-    raw_model = build_model("mmoe", spec, tasks, lookup=True, num_experts=hp["num_experts"],
-                            expert_units=hp["expert_units"])
+    raw_model = build_model(
+        "mmoe",
+        spec,
+        tasks,
+        lookup=True,
+        num_experts=hp["num_experts"],
+        expert_units=hp["expert_units"],
+    )
     raw_model.set_weights(model.get_weights())
     raw = {k: tf.constant(v) for k, v in raw.items()}
     from_raw = {t: np.asarray(v).reshape(-1) for t, v in raw_model.predict(raw, verbose=0).items()}
     diff_raw = {t: float(np.abs(from_raw[t] - expected[t]).max()) for t in expected}
-    return {"backend": keras.backend.backend(), "max_abs_diff": diff, "max_abs_diff_exported": diff_served,
-            "max_abs_diff_raw_lookup": diff_raw}
+    return {
+        "backend": keras.backend.backend(),
+        "max_abs_diff": diff,
+        "max_abs_diff_exported": diff_served,
+        "max_abs_diff_raw_lookup": diff_raw,
+    }
 
 
 def suite(folder: str, names: str = "all") -> dict:
     """Everything one backend's test needs, in one process (imports dominate the time).
     `names`: "all" zoo switchers, or a comma-separated list."""
-    return {"train": train(None if names == "all" else names.split(",")), "schedule": schedule(), "save": save(folder)}
+    return {
+        "train": train(None if names == "all" else names.split(",")),
+        "schedule": schedule(),
+        "save": save(folder),
+    }
 
 
 if __name__ == "__main__":
     job, rest = sys.argv[1], sys.argv[2:]
-    out = {"train": lambda: train(rest), "schedule": schedule, "suite": lambda: suite(*rest), "save": lambda: save(rest[0]), "load": lambda: load(rest[0])}[job]()
+    out = {
+        "train": lambda: train(rest),
+        "schedule": schedule,
+        "suite": lambda: suite(*rest),
+        "save": lambda: save(rest[0]),
+        "load": lambda: load(rest[0]),
+    }[job]()
     print(json.dumps(out))

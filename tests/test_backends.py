@@ -21,10 +21,19 @@ _RUNS = {}
 
 
 def _run(backend, job, *args, timeout=900):
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "JAX_PLATFORMS": "cpu"}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "JAX_PLATFORMS": "cpu",
+    }
     p = subprocess.run(
         [sys.executable, "-m", "tests.backend_worker", job, *map(str, args)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
     assert p.returncode == 0 and lines, f"{backend} {job} failed:\n{p.stderr[-3000:]}"
@@ -32,7 +41,12 @@ def _run(backend, job, *args, timeout=900):
 
 
 def _suite(backend, tmp_path_factory, names="mmoe,ple"):
-    if importlib.util.find_spec({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]) is None:
+    if (
+        importlib.util.find_spec(
+            {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
+        )
+        is None
+    ):
         pytest.skip(f"{backend} is not installed (pip install -e .[backends])")
     if (backend, names) not in _RUNS:
         folder = tmp_path_factory.mktemp(f"trained_{backend}")
@@ -43,11 +57,14 @@ def _suite(backend, tmp_path_factory, names="mmoe,ple"):
 def _check_trained(backend, models):
     failed = {name: m["error"] for name, m in models.items() if "error" in m}
     assert not failed, f"on {backend}: " + "; ".join(
-        f"{n}: {' '.join(ln.strip() for ln in e.splitlines() if ln.strip())[:400]}" for n, e in failed.items()
+        f"{n}: {' '.join(ln.strip() for ln in e.splitlines() if ln.strip())[:400]}"
+        for n, e in failed.items()
     )
     for name, m in models.items():
         assert np.isfinite(m["fit_losses"]).all() and np.isfinite(m["after"]), (backend, name, m)
-        assert m["after"] < m["before"], f"{name} on {backend}: loss {m['before']:.4f} -> {m['after']:.4f}"
+        assert m["after"] < m["before"], (
+            f"{name} on {backend}: loss {m['before']:.4f} -> {m['after']:.4f}"
+        )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -85,6 +102,10 @@ def test_trained_elsewhere_predicts_the_same_under_tf(backend, tmp_path_factory)
     for task, diff in out["max_abs_diff"].items():
         assert diff < 1e-5, f"{task}: .keras from {backend} loaded under TF differs by {diff}"
     for task, diff in out["max_abs_diff_exported"].items():
-        assert diff < 1e-5, f"{task}: TF SavedModel exported from a {backend}-trained model differs by {diff}"
+        assert diff < 1e-5, (
+            f"{task}: TF SavedModel exported from a {backend}-trained model differs by {diff}"
+        )
     for task, diff in out["max_abs_diff_raw_lookup"].items():
-        assert diff < 1e-5, f"{task}: the {backend} weights in a lookup=True TF model (raw values) differ by {diff}"
+        assert diff < 1e-5, (
+            f"{task}: the {backend} weights in a lookup=True TF model (raw values) differ by {diff}"
+        )

@@ -22,7 +22,9 @@ def example():
 
 def test_variants_with_a_cvr_head_stop_on_the_same_criterion(example):
     assert set(example.MONITOR) == set(example.VARIANTS)
-    assert {example.MONITOR[v] for v in example.WEIGHTS} == {"val_cvr_auc"}  # esmm and both naive heads
+    assert {example.MONITOR[v] for v in example.WEIGHTS} == {
+        "val_cvr_auc"
+    }  # esmm and both naive heads
     assert example.MONITOR["aitm"] == "val_ctcvr_auc"  # AITM has no CVR head
 
 

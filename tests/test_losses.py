@@ -1,4 +1,3 @@
-import keras
 import numpy as np
 import pytest
 
@@ -19,7 +18,9 @@ def test_masked_bce_averages_over_the_sample_space_only():
 def test_masked_mse_and_weight():
     y = np.array([1.0, np.nan, 3.0], "float32")
     p = np.array([0.0, 100.0, 5.0], "float32")
-    assert float(MaskedLoss("regression", weight=0.5)(y, p)) == pytest.approx(0.5 * (1 + 4) / 2, rel=1e-6)
+    assert float(MaskedLoss("regression", weight=0.5)(y, p)) == pytest.approx(
+        0.5 * (1 + 4) / 2, rel=1e-6
+    )
 
 
 def test_masked_sample_changes_no_loss():
@@ -30,12 +31,18 @@ def test_masked_sample_changes_no_loss():
 
 
 def test_all_masked_batch_gives_zero_not_nan():
-    assert float(MaskedLoss("binary")(np.full(3, np.nan, "float32"), np.full(3, 0.5, "float32"))) == 0.0
+    assert (
+        float(MaskedLoss("binary")(np.full(3, np.nan, "float32"), np.full(3, 0.5, "float32")))
+        == 0.0
+    )
 
 
 def _tiny_model():
     spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x")]).adapt({"x": np.arange(8.0)})
-    tasks = [tfmtl.Task("a", kind="regression", loss_weight=1.0, decay=0.5), tfmtl.Task("b", kind="regression")]
+    tasks = [
+        tfmtl.Task("a", kind="regression", loss_weight=1.0, decay=0.5),
+        tfmtl.Task("b", kind="regression"),
+    ]
     return tfmtl.models.build_model("shared_bottom", spec, tasks, units=[4]), tasks
 
 

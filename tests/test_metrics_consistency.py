@@ -28,7 +28,12 @@ def test_exact_matches_brute_force_with_ties():
     b = np.round(rng.random(150), 1)
     got = consistency_ratio(r, a, b, chunk=32)
     consistent, reverse, pairs = _brute(r, a, b)
-    assert (got["consistent"], got["reverse"], got["pairs"], got["exact"]) == (consistent, reverse, pairs, True)
+    assert (got["consistent"], got["reverse"], got["pairs"], got["exact"]) == (
+        consistent,
+        reverse,
+        pairs,
+        True,
+    )
     assert got["ratio"] == pytest.approx(consistent / pairs) and got["stderr"] == 0.0
 
 
@@ -45,7 +50,9 @@ def test_sampled_estimate_is_seeded_and_within_its_error():
     a, b = r + rng.normal(size=1200), r + rng.normal(size=1200)
     exact = consistency_ratio(r, a, b)
     est = consistency_ratio(r, a, b, max_rows=100, sample_pairs=200_000, seed=3)
-    assert not est["exact"] and est == consistency_ratio(r, a, b, max_rows=100, sample_pairs=200_000, seed=3)
+    assert not est["exact"] and est == consistency_ratio(
+        r, a, b, max_rows=100, sample_pairs=200_000, seed=3
+    )
     assert abs(est["ratio"] - exact["ratio"]) < 4 * est["stderr"]
 
 

@@ -25,36 +25,66 @@ def _is_png(path):
 
 
 def test_plots_are_pngs_and_the_heatmap_shows_the_metric(tmp_path):
-    model = build({"family": "mmoe", "num_experts": 3, "expert_units": [4]}, DATA.spec, DATA.tasks,
-                  return_gates=True)
+    model = build(
+        {"family": "mmoe", "num_experts": 3, "expert_units": [4]},
+        DATA.spec,
+        DATA.tasks,
+        return_gates=True,
+    )
     training.compile_multitask(model)
     history = training.fit(model, DATA, epochs=1, batch_size=128, verbose=0)
     paths = write_plots(model, DATA, "test", tmp_path / "plots", history=history)
-    assert [p.name for p in paths] == ["curves.png", "expert_utilisation.png", "gate_distributions.png"]
+    assert [p.name for p in paths] == [
+        "curves.png",
+        "expert_utilisation.png",
+        "gate_distributions.png",
+    ]
     assert all(p.parent == tmp_path / "plots" and _is_png(p) for p in paths)
-    direct = expert_utilisation({k: np.asarray(v) for k, v in gate_model(model).predict(X, verbose=0).items()})
-    gates, experts, matrix = utilisation_matrices(expert_utilisation(gate_weights(model, X)),
-                                                  expert_layouts(model))["mmoe"]
+    direct = expert_utilisation(
+        {k: np.asarray(v) for k, v in gate_model(model).predict(X, verbose=0).items()}
+    )
+    gates, experts, matrix = utilisation_matrices(
+        expert_utilisation(gate_weights(model, X)), expert_layouts(model)
+    )["mmoe"]
     assert gates == ["task_0", "task_1"] and experts == ["0", "1", "2"]
-    np.testing.assert_allclose(matrix, [direct["mmoe/task_0"]["mean"], direct["mmoe/task_1"]["mean"]], atol=1e-6)
+    np.testing.assert_allclose(
+        matrix, [direct["mmoe/task_0"]["mean"], direct["mmoe/task_1"]["mean"]], atol=1e-6
+    )
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_a_model_built_without_gates_is_drawn_with_its_own_weights(tmp_path):
-    config = {"family": "ple", "num_task_experts": 1, "num_shared_experts": 1, "expert_units": [[4], [4]]}
+    config = {
+        "family": "ple",
+        "num_task_experts": 1,
+        "num_shared_experts": 1,
+        "expert_units": [[4], [4]],
+    }
     gated = build(config, DATA.spec, DATA.tasks, return_gates=True)
     plain = build(config, DATA.spec, DATA.tasks)
     rng = np.random.default_rng(0)
     gated.set_weights([rng.normal(size=w.shape).astype(w.dtype) for w in gated.get_weights()])
     plain.set_weights(gated.get_weights())
-    direct = expert_utilisation({k: np.asarray(v) for k, v in gate_model(gated).predict(X, verbose=0).items()})
+    direct = expert_utilisation(
+        {k: np.asarray(v) for k, v in gate_model(gated).predict(X, verbose=0).items()}
+    )
     drawn = utilisation_matrices(expert_utilisation(gate_weights(plain, X)), expert_layouts(plain))
     assert sorted(drawn) == ["ple/level_0", "ple/level_1"]
     gates, experts, level_0 = drawn["ple/level_0"]
-    assert gates == ["task_0", "task_1", "shared"] and experts == ["task_0/0", "task_1/0", "shared/0"]
+    assert gates == ["task_0", "task_1", "shared"] and experts == [
+        "task_0/0",
+        "task_1/0",
+        "shared/0",
+    ]
     # PLE eq 4: task k's gate weighs its own expert and the shared one; the shared gate all three.
-    for row, gate, columns in ((0, "task_0", [0, 2]), (1, "task_1", [1, 2]), (2, "shared", [0, 1, 2])):
-        np.testing.assert_allclose(level_0[row, columns], direct[f"ple/level_0/{gate}"]["mean"], atol=1e-6)
+    for row, gate, columns in (
+        (0, "task_0", [0, 2]),
+        (1, "task_1", [1, 2]),
+        (2, "shared", [0, 1, 2]),
+    ):
+        np.testing.assert_allclose(
+            level_0[row, columns], direct[f"ple/level_0/{gate}"]["mean"], atol=1e-6
+        )
         assert np.isnan(np.delete(level_0[row], columns)).all()
     paths = write_plots(plain, DATA, "test", tmp_path)
     assert [p.name for p in paths] == ["expert_utilisation.png", "gate_distributions.png"]
@@ -63,8 +93,13 @@ def test_a_model_built_without_gates_is_drawn_with_its_own_weights(tmp_path):
 
 def test_a_model_without_gates_gets_curves_only_and_says_why(tmp_path, capsys):
     model = build({"family": "shared_bottom", "units": [8]}, DATA.spec, DATA.tasks)
-    history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.6], "task_a_loss": [0.6, 0.3], "val_task_a_mse": [1.0, 0.7],
-               "loss_weight/task_a": [1.0, 0.9]}
+    history = {
+        "loss": [1.0, 0.5],
+        "val_loss": [1.1, 0.6],
+        "task_a_loss": [0.6, 0.3],
+        "val_task_a_mse": [1.0, 0.7],
+        "loss_weight/task_a": [1.0, 0.9],
+    }
     (tmp_path / "history.json").write_text(json.dumps(history))
     paths = write_plots(model, DATA, "test", tmp_path / "plots", history=tmp_path / "history.json")
     assert [p.name for p in paths] == ["curves.png"] and _is_png(paths[0])
@@ -73,7 +108,9 @@ def test_a_model_without_gates_gets_curves_only_and_says_why(tmp_path, capsys):
 
 def test_utilisation_matrices_refuse_a_layout_that_does_not_fit():
     util = {"cgc/task_0": {"mean": [0.5, 0.25, 0.25]}}
-    with pytest.raises(ValueError, match=r"Gate 'cgc/task_0' has 3 weights but its layout places them in columns"):
+    with pytest.raises(
+        ValueError, match=r"Gate 'cgc/task_0' has 3 weights but its layout places them in columns"
+    ):
         utilisation_matrices(util, {"cgc": (["a", "b"], {"task_0": [0, 1]})})
 
 

@@ -12,6 +12,8 @@ def test_readme_python_snippet_runs(tmp_path):
     assert snippets, "README has no Python snippet"
     for code in snippets:
         code = code.replace("epochs=3", "epochs=1")  # the same calls, one epoch
-        done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         assert "'auc'" in done.stdout or "'mse'" in done.stdout

@@ -40,6 +40,13 @@ def test_bad_tasks_are_named():
 
 
 def test_config_round_trip():
-    t = Task("ctr@new", kind="binary", loss_weight=2.0, decay=0.9, sample_space="g == new",
-             tower_units=(8, 4), facets={"behaviour": "ctr", "group": "new"})
+    t = Task(
+        "ctr@new",
+        kind="binary",
+        loss_weight=2.0,
+        decay=0.9,
+        sample_space="g == new",
+        tower_units=(8, 4),
+        facets={"behaviour": "ctr", "group": "new"},
+    )
     assert Task.from_config(t.to_config()) == t

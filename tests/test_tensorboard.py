@@ -18,7 +18,9 @@ def _scalars(log_dir):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             for v in event.summary.value:
                 number = tf.make_ndarray(v.tensor) if v.HasField("tensor") else v.simple_value
-                values.setdefault(f"{path.parent.name}/{v.tag}", {})[event.step] = float(np.asarray(number))
+                values.setdefault(f"{path.parent.name}/{v.tag}", {})[event.step] = float(
+                    np.asarray(number)
+                )
     return values
 
 
@@ -32,7 +34,14 @@ def test_fit_writes_per_task_metrics_and_the_loss_weights_in_force(tmp_path):
     scalars = _scalars(tmp_path / "tb")
     assert scalars["train/epoch_loss_weight/task_a"] == {0: 2.0, 1: 2.0 * 0.5}  # ω(t) = ω0 · γ^t
     assert scalars["train/epoch_loss_weight/task_b"] == {0: 1.0, 1: 1.0}
-    for tag in ("train/epoch_loss", "train/epoch_task_a_loss", "train/epoch_task_a_mse",
-                "train/epoch_task_b_loss", "train/epoch_task_b_mse",
-                "validation/epoch_task_a_loss", "validation/epoch_task_a_mse", "validation/epoch_task_b_mse"):
+    for tag in (
+        "train/epoch_loss",
+        "train/epoch_task_a_loss",
+        "train/epoch_task_a_mse",
+        "train/epoch_task_b_loss",
+        "train/epoch_task_b_mse",
+        "validation/epoch_task_a_loss",
+        "validation/epoch_task_a_mse",
+        "validation/epoch_task_b_mse",
+    ):
         assert sorted(scalars.get(tag, {})) == [0, 1], f"{tag} missing; tags: {sorted(scalars)}"

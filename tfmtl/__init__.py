@@ -13,10 +13,30 @@ from tfmtl.tasks import Task
 __version__ = "0.1.0"
 
 __all__ = [
-    "CategoricalFeature", "DenseFeature", "FeatureSpec", "SequenceFeature", "Task",
-    "callbacks", "layers", "losses", "metrics", "models",
+    "CategoricalFeature",
+    "DenseFeature",
+    "FeatureSpec",
+    "SequenceFeature",
+    "Task",
+    "callbacks",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
 ]
-_LAZY = ("callbacks", "layers", "losses", "metrics", "models", "data", "training", "config", "export", "serving", "cli")
+_LAZY = (
+    "callbacks",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "data",
+    "training",
+    "config",
+    "export",
+    "serving",
+    "cli",
+)
 
 
 def __getattr__(name):

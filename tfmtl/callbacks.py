@@ -28,7 +28,9 @@ class LossWeightSchedule(keras.callbacks.Callback):
 
     def _losses(self) -> dict:
         losses = self.model.loss
-        if not isinstance(losses, dict) or not all(isinstance(losses.get(t.name), MaskedLoss) for t in self.tasks):
+        if not isinstance(losses, dict) or not all(
+            isinstance(losses.get(t.name), MaskedLoss) for t in self.tasks
+        ):
             raise ValueError(
                 "LossWeightSchedule needs a model compiled with one tfmtl MaskedLoss per task "
                 "(use tfmtl.training.compile_multitask)."

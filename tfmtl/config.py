@@ -35,17 +35,52 @@ MISSING = ("error", "mean")
 FUSION_KEYS = ("kind", "weights", "length_feature", "length_transform")
 
 DATA_DEFAULTS = {
-    "format": None, "header": True, "column_names": None, "delimiter": None, "skip_initial_space": False,
-    "missing_values": ["", "?", "NA", "NULL"], "encoding": "utf8", "seed": 0,
+    "format": None,
+    "header": True,
+    "column_names": None,
+    "delimiter": None,
+    "skip_initial_space": False,
+    "missing_values": ["", "?", "NA", "NULL"],
+    "encoding": "utf8",
+    "seed": 0,
 }
 TRAINING_DEFAULTS = {
-    "epochs": 10, "batch_size": 1024, "learning_rate": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
-    "schedule": "constant", "early_stopping": None, "precision": "float32", "seed": 0, "tensorboard": None,
+    "epochs": 10,
+    "batch_size": 1024,
+    "learning_rate": 1e-3,
+    "optimizer": "adam",
+    "weight_decay": 0.0,
+    "schedule": "constant",
+    "early_stopping": None,
+    "precision": "float32",
+    "seed": 0,
+    "tensorboard": None,
     "loss_balancing": "fixed",
 }
-TASK_KEYS = ("name", "kind", "label", "positive", "space", "weight", "decay", "facets", "tower_units")
-FEATURE_KEYS = ("name", "kind", "encoding", "buckets", "vocabulary", "hash_bins", "embedding_dim", "transform",
-                "missing", "min_count", "dtype")
+TASK_KEYS = (
+    "name",
+    "kind",
+    "label",
+    "positive",
+    "space",
+    "weight",
+    "decay",
+    "facets",
+    "tower_units",
+)
+FEATURE_KEYS = (
+    "name",
+    "kind",
+    "encoding",
+    "buckets",
+    "vocabulary",
+    "hash_bins",
+    "embedding_dim",
+    "transform",
+    "missing",
+    "min_count",
+    "dtype",
+)
 
 
 class ConfigError(ValueError):
@@ -69,11 +104,15 @@ def parse_config(text: str, overrides=(), source: str = "config", base_dir=".") 
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{source}{where}: not valid YAML ({getattr(e, 'problem', e)}).") from None
+        raise ConfigError(
+            f"{source}{where}: not valid YAML ({getattr(e, 'problem', e)})."
+        ) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: a run config is a mapping of sections; got {type(raw).__name__}.")
+        raise ConfigError(
+            f"{source}: a run config is a mapping of sections; got {type(raw).__name__}."
+        )
     for item in overrides:
         apply_override(raw, item)
     try:
@@ -131,33 +170,51 @@ def resolve(config: dict, base_dir=".") -> dict:
 
 def _data(data, base_dir: Path) -> dict:
     if not isinstance(data, dict):
-        raise ConfigError("data: give a built-in `dataset` or the files (`train`, `validation`, `test`, or `path` and `split`).")
+        raise ConfigError(
+            "data: give a built-in `dataset` or the files (`train`, `validation`, `test`, or `path` and `split`)."
+        )
     if "dataset" in data:
         _keys(data, ("dataset", "data_dir", "protocol", "rows"), "data")
         from tfmtl.data.registry import available_datasets
 
         if data["dataset"] not in available_datasets():
-            raise ConfigError(f"data.dataset: unknown dataset {data['dataset']!r}; choose one of: "
-                              f"{', '.join(available_datasets())}.")
+            raise ConfigError(
+                f"data.dataset: unknown dataset {data['dataset']!r}; choose one of: "
+                f"{', '.join(available_datasets())}."
+            )
         if data.get("data_dir") is not None:
             data["data_dir"] = str(_path(data["data_dir"], base_dir, "data.data_dir"))
         return data
     _keys(data, ("path", "train", "validation", "test", "split", *DATA_DEFAULTS), "data")
-    out = {**DATA_DEFAULTS, **{k: v for k, v in data.items() if v is not None or k not in DATA_DEFAULTS}}
+    out = {
+        **DATA_DEFAULTS,
+        **{k: v for k, v in data.items() if v is not None or k not in DATA_DEFAULTS},
+    }
     if out.get("split") is not None:
         single = [k for k in ("path", "train") if out.get(k)]
         if len(single) != 1 or out.get("validation") or out.get("test"):
-            raise ConfigError("data.split: give one file (`path`) to split, and no `validation`/`test`.")
+            raise ConfigError(
+                "data.split: give one file (`path`) to split, and no `validation`/`test`."
+            )
         fractions = out.pop("split")
-        if (not isinstance(fractions, list) or len(fractions) != 3 or not all(_number(f) and f >= 0 for f in fractions)
-                or not fractions[0] > 0 or abs(sum(fractions) - 1) > 1e-6):
-            raise ConfigError(f"data.split: three fractions [train, validation, test] summing to 1; got {fractions!r}.")
+        if (
+            not isinstance(fractions, list)
+            or len(fractions) != 3
+            or not all(_number(f) and f >= 0 for f in fractions)
+            or not fractions[0] > 0
+            or abs(sum(fractions) - 1) > 1e-6
+        ):
+            raise ConfigError(
+                f"data.split: three fractions [train, validation, test] summing to 1; got {fractions!r}."
+            )
         path = out.pop("path", None) or out["train"]
         bounds = [0.0, round(fractions[0], 9), round(fractions[0] + fractions[1], 9), 1.0]
         for i, split in enumerate(("train", "validation", "test")):
             out[split] = {"path": path, "part": [bounds[i], bounds[i + 1]], "seed": out["seed"]}
     elif out.get("path"):
-        raise ConfigError("data.path: one file needs `split: [train, validation, test]`; or name `train`, `validation`, `test`.")
+        raise ConfigError(
+            "data.path: one file needs `split: [train, validation, test]`; or name `train`, `validation`, `test`."
+        )
     if not out.get("train"):
         raise ConfigError("data.train: the training file is missing (or give `path` and `split`).")
     files = {}
@@ -196,13 +253,25 @@ def _file(value, base_dir: Path, key: str) -> dict:
     if isinstance(value, str):
         value = {"path": value}
     if not isinstance(value, dict) or "path" not in value:
-        raise ConfigError(f"{key}: a file path, or {{path: FILE, part: [start, end], seed: N}}; got {value!r}.")
+        raise ConfigError(
+            f"{key}: a file path, or {{path: FILE, part: [start, end], seed: N}}; got {value!r}."
+        )
     _keys(value, ("path", "part", "seed"), key)
     part = value.get("part", [0.0, 1.0])
-    if not (isinstance(part, list) and len(part) == 2 and all(_number(p) for p in part) and 0 <= part[0] <= part[1] <= 1):
-        raise ConfigError(f"{key}.part: [start, end] fractions of the file's shuffled rows, 0 <= start <= end <= 1; got {part!r}.")
-    return {"path": str(_path(value["path"], base_dir, f"{key}.path")), "part": [float(p) for p in part],
-            "seed": int(value.get("seed", 0))}
+    if not (
+        isinstance(part, list)
+        and len(part) == 2
+        and all(_number(p) for p in part)
+        and 0 <= part[0] <= part[1] <= 1
+    ):
+        raise ConfigError(
+            f"{key}.part: [start, end] fractions of the file's shuffled rows, 0 <= start <= end <= 1; got {part!r}."
+        )
+    return {
+        "path": str(_path(value["path"], base_dir, f"{key}.path")),
+        "part": [float(p) for p in part],
+        "seed": int(value.get("seed", 0)),
+    }
 
 
 def _path(text, base_dir: Path, key: str) -> Path:
@@ -234,22 +303,37 @@ def _tasks(tasks, builtin: bool) -> list:
         if builtin:
             fixed = sorted(set(task) & {"label", "positive", "kind", "space"})
             if fixed:
-                raise ConfigError(f"{key}.{fixed[0]}: a built-in dataset fixes its tasks' labels and sample "
-                                  "spaces; only weight, decay, facets and tower_units can change.")
+                raise ConfigError(
+                    f"{key}.{fixed[0]}: a built-in dataset fixes its tasks' labels and sample "
+                    "spaces; only weight, decay, facets and tower_units can change."
+                )
             out.append(task)
             continue
-        resolved = {"name": name, "kind": task.get("kind", "binary"), "label": str(task.get("label", name)),
-                    "positive": task.get("positive"), "space": task.get("space"),
-                    "weight": task.get("weight", 1.0), "decay": task.get("decay", 1.0),
-                    "facets": task.get("facets") or {}, "tower_units": task.get("tower_units", [64])}
+        resolved = {
+            "name": name,
+            "kind": task.get("kind", "binary"),
+            "label": str(task.get("label", name)),
+            "positive": task.get("positive"),
+            "space": task.get("space"),
+            "weight": task.get("weight", 1.0),
+            "decay": task.get("decay", 1.0),
+            "facets": task.get("facets") or {},
+            "tower_units": task.get("tower_units", [64]),
+        }
         _choice(resolved["kind"], ("binary", "regression"), f"{key}.kind")
         if resolved["positive"] is not None:
             if resolved["kind"] != "binary":
                 raise ConfigError(f"{key}.positive: only a binary task has positive values.")
             resolved["positive"] = [str(v) for v in _list(resolved["positive"], f"{key}.positive")]
         for field in ("weight", "decay"):
-            if not _number(resolved[field]) or resolved[field] < 0 or (field == "decay" and resolved[field] == 0):
-                raise ConfigError(f"{key}.{field}: a number {'> 0' if field == 'decay' else '>= 0'}; got {resolved[field]!r}.")
+            if (
+                not _number(resolved[field])
+                or resolved[field] < 0
+                or (field == "decay" and resolved[field] == 0)
+            ):
+                raise ConfigError(
+                    f"{key}.{field}: a number {'> 0' if field == 'decay' else '>= 0'}; got {resolved[field]!r}."
+                )
         out.append(resolved)
     return out
 
@@ -258,7 +342,9 @@ def _features(features, builtin: bool):
     if features == "auto" or features is None:
         return "auto"
     if builtin:
-        raise ConfigError("features: a built-in dataset has its own features; leave `features` out (or auto).")
+        raise ConfigError(
+            "features: a built-in dataset has its own features; leave `features` out (or auto)."
+        )
     if not isinstance(features, list):
         raise ConfigError(f"features: 'auto' or a list of features; got {features!r}.")
     out = []
@@ -267,16 +353,26 @@ def _features(features, builtin: bool):
         if isinstance(item, str):
             item = {"name": item}
         if not isinstance(item, dict) or "name" not in item:
-            raise ConfigError(f"{key}: a mapping with a name (and kind, encoding, buckets, ...); got {item!r}.")
+            raise ConfigError(
+                f"{key}: a mapping with a name (and kind, encoding, buckets, ...); got {item!r}."
+            )
         _keys(item, FEATURE_KEYS, key)
         if "kind" in item:
             _choice(item["kind"], FEATURE_KINDS, f"{key}.kind")
-        for field, choices in (("encoding", DENSE_ENCODINGS), ("transform", TRANSFORMS), ("missing", MISSING),
-                               ("dtype", ("string", "int64"))):
+        for field, choices in (
+            ("encoding", DENSE_ENCODINGS),
+            ("transform", TRANSFORMS),
+            ("missing", MISSING),
+            ("dtype", ("string", "int64")),
+        ):
             if field in item:
                 _choice(item[field], choices, f"{key}.{field}")
         for field in ("buckets", "hash_bins", "embedding_dim", "min_count"):
-            if field in item and item[field] is not None and (not isinstance(item[field], int) or item[field] < 0):
+            if (
+                field in item
+                and item[field] is not None
+                and (not isinstance(item[field], int) or item[field] < 0)
+            ):
                 raise ConfigError(f"{key}.{field}: a whole number >= 0; got {item[field]!r}.")
         out.append(item)
     return out
@@ -292,7 +388,9 @@ def _training(training: dict) -> dict:
             raise ConfigError(f"training.{key}: a whole number >= 1; got {out[key]!r}.")
     for key in ("learning_rate", "weight_decay"):
         if not _number(out[key]) or out[key] < 0 or (key == "learning_rate" and out[key] == 0):
-            raise ConfigError(f"training.{key}: a number {'> 0' if key == 'learning_rate' else '>= 0'}; got {out[key]!r}.")
+            raise ConfigError(
+                f"training.{key}: a number {'> 0' if key == 'learning_rate' else '>= 0'}; got {out[key]!r}."
+            )
     _choice(out["optimizer"], OPTIMIZERS, "training.optimizer")
     _choice(out["schedule"], SCHEDULES, "training.schedule")
     _choice(out["precision"], PRECISIONS, "training.precision")
@@ -303,11 +401,15 @@ def _training(training: dict) -> dict:
         if isinstance(stop, int) and not isinstance(stop, bool):
             stop = {"patience": stop}
         if not isinstance(stop, dict):
-            raise ConfigError(f"training.early_stopping: {{monitor: val_loss, patience: 3}}; got {stop!r}.")
+            raise ConfigError(
+                f"training.early_stopping: {{monitor: val_loss, patience: 3}}; got {stop!r}."
+            )
         _keys(stop, ("monitor", "patience", "mode"), "training.early_stopping")
         stop = {"monitor": "val_loss", "patience": 3, "mode": "auto", **stop}
         if not isinstance(stop["patience"], int) or stop["patience"] < 1:
-            raise ConfigError(f"training.early_stopping.patience: a whole number >= 1; got {stop['patience']!r}.")
+            raise ConfigError(
+                f"training.early_stopping.patience: a whole number >= 1; got {stop['patience']!r}."
+            )
         _choice(stop["mode"], ("auto", "min", "max"), "training.early_stopping.mode")
         out["early_stopping"] = stop
     out["loss_balancing"] = _loss_balancing(out["loss_balancing"])
@@ -320,9 +422,15 @@ def _loss_balancing(value):
 
     name = value.get("strategy") if isinstance(value, dict) else value
     if not isinstance(name, str):
-        raise ConfigError(f"training.loss_balancing: a strategy name or {{strategy: name, ...options}}; "
-                          f"got {value!r}.")
-    _choice(name, tuple(STRATEGIES), "training.loss_balancing" + (".strategy" if isinstance(value, dict) else ""))
+        raise ConfigError(
+            f"training.loss_balancing: a strategy name or {{strategy: name, ...options}}; "
+            f"got {value!r}."
+        )
+    _choice(
+        name,
+        tuple(STRATEGIES),
+        "training.loss_balancing" + (".strategy" if isinstance(value, dict) else ""),
+    )
     return value
 
 
@@ -333,7 +441,9 @@ def _export(export: dict) -> dict:
     fusion = export.get("fusion")
     if fusion is not None:
         if not isinstance(fusion, dict):
-            raise ConfigError(f"export.fusion: a mapping of {', '.join(FUSION_KEYS)}; got {fusion!r}.")
+            raise ConfigError(
+                f"export.fusion: a mapping of {', '.join(FUSION_KEYS)}; got {fusion!r}."
+            )
         _keys(fusion, FUSION_KEYS, "export.fusion")
     return {"fusion": fusion}
 
@@ -342,7 +452,9 @@ def _keys(mapping: dict, known, where: str) -> None:
     unknown = [k for k in mapping if k not in known]
     if unknown:
         prefix = f"{where}." if where else ""
-        raise ConfigError(f"{prefix}{unknown[0]}: unknown key; {where or 'a run config'} takes: {', '.join(known)}.")
+        raise ConfigError(
+            f"{prefix}{unknown[0]}: unknown key; {where or 'a run config'} takes: {', '.join(known)}."
+        )
 
 
 def _choice(value, choices, key: str) -> None:

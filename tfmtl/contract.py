@@ -72,13 +72,33 @@ SCHEMA = {  # key -> (types, required)
     "metrics": (dict, False),
     "versions": (dict, False),
 }
-MODEL_SCHEMA = {"name": (str, True), "version": (int, True), "class": (str, False), "zoo": ((str, _NONE), False),
-                "family": ((str, _NONE), False)}
-TASK_SCHEMA = {"name": (str, True), "kind": (str, True), "facets": (dict, False), "loss_weight": (_NUMBER, False)}
-FEATURE_SCHEMA = {"name": (str, True), "kind": (str, True), "dtype": (str, True), "shape": (list, True),
-                  "sample_values": ((list, _NONE), False), "padding": ((int, str), False)}
-FUSION_SCHEMA = {"kind": (str, True), "weights": (dict, True), "length_feature": ((str, _NONE), False),
-                 "length_transform": (str, False)}
+MODEL_SCHEMA = {
+    "name": (str, True),
+    "version": (int, True),
+    "class": (str, False),
+    "zoo": ((str, _NONE), False),
+    "family": ((str, _NONE), False),
+}
+TASK_SCHEMA = {
+    "name": (str, True),
+    "kind": (str, True),
+    "facets": (dict, False),
+    "loss_weight": (_NUMBER, False),
+}
+FEATURE_SCHEMA = {
+    "name": (str, True),
+    "kind": (str, True),
+    "dtype": (str, True),
+    "shape": (list, True),
+    "sample_values": ((list, _NONE), False),
+    "padding": ((int, str), False),
+}
+FUSION_SCHEMA = {
+    "kind": (str, True),
+    "weights": (dict, True),
+    "length_feature": ((str, _NONE), False),
+    "length_transform": (str, False),
+}
 
 
 class ContractError(ValueError):
@@ -120,7 +140,12 @@ def default_fusion(tasks, entire_space_task: str | None = None) -> dict:
         weights = {name: 1.0 if name == entire_space_task else 0.0 for name, _ in pairs}
     else:
         weights = {name: 1.0 if kind == "binary" else 0.0 for name, kind in pairs}
-    return {"kind": "product", "weights": weights, "length_feature": None, "length_transform": "none"}
+    return {
+        "kind": "product",
+        "weights": weights,
+        "length_feature": None,
+        "length_transform": "none",
+    }
 
 
 def validate_fusion(fusion: dict) -> dict:
@@ -131,28 +156,44 @@ def validate_fusion(fusion: dict) -> dict:
     """
     kind = fusion.get("kind", "product")
     if kind not in FUSION_KINDS:
-        raise ContractError(f"fusion.kind must be one of {FUSION_KINDS}. Received: {kind!r}.", "fusion.kind")
+        raise ContractError(
+            f"fusion.kind must be one of {FUSION_KINDS}. Received: {kind!r}.", "fusion.kind"
+        )
     transform = fusion.get("length_transform", "none")
     if transform not in LENGTH_TRANSFORMS:
-        raise ContractError(f"fusion.length_transform must be one of {LENGTH_TRANSFORMS}. Received: {transform!r}.",
-                            "fusion.length_transform")
+        raise ContractError(
+            f"fusion.length_transform must be one of {LENGTH_TRANSFORMS}. Received: {transform!r}.",
+            "fusion.length_transform",
+        )
     weights = fusion.get("weights")
     if not isinstance(weights, dict):
-        raise ContractError(f"fusion.weights must map task names to numbers. Received: {_short(weights)}.",
-                            "fusion.weights")
+        raise ContractError(
+            f"fusion.weights must map task names to numbers. Received: {_short(weights)}.",
+            "fusion.weights",
+        )
     for task, w in weights.items():
         if isinstance(w, bool) or not isinstance(w, _NUMBER) or not math.isfinite(w):
-            raise ContractError(f"fusion.weights['{task}'] must be a finite number. Received: {w!r}.",
-                                f"fusion.weights['{task}']")
+            raise ContractError(
+                f"fusion.weights['{task}'] must be a finite number. Received: {w!r}.",
+                f"fusion.weights['{task}']",
+            )
     length = fusion.get("length_feature") or None
     if length is not None and not isinstance(length, str):
-        raise ContractError(f"fusion.length_feature must be a feature name or null. Received: {length!r}.",
-                            "fusion.length_feature")
-    return {"kind": kind, "weights": {str(k): float(v) for k, v in weights.items()}, "length_feature": length,
-            "length_transform": transform}
+        raise ContractError(
+            f"fusion.length_feature must be a feature name or null. Received: {length!r}.",
+            "fusion.length_feature",
+        )
+    return {
+        "kind": kind,
+        "weights": {str(k): float(v) for k, v in weights.items()},
+        "length_feature": length,
+        "length_transform": transform,
+    }
 
 
-def check_fusion(fusion: dict | None, tasks, dense_features=None, entire_space_task: str | None = None) -> dict:
+def check_fusion(
+    fusion: dict | None, tasks, dense_features=None, entire_space_task: str | None = None
+) -> dict:
     """`fusion` (overrides, or None) over `default_fusion`, checked: known keys and tasks, a dense length.
 
     >>> check_fusion({"weights": {"cvr": 0.5}}, [{"name": "ctr", "kind": "binary"}, {"name": "cvr", "kind": "binary"}])
@@ -162,25 +203,36 @@ def check_fusion(fusion: dict | None, tasks, dense_features=None, entire_space_t
     if fusion is None:
         return result
     if not isinstance(fusion, dict):
-        raise ContractError(f"fusion must be a dict with keys {list(FUSION_KEYS)}. Received: {type(fusion).__name__}.",
-                            "fusion")
+        raise ContractError(
+            f"fusion must be a dict with keys {list(FUSION_KEYS)}. Received: {type(fusion).__name__}.",
+            "fusion",
+        )
     unknown = sorted(set(fusion) - set(FUSION_KEYS))
     if unknown:
-        raise ContractError(f"fusion has unknown key(s) {unknown}. Known keys: {list(FUSION_KEYS)}.", "fusion")
+        raise ContractError(
+            f"fusion has unknown key(s) {unknown}. Known keys: {list(FUSION_KEYS)}.", "fusion"
+        )
     weights = fusion.get("weights") or {}
     if not isinstance(weights, dict):
-        raise ContractError(f"fusion.weights must map task names to numbers. Received: {_short(weights)}.",
-                            "fusion.weights")
+        raise ContractError(
+            f"fusion.weights must map task names to numbers. Received: {_short(weights)}.",
+            "fusion.weights",
+        )
     stray = [t for t in weights if t not in result["weights"]]
     if stray:
-        raise ContractError(f"fusion.weights names unknown task(s) {stray}. Tasks: {list(result['weights'])}.",
-                            "fusion.weights")
+        raise ContractError(
+            f"fusion.weights names unknown task(s) {stray}. Tasks: {list(result['weights'])}.",
+            "fusion.weights",
+        )
     merged = {**result, **{k: v for k, v in fusion.items() if k != "weights"}}
     merged = validate_fusion({**merged, "weights": {**result["weights"], **weights}})
     length = merged["length_feature"]
     if dense_features is not None and length is not None and length not in list(dense_features):
-        raise ContractError(f"fusion.length_feature must name a dense feature. Received: {length!r}. "
-                            f"Dense features: {list(dense_features)}.", "fusion.length_feature")
+        raise ContractError(
+            f"fusion.length_feature must name a dense feature. Received: {length!r}. "
+            f"Dense features: {list(dense_features)}.",
+            "fusion.length_feature",
+        )
     return merged
 
 
@@ -199,8 +251,10 @@ def entire_space_task(model_metadata: dict | None, tasks) -> str | None:
     if meta.get("entire_space_task") is not None:
         task = meta["entire_space_task"]
         if task not in names:
-            raise ContractError(f"entire_space_task names no task. Received: {task!r}. Tasks: {names}.",
-                                "entire_space_task")
+            raise ContractError(
+                f"entire_space_task names no task. Received: {task!r}. Tasks: {names}.",
+                "entire_space_task",
+            )
         return task
     position = ENTIRE_SPACE_FAMILIES.get(meta.get("family") or meta.get("model"))
     if position is None or not -len(names) <= position < len(names) or len(names) < 2:
@@ -209,7 +263,9 @@ def entire_space_task(model_metadata: dict | None, tasks) -> str | None:
 
 
 # -- facet routing --------------------------------------------------------------------------
-def facet_routing(tasks, groups: dict, default_group: str | None = None, required: bool | None = None) -> dict:
+def facet_routing(
+    tasks, groups: dict, default_group: str | None = None, required: bool | None = None
+) -> dict:
     """`default_facet_group` and `facet_group_required` for an export with facet `groups`.
 
     `required` defaults to whether the grouped heads are facet leaves (Tasks with `facets`,
@@ -223,11 +279,16 @@ def facet_routing(tasks, groups: dict, default_group: str | None = None, require
     for group, heads in groups.items():
         stray = [h for h in heads if h not in facets]
         if stray:
-            raise ContractError(f"facet_groups['{group}'] names unknown head(s) {stray}. Tasks: {list(facets)}.",
-                                f"facet_groups['{group}']")
+            raise ContractError(
+                f"facet_groups['{group}'] names unknown head(s) {stray}. Tasks: {list(facets)}.",
+                f"facet_groups['{group}']",
+            )
     if default_group is not None and default_group not in groups:
-        raise ContractError(f"default_facet_group is not a facet group. Received: {default_group!r}. "
-                            f"Groups: {sorted(groups)}.", "default_facet_group")
+        raise ContractError(
+            f"default_facet_group is not a facet group. Received: {default_group!r}. "
+            f"Groups: {sorted(groups)}.",
+            "default_facet_group",
+        )
     if required is None:
         required = any(facets[h] for heads in groups.values() for h in heads)
     return {"default_facet_group": default_group, "facet_group_required": bool(required)}
@@ -253,7 +314,9 @@ def facet_group_required(metadata: dict) -> bool:
     if "facet_group_required" in metadata:
         return bool(metadata["facet_group_required"])
     groups = facet_groups(metadata)
-    return bool(groups) and facet_routing(metadata.get("tasks") or (), groups)["facet_group_required"]
+    return (
+        bool(groups) and facet_routing(metadata.get("tasks") or (), groups)["facet_group_required"]
+    )
 
 
 def group_heads(metadata: dict, group: str = "", owner: str = "the model") -> list[str]:
@@ -267,19 +330,27 @@ def group_heads(metadata: dict, group: str = "", owner: str = "the model") -> li
     groups = facet_groups(metadata)
     if group:
         if group not in groups:
-            raise UnknownFacetGroup(f"facet_group {shown(group)} is not a facet group of {owner}. "
-                                    f"Groups: {sorted(groups)}.",
-                                    "facet_group")
+            raise UnknownFacetGroup(
+                f"facet_group {shown(group)} is not a facet group of {owner}. "
+                f"Groups: {sorted(groups)}.",
+                "facet_group",
+            )
         return groups[group]
     default = metadata.get("default_facet_group")
     if default:
         if default not in groups:
-            raise ContractError(f"default_facet_group '{default}' of {owner} is not one of its facet groups "
-                                f"{sorted(groups)}.", "default_facet_group")
+            raise ContractError(
+                f"default_facet_group '{default}' of {owner} is not one of its facet groups "
+                f"{sorted(groups)}.",
+                "default_facet_group",
+            )
         return groups[default]
     if groups and facet_group_required(metadata):
-        raise ContractError(f"facet_group is empty, but {owner} serves one group of heads per request (its heads "
-                            f"are facet leaves): name one of {sorted(groups)}.", "facet_group")
+        raise ContractError(
+            f"facet_group is empty, but {owner} serves one group of heads per request (its heads "
+            f"are facet leaves): name one of {sorted(groups)}.",
+            "facet_group",
+        )
     return task_names(metadata)
 
 
@@ -295,7 +366,9 @@ def read_metadata(version_dir) -> dict:
     """The checked tfmtl.json of an export version directory `BASE/NAME/VERSION`."""
     path = metadata_path(version_dir)
     if not path.is_file():
-        raise ContractError(f"{path} does not exist: {version_dir} is not a tfmtl export version directory.")
+        raise ContractError(
+            f"{path} does not exist: {version_dir} is not a tfmtl export version directory."
+        )
     try:
         text = path.read_text()
     except OSError as e:
@@ -318,11 +391,16 @@ def parse_metadata(document, source: str = METADATA_FILE) -> dict:
         except json.JSONDecodeError as e:
             raise ContractError(f"{source} is not valid JSON ({e}).") from None
     if not isinstance(document, dict):
-        raise ContractError(f"{source} must hold a JSON object. Received: {type(document).__name__}.")
+        raise ContractError(
+            f"{source} must hold a JSON object. Received: {type(document).__name__}."
+        )
     fmt = document.get("format")
     if fmt != FORMAT or isinstance(fmt, bool):
-        raise ContractError(f"{source}: format is {fmt!r}; this tfmtl reads format {FORMAT}. Re-export the model "
-                            "with this tfmtl, or serve it with the tfmtl that wrote it.", "format")
+        raise ContractError(
+            f"{source}: format is {fmt!r}; this tfmtl reads format {FORMAT}. Re-export the model "
+            "with this tfmtl, or serve it with the tfmtl that wrote it.",
+            "format",
+        )
     try:
         _check_document(document)
     except ContractError as e:
@@ -338,8 +416,10 @@ def _check_document(doc: dict) -> None:
         _check_fields(task, TASK_SCHEMA, f"tasks[{i}].")
         _check_choice(task["kind"], TASK_KINDS, f"tasks[{i}].kind")
         if task["name"] in names:
-            raise ContractError(f"tasks[{i}].name '{task['name']}' appears twice; task names are unique.",
-                                f"tasks[{i}].name")
+            raise ContractError(
+                f"tasks[{i}].name '{task['name']}' appears twice; task names are unique.",
+                f"tasks[{i}].name",
+            )
         names.append(task["name"])
     for i, feature in enumerate(doc["features"]):
         _check_fields(feature, FEATURE_SCHEMA, f"features[{i}].")
@@ -348,37 +428,63 @@ def _check_document(doc: dict) -> None:
     fusion = validate_fusion(doc["fusion"])
     stray = [t for t in fusion["weights"] if t not in names]
     if stray:
-        raise ContractError(f"fusion.weights names unknown task(s) {stray}. Tasks: {names}.", "fusion.weights")
+        raise ContractError(
+            f"fusion.weights names unknown task(s) {stray}. Tasks: {names}.", "fusion.weights"
+        )
     for group, heads in (doc.get("facet_groups") or {}).items():
         if not isinstance(heads, list) or any(h not in names for h in heads):
-            raise ContractError(f"facet_groups['{group}'] must list task names. Received: {_short(heads)}. "
-                                f"Tasks: {names}.", f"facet_groups['{group}']")
+            raise ContractError(
+                f"facet_groups['{group}'] must list task names. Received: {_short(heads)}. "
+                f"Tasks: {names}.",
+                f"facet_groups['{group}']",
+            )
     default = doc.get("default_facet_group")
     if default is not None and default not in (doc.get("facet_groups") or {}):
-        raise ContractError(f"default_facet_group must be a facet group. Received: {default!r}. "
-                            f"Groups: {sorted(doc.get('facet_groups') or {})}.", "default_facet_group")
+        raise ContractError(
+            f"default_facet_group must be a facet group. Received: {default!r}. "
+            f"Groups: {sorted(doc.get('facet_groups') or {})}.",
+            "default_facet_group",
+        )
     if doc.get("entire_space_task") is not None and doc["entire_space_task"] not in names:
-        raise ContractError(f"entire_space_task must name a task. Received: {doc['entire_space_task']!r}. "
-                            f"Tasks: {names}.", "entire_space_task")
+        raise ContractError(
+            f"entire_space_task must name a task. Received: {doc['entire_space_task']!r}. "
+            f"Tasks: {names}.",
+            "entire_space_task",
+        )
 
 
 def _check_fields(obj, schema: dict, prefix: str) -> None:
     if not isinstance(obj, dict):
-        raise ContractError(f"{prefix.rstrip('.')} must be a JSON object. Received: {_short(obj)}.", prefix.rstrip("."))
+        raise ContractError(
+            f"{prefix.rstrip('.')} must be a JSON object. Received: {_short(obj)}.",
+            prefix.rstrip("."),
+        )
     for key, (types, required) in schema.items():
         if key not in obj:
             if required:
-                raise ContractError(f"{prefix}{key} is missing; a format {FORMAT} file has it.", prefix + key)
+                raise ContractError(
+                    f"{prefix}{key} is missing; a format {FORMAT} file has it.", prefix + key
+                )
             continue
         value = obj[key]
         wanted = types if isinstance(types, tuple) else (types,)
         if (isinstance(value, bool) and bool not in wanted) or not isinstance(value, wanted):
-            names = " or ".join("null" if t is _NONE else "a number" if t is _NUMBER else _JSON.get(t, t.__name__)
-                                for t in wanted)
-            raise ContractError(f"{prefix}{key} must be {names}. Received: {_short(value)}.", prefix + key)
+            names = " or ".join(
+                "null" if t is _NONE else "a number" if t is _NUMBER else _JSON.get(t, t.__name__)
+                for t in wanted
+            )
+            raise ContractError(
+                f"{prefix}{key} must be {names}. Received: {_short(value)}.", prefix + key
+            )
 
 
-_JSON = {int: "an integer", str: "a string", dict: "an object", list: "a list", bool: "true or false"}
+_JSON = {
+    int: "an integer",
+    str: "a string",
+    dict: "an object",
+    list: "a list",
+    bool: "true or false",
+}
 
 
 def _check_choice(value, choices: tuple, field: str) -> None:

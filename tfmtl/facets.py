@@ -62,7 +62,9 @@ def facet_partitions(tasks, facet_order=None) -> dict:
     order = list(facet_order)
     unknown = [f for f in order if f not in seen]
     if unknown:
-        raise ValueError(f"facet_order names facet(s) {unknown} that no task has. Task facets: {sorted(seen)}")
+        raise ValueError(
+            f"facet_order names facet(s) {unknown} that no task has. Task facets: {sorted(seen)}"
+        )
     if len(set(order)) != len(order):
         raise ValueError(f"facet_order lists a facet twice: {order}")
     omitted = [f for f in seen if f not in order]
@@ -90,7 +92,9 @@ def task_codes(tasks, facet_order=None) -> dict:
             )
         code = tuple((f, str(t.facets[f])) for f in order if f in t.facets)
         if code in owners:
-            raise ValueError(f"Tasks '{owners[code]}' and '{t.name}' have the same facets {dict(code)}.")
+            raise ValueError(
+                f"Tasks '{owners[code]}' and '{t.name}' have the same facets {dict(code)}."
+            )
         codes[t.name], owners[code] = code, t.name
     return codes
 
@@ -128,11 +132,15 @@ def expand_tasks(
     for name, mapping in (("include", include), ("tower_units", tower_units)):
         unknown = sorted(set(mapping) - set(partitions))
         if unknown:
-            raise ValueError(f"{name} names partition(s) {unknown} of facet '{facet}', which has {partitions}.")
+            raise ValueError(
+                f"{name} names partition(s) {unknown} of facet '{facet}', which has {partitions}."
+            )
     for p, extra in include.items():
         bad = sorted(set(extra) - set(partitions))
         if bad:
-            raise ValueError(f"include['{p}'] names partition(s) {bad}; facet '{facet}' has {partitions}.")
+            raise ValueError(
+                f"include['{p}'] names partition(s) {bad}; facet '{facet}' has {partitions}."
+            )
     leaves = []
     for t in tasks:
         if facet in t.facets:
@@ -167,7 +175,9 @@ def facet_groups(tasks, route_facets) -> dict:
     for t in check_tasks(tasks):
         parts = [str(t.facets[f]) for f in route if f in t.facets]
         if not parts:
-            raise ValueError(f"Task '{t.name}' has none of the route facets {route}; its facets: {t.facets}.")
+            raise ValueError(
+                f"Task '{t.name}' has none of the route facets {route}; its facets: {t.facets}."
+            )
         groups.setdefault(LEAF_SEP.join(parts), []).append(t.name)
     return groups
 
@@ -200,13 +210,19 @@ def routed_predictions(predictions: dict, row_groups, groups: dict) -> dict:
         rows = row_groups == group
         for head in heads:
             if head not in predictions:
-                raise KeyError(f"Group '{group}' routes to head '{head}', which the predictions lack.")
+                raise KeyError(
+                    f"Group '{group}' routes to head '{head}', which the predictions lack."
+                )
             base = base_name(head)
-            out.setdefault(base, np.full(n, np.nan, np.float64))[rows] = np.asarray(predictions[head]).reshape(-1)[rows]
+            out.setdefault(base, np.full(n, np.nan, np.float64))[rows] = np.asarray(
+                predictions[head]
+            ).reshape(-1)[rows]
     return out
 
 
-def evaluate_by_group(base_tasks, predictions: dict, labels: dict, row_groups, groups: dict) -> dict:
+def evaluate_by_group(
+    base_tasks, predictions: dict, labels: dict, row_groups, groups: dict
+) -> dict:
     """Group -> base task -> metrics, each row scored by its own group's head.
 
     `labels` are the base tasks' labels (NaN outside their space); metrics are those of
@@ -221,6 +237,8 @@ def evaluate_by_group(base_tasks, predictions: dict, labels: dict, row_groups, g
         rows = row_groups == group
         tasks = [t for t in base_tasks if t.name in routed]
         report[group] = evaluate_predictions(
-            tasks, {t.name: routed[t.name][rows] for t in tasks}, {t.name: np.asarray(labels[t.name])[rows] for t in tasks}
+            tasks,
+            {t.name: routed[t.name][rows] for t in tasks},
+            {t.name: np.asarray(labels[t.name])[rows] for t in tasks},
         )
     return report

@@ -95,7 +95,9 @@ class CategoricalFeature:
         if self.vocabulary is not None:
             object.__setattr__(self, "vocabulary", tuple(self.vocabulary))
         if int(self.embedding_dim) < 1:
-            raise ValueError(f"Feature '{self.name}': embedding_dim must be >= 1. Received: {self.embedding_dim}")
+            raise ValueError(
+                f"Feature '{self.name}': embedding_dim must be >= 1. Received: {self.embedding_dim}"
+            )
 
     @property
     def num_ids(self) -> int:
@@ -103,7 +105,9 @@ class CategoricalFeature:
         if self.num_hash_bins:
             return int(self.num_hash_bins)
         if self.vocabulary is None:
-            raise ValueError(f"Feature '{self.name}' has no vocabulary yet: call FeatureSpec.adapt first.")
+            raise ValueError(
+                f"Feature '{self.name}' has no vocabulary yet: call FeatureSpec.adapt first."
+            )
         return len(self.vocabulary) + 1
 
 
@@ -129,7 +133,9 @@ class SequenceFeature:
         if self.vocabulary is not None:
             object.__setattr__(self, "vocabulary", tuple(self.vocabulary))
         if int(self.max_len) < 1:
-            raise ValueError(f"Feature '{self.name}': max_len must be >= 1. Received: {self.max_len}")
+            raise ValueError(
+                f"Feature '{self.name}': max_len must be >= 1. Received: {self.max_len}"
+            )
 
 
 _KINDS = {cls.kind: cls for cls in (DenseFeature, CategoricalFeature, SequenceFeature)}
@@ -148,10 +154,14 @@ class FeatureSpec:
         seen = collections.Counter(f.name for f in self.features)
         dupes = sorted(n for n, c in seen.items() if c > 1)
         if dupes:
-            raise ValueError(f"Duplicate feature name(s) {dupes}: every feature needs a unique name.")
+            raise ValueError(
+                f"Duplicate feature name(s) {dupes}: every feature needs a unique name."
+            )
         for f in self.features:
             if getattr(f, "share_with", None) and f.share_with not in seen:
-                raise ValueError(f"Sequence feature '{f.name}' shares with unknown feature '{f.share_with}'.")
+                raise ValueError(
+                    f"Sequence feature '{f.name}' shares with unknown feature '{f.share_with}'."
+                )
         self._by_name = {f.name: f for f in self.features}
 
     def __iter__(self):
@@ -177,7 +187,9 @@ class FeatureSpec:
         return [f for f in self.features if f.kind == kind]
 
     # -- learning from training data ---------------------------------------------------
-    def adapt(self, columns: dict, source: str = "training data", row_numbers=None, unit: str = "row") -> "FeatureSpec":
+    def adapt(
+        self, columns: dict, source: str = "training data", row_numbers=None, unit: str = "row"
+    ) -> "FeatureSpec":
         """Learn vocabularies and normalisation from training `columns` (name -> array).
 
         Returns a new spec; raises a ValueError naming the feature and row of any
@@ -191,10 +203,20 @@ class FeatureSpec:
                 finite = values[np.isfinite(values)]
                 mean = float(finite.mean()) if finite.size else 0.0
                 std = float(finite.std()) if finite.size else 1.0
-                boundaries = _quantile_boundaries(finite, f.num_buckets, f.encoding) if f.num_buckets else None
-                adapted.append(dataclasses.replace(f, mean=mean, std=std if std > 1e-12 else 1.0, boundaries=boundaries))
+                boundaries = (
+                    _quantile_boundaries(finite, f.num_buckets, f.encoding)
+                    if f.num_buckets
+                    else None
+                )
+                adapted.append(
+                    dataclasses.replace(
+                        f, mean=mean, std=std if std > 1e-12 else 1.0, boundaries=boundaries
+                    )
+                )
             elif f.kind == "categorical" and f.num_hash_bins is None and f.vocabulary is None:
-                adapted.append(dataclasses.replace(f, vocabulary=_vocabulary(columns[f.name], f.min_count)))
+                adapted.append(
+                    dataclasses.replace(f, vocabulary=_vocabulary(columns[f.name], f.min_count))
+                )
             elif f.kind == "sequence" and f.share_with is None and f.vocabulary is None:
                 values = np.asarray(columns[f.name]).reshape(-1)
                 values = values[values != np.asarray(f.padding, dtype=values.dtype)]
@@ -203,13 +225,17 @@ class FeatureSpec:
                 adapted.append(f)
         return FeatureSpec(adapted)
 
-    def check(self, columns: dict, source: str = "input", row_numbers=None, unit: str = "row") -> None:
+    def check(
+        self, columns: dict, source: str = "input", row_numbers=None, unit: str = "row"
+    ) -> None:
         """Raise a ValueError naming the culprit if `columns` cannot feed this spec.
 
         `row_numbers` (and `unit`, "row" or "line") say where a bad value is in `source`."""
         missing = [n for n in self.names if n not in columns]
         if missing:
-            raise ValueError(f"Feature(s) {missing} missing from {source}. Present: {sorted(columns)}")
+            raise ValueError(
+                f"Feature(s) {missing} missing from {source}. Present: {sorted(columns)}"
+            )
         for f in self.of_kind("dense"):
             if f.missing == "mean":
                 continue
@@ -239,7 +265,8 @@ class FeatureSpec:
         import keras
 
         return {
-            n: keras.Input(shape=self.input_shape(n), dtype=self.input_dtype(n, lookup), name=n) for n in self.names
+            n: keras.Input(shape=self.input_shape(n), dtype=self.input_dtype(n, lookup), name=n)
+            for n in self.names
         }
 
     def encode(self, columns: dict) -> dict:
@@ -254,9 +281,13 @@ class FeatureSpec:
             if f.kind == "dense":
                 out[f.name] = values.astype(np.float32)
                 continue
-            vocab = self[f.share_with].vocabulary if getattr(f, "share_with", None) else f.vocabulary
+            vocab = (
+                self[f.share_with].vocabulary if getattr(f, "share_with", None) else f.vocabulary
+            )
             if vocab is None:
-                raise ValueError(f"Feature '{f.name}' is hashed or not adapted; encode needs a vocabulary.")
+                raise ValueError(
+                    f"Feature '{f.name}' is hashed or not adapted; encode needs a vocabulary."
+                )
             import pyarrow as pa
             import pyarrow.compute as pc
 
@@ -277,7 +308,9 @@ class FeatureSpec:
             item = dict(item)
             kind = item.pop("kind", None)
             if kind not in _KINDS:
-                raise ValueError(f"Unknown feature kind {kind!r} in {item}. Known: {sorted(_KINDS)}")
+                raise ValueError(
+                    f"Unknown feature kind {kind!r} in {item}. Known: {sorted(_KINDS)}"
+                )
             features.append(_KINDS[kind](**item))
         return cls(features)
 
@@ -291,7 +324,9 @@ class FeatureSpec:
 def _check_choice(feature, field: str, choices) -> None:
     value = getattr(feature, field)
     if value not in choices:
-        raise ValueError(f"Feature '{feature.name}': {field} must be one of {choices}. Received: {value!r}")
+        raise ValueError(
+            f"Feature '{feature.name}': {field} must be one of {choices}. Received: {value!r}"
+        )
 
 
 def _plain(v):

@@ -28,21 +28,30 @@ from tfmtl.contract import ContractError
 DEFAULT = "default"
 
 
-def check_variants(variants: dict | None, traffic: dict | None, tasks, dense_features=None,
-                   entire_space_task: str | None = None) -> dict:
+def check_variants(
+    variants: dict | None,
+    traffic: dict | None,
+    tasks,
+    dense_features=None,
+    entire_space_task: str | None = None,
+) -> dict:
     """`fusion_variants` (each override completed over the default fusion) and `fusion_traffic`, checked."""
     if variants is None and traffic is None:
         return {}
     if not isinstance(variants or {}, dict):
-        raise ContractError(f"fusion variants must map names to fusions. Received: {type(variants).__name__}.",
-                            "fusion_variants")
+        raise ContractError(
+            f"fusion variants must map names to fusions. Received: {type(variants).__name__}.",
+            "fusion_variants",
+        )
     full = {}
     for name, fusion in (variants or {}).items():
         _check_name(name)
         try:
             full[name] = contract.check_fusion(fusion, tasks, dense_features, entire_space_task)
         except ContractError as e:
-            raise ContractError(f"fusion_variants['{name}']: {e}", f"fusion_variants['{name}']") from None
+            raise ContractError(
+                f"fusion_variants['{name}']: {e}", f"fusion_variants['{name}']"
+            ) from None
     return {"fusion_variants": full, "fusion_traffic": _check_traffic(traffic or {}, full)}
 
 
@@ -51,20 +60,28 @@ def variants(metadata: dict) -> dict:
     found = {DEFAULT: contract.metadata_fusion(metadata)}
     given = metadata.get("fusion_variants") or {}
     if not isinstance(given, dict):
-        raise ContractError("fusion_variants must be an object of name -> fusion.", "fusion_variants")
+        raise ContractError(
+            "fusion_variants must be an object of name -> fusion.", "fusion_variants"
+        )
     tasks = contract.task_names(metadata)
     for name, fusion in given.items():
         _check_name(name)
         if not isinstance(fusion, dict):
-            raise ContractError(f"fusion_variants['{name}'] must be an object.", f"fusion_variants['{name}']")
+            raise ContractError(
+                f"fusion_variants['{name}'] must be an object.", f"fusion_variants['{name}']"
+            )
         try:
             found[name] = contract.validate_fusion(fusion)
         except ContractError as e:
-            raise ContractError(f"fusion_variants['{name}']: {e}", f"fusion_variants['{name}']") from None
+            raise ContractError(
+                f"fusion_variants['{name}']: {e}", f"fusion_variants['{name}']"
+            ) from None
         stray = [t for t in found[name]["weights"] if tasks and t not in tasks]
         if stray:
-            raise ContractError(f"fusion_variants['{name}'].weights names unknown task(s) {stray}. Tasks: {tasks}.",
-                                f"fusion_variants['{name}']")
+            raise ContractError(
+                f"fusion_variants['{name}'].weights names unknown task(s) {stray}. Tasks: {tasks}.",
+                f"fusion_variants['{name}']",
+            )
     return found
 
 
@@ -86,21 +103,38 @@ def pick(shares: dict, model_name: str, key: str) -> str:
 
 def _check_traffic(traffic, known: dict) -> dict:
     if not isinstance(traffic, dict):
-        raise ContractError(f"fusion traffic must map variant names to shares. Received: {type(traffic).__name__}.",
-                            "fusion_traffic")
+        raise ContractError(
+            f"fusion traffic must map variant names to shares. Received: {type(traffic).__name__}.",
+            "fusion_traffic",
+        )
     for name, share in traffic.items():
         if name != DEFAULT and name not in known:
-            raise ContractError(f"fusion_traffic['{name}'] names no variant. Variants: {[DEFAULT, *sorted(known)]}.",
-                                f"fusion_traffic['{name}']")
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not math.isfinite(share) or share < 0:
-            raise ContractError(f"fusion_traffic['{name}'] must be a number >= 0. Received: {share!r}.",
-                                f"fusion_traffic['{name}']")
+            raise ContractError(
+                f"fusion_traffic['{name}'] names no variant. Variants: {[DEFAULT, *sorted(known)]}.",
+                f"fusion_traffic['{name}']",
+            )
+        if (
+            isinstance(share, bool)
+            or not isinstance(share, (int, float))
+            or not math.isfinite(share)
+            or share < 0
+        ):
+            raise ContractError(
+                f"fusion_traffic['{name}'] must be a number >= 0. Received: {share!r}.",
+                f"fusion_traffic['{name}']",
+            )
     if traffic and sum(traffic.values()) <= 0:
-        raise ContractError("fusion_traffic shares add up to 0; give at least one variant a share.", "fusion_traffic")
+        raise ContractError(
+            "fusion_traffic shares add up to 0; give at least one variant a share.",
+            "fusion_traffic",
+        )
     return {name: float(share) for name, share in traffic.items()}
 
 
 def _check_name(name) -> None:
     if not isinstance(name, str) or not name or name == DEFAULT:
-        raise ContractError(f"A fusion variant needs a name other than '{DEFAULT}' (the model's own fusion). "
-                            f"Received: {name!r}.", "fusion_variants")
+        raise ContractError(
+            f"A fusion variant needs a name other than '{DEFAULT}' (the model's own fusion). "
+            f"Received: {name!r}.",
+            "fusion_variants",
+        )

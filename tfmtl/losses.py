@@ -27,11 +27,15 @@ class MaskedLoss(keras.losses.Loss):
         weight: float. The task's loss weight ω_k (PLE eq 8); the eq 10 schedule updates it.
     """
 
-    def __init__(self, kind: str = "binary", weight: float = 1.0, name: str | None = None, **kwargs):
+    def __init__(
+        self, kind: str = "binary", weight: float = 1.0, name: str | None = None, **kwargs
+    ):
         kwargs.pop("reduction", None)
         super().__init__(name=name or f"masked_{kind}", reduction="sum", **kwargs)
         if kind not in ("binary", "regression"):
-            raise ValueError(f"MaskedLoss kind must be 'binary' or 'regression'. Received: kind={kind!r}")
+            raise ValueError(
+                f"MaskedLoss kind must be 'binary' or 'regression'. Received: kind={kind!r}"
+            )
         self.kind, self.weight = kind, float(weight)
 
     def call(self, y_true, y_pred):

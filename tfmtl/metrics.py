@@ -65,7 +65,12 @@ def evaluate_predictions(tasks, predictions: dict, labels: dict) -> dict:
         y, p = np.asarray(labels[task.name]), np.asarray(predictions[task.name]).reshape(-1)
         count = int(np.isfinite(y).sum())
         if task.kind == "binary":
-            report[task.name] = {"auc": auc(y, p), "logloss": logloss(y, p), "ne": normalized_entropy(y, p), "count": count}
+            report[task.name] = {
+                "auc": auc(y, p),
+                "logloss": logloss(y, p),
+                "ne": normalized_entropy(y, p),
+                "count": count,
+            }
         else:
             report[task.name] = {"mse": mse(y, p), "count": count}
     return report
@@ -85,7 +90,10 @@ def expert_utilisation(gate_weights: dict) -> dict:
     `return_gates=True`; see `tfmtl.models.gate_model`). Returns name -> {"mean", "std"} lists.
     """
     return {
-        name: {"mean": np.asarray(w).mean(axis=0).tolist(), "std": np.asarray(w).std(axis=0).tolist()}
+        name: {
+            "mean": np.asarray(w).mean(axis=0).tolist(),
+            "std": np.asarray(w).std(axis=0).tolist(),
+        }
         for name, w in gate_weights.items()
     }
 
@@ -142,4 +150,6 @@ class MaskedMSE(keras.metrics.MeanSquaredError):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y, p, delta = _masked(y_true, y_pred)
-        return super().update_state(ops.expand_dims(y, -1), ops.expand_dims(p, -1), sample_weight=delta)
+        return super().update_state(
+            ops.expand_dims(y, -1), ops.expand_dims(p, -1), sample_weight=delta
+        )

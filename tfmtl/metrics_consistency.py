@@ -22,7 +22,13 @@ import numpy as np
 
 
 def consistency_ratio(
-    rating, score_a, score_b, max_rows: int = 20_000, sample_pairs: int = 2_000_000, seed: int = 0, chunk: int = 1024
+    rating,
+    score_a,
+    score_b,
+    max_rows: int = 20_000,
+    sample_pairs: int = 2_000_000,
+    seed: int = 0,
+    chunk: int = 1024,
 ) -> dict:
     """Consistency and reverse ratios of `score_a`, `score_b` against `rating` (all `[N]`).
 

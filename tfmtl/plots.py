@@ -43,7 +43,11 @@ def write_plots(model, data, split: str, out_dir, history=None, rows: int = 20_0
     try:
         reader = gate_reader(model)
     except ValueError as e:
-        print(f"[tfmtl] no expert-utilisation or gate-distribution plots: {e}", file=sys.stderr, flush=True)
+        print(
+            f"[tfmtl] no expert-utilisation or gate-distribution plots: {e}",
+            file=sys.stderr,
+            flush=True,
+        )
         return written
     from tfmtl.metrics import expert_utilisation
 
@@ -51,7 +55,11 @@ def write_plots(model, data, split: str, out_dir, history=None, rows: int = 20_0
     layouts = expert_layouts(model)
     matrices = utilisation_matrices(expert_utilisation(gates), layouts)
     names = _task_namer(model)
-    written.append(_heatmaps(plt, matrices, names, out / "expert_utilisation.png", f"Expert utilisation, {split}"))
+    written.append(
+        _heatmaps(
+            plt, matrices, names, out / "expert_utilisation.png", f"Expert utilisation, {split}"
+        )
+    )
     written.append(_distributions(plt, gates, layouts, names, out / "gate_distributions.png"))
     return written
 
@@ -76,7 +84,9 @@ def utilisation_matrices(utilisation: dict, layouts: dict | None = None) -> dict
     panels: dict = {}
     for name, stats in utilisation.items():
         panel, _, gate = name.rpartition("/")
-        panels.setdefault(panel or "gates", []).append((gate, np.asarray(stats["mean"], np.float64)))
+        panels.setdefault(panel or "gates", []).append(
+            (gate, np.asarray(stats["mean"], np.float64))
+        )
     matrices = {}
     for panel, gates in panels.items():
         labels, columns = layouts.get(panel.split("/")[0], (None, {}))
@@ -86,8 +96,10 @@ def utilisation_matrices(utilisation: dict, layouts: dict | None = None) -> dict
         for row, (gate, mean) in enumerate(gates):
             cols = columns.get(gate, list(range(len(mean))))
             if len(cols) != len(mean) or max(cols, default=-1) >= width:
-                raise ValueError(f"Gate '{panel}/{gate}' has {len(mean)} weights but its layout places them in "
-                                 f"columns {list(cols)} of {width} experts; pass the layout of the model that made it.")
+                raise ValueError(
+                    f"Gate '{panel}/{gate}' has {len(mean)} weights but its layout places them in "
+                    f"columns {list(cols)} of {width} experts; pass the layout of the model that made it."
+                )
             matrix[row, cols] = mean
         matrices[panel] = ([g for g, _ in gates], list(labels), matrix)
     return matrices
@@ -111,7 +123,9 @@ def expert_layouts(model) -> dict:
         t = layer.num_outputs
         if isinstance(layer, (CGC, PLE)):
             m_t, m_s = layer.num_task_experts, layer.num_shared_experts
-            labels = [f"task_{k}/{i}" for k in range(t) for i in range(m_t)] + [f"shared/{i}" for i in range(m_s)]
+            labels = [f"task_{k}/{i}" for k in range(t) for i in range(m_t)] + [
+                f"shared/{i}" for i in range(m_s)
+            ]
             shared = list(range(t * m_t, t * m_t + m_s))
             columns = {f"task_{k}": list(range(k * m_t, (k + 1) * m_t)) + shared for k in range(t)}
             columns["shared"] = list(range(len(labels)))
@@ -136,9 +150,13 @@ def gate_reader(model):
     from tfmtl.layers.switcher import Switcher
     from tfmtl.models.flat import gate_model
 
-    gated = {layer.name for layer in model.layers if isinstance(layer, Switcher) and layer.gate_names}
+    gated = {
+        layer.name for layer in model.layers if isinstance(layer, Switcher) and layer.gate_names
+    }
     if not gated:
-        raise ValueError(f"model '{model.name}' has no gated switcher (MMoE, PLE, CGC, AdaTT, ...) to draw.")
+        raise ValueError(
+            f"model '{model.name}' has no gated switcher (MMoE, PLE, CGC, AdaTT, ...) to draw."
+        )
     if all(model.get_layer(name).return_gates for name in gated):
         return gate_model(model)
     config = model.get_config()
@@ -151,8 +169,10 @@ def gate_reader(model):
             if layer.weights:
                 copy.get_layer(layer.name).set_weights(layer.get_weights())
     except (TypeError, ValueError, KeyError) as e:
-        raise ValueError(f"model '{model.name}' could not be rebuilt with return_gates=True ({e}); "
-                         "build it with return_gates=True to draw its gates.") from None
+        raise ValueError(
+            f"model '{model.name}' could not be rebuilt with return_gates=True ({e}); "
+            "build it with return_gates=True to draw its gates."
+        ) from None
     return gate_model(copy)
 
 
@@ -195,8 +215,10 @@ def _history_dict(history) -> dict:
         history = json.loads(Path(history).read_text())
     history = getattr(history, "history", history)
     if not isinstance(history, dict):
-        raise ValueError(f"history: expected a Keras History, its dict or a history.json path; "
-                         f"got {type(history).__name__}.")
+        raise ValueError(
+            f"history: expected a Keras History, its dict or a history.json path; "
+            f"got {type(history).__name__}."
+        )
     return {k: [float(v) for v in vs] for k, vs in history.items()}
 
 
@@ -213,15 +235,21 @@ def _curves(plt, history: dict, tasks: list, path: Path) -> Path:
         owners = [t for t in tasks if base.startswith(f"{t}_")]
         if owners:
             task = max(owners, key=len)
-            rows.setdefault(task, {}).setdefault(base[len(task) + 1:], []).append(key)
+            rows.setdefault(task, {}).setdefault(base[len(task) + 1 :], []).append(key)
     width = max(len(panels) for panels in rows.values()) or 1
-    fig, axes = plt.subplots(len(rows), width, figsize=(3.6 * width, 2.6 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), width, figsize=(3.6 * width, 2.6 * len(rows)), squeeze=False
+    )
     for r, (task, panels) in enumerate(rows.items()):
-        for ax in axes[r][len(panels):]:
+        for ax in axes[r][len(panels) :]:
             ax.axis("off")
         for ax, (metric, keys) in zip(axes[r], panels.items()):
             for key in keys:
-                label = "validation" if key.startswith("val_") else ("train" if metric != "loss weight" else key[12:])
+                label = (
+                    "validation"
+                    if key.startswith("val_")
+                    else ("train" if metric != "loss weight" else key[12:])
+                )
                 ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", label=label)
             ax.set_title(f"{task} {metric}".strip(), fontsize=9)
             ax.set_xlabel("epoch")
@@ -234,15 +262,31 @@ def _curves(plt, history: dict, tasks: list, path: Path) -> Path:
 
 
 def _heatmaps(plt, matrices: dict, rename, path: Path, title: str) -> Path:
-    fig, axes = plt.subplots(1, len(matrices), squeeze=False,
-                             figsize=(sum(1.2 + 0.55 * m.shape[1] for _, _, m in matrices.values()) + 1.5, 3.4))
+    fig, axes = plt.subplots(
+        1,
+        len(matrices),
+        squeeze=False,
+        figsize=(sum(1.2 + 0.55 * m.shape[1] for _, _, m in matrices.values()) + 1.5, 3.4),
+    )
     cmap = plt.get_cmap("viridis").with_extremes(bad="#dddddd")
     for ax, (panel, (gates, experts, matrix)) in zip(axes[0], matrices.items()):
-        image = ax.imshow(np.ma.masked_invalid(matrix), vmin=0.0, vmax=1.0, cmap=cmap, aspect="auto")
+        image = ax.imshow(
+            np.ma.masked_invalid(matrix), vmin=0.0, vmax=1.0, cmap=cmap, aspect="auto"
+        )
         for (i, j), v in np.ndenumerate(matrix):
             if np.isfinite(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v < 0.6 else "black")
-        ax.set_xticks(range(len(experts)), [rename(e) for e in experts], rotation=60, ha="right", fontsize=7)
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if v < 0.6 else "black",
+                )
+        ax.set_xticks(
+            range(len(experts)), [rename(e) for e in experts], rotation=60, ha="right", fontsize=7
+        )
         ax.set_yticks(range(len(gates)), [rename(g) for g in gates], fontsize=8)
         ax.set_title(panel, fontsize=9)
         ax.set_xlabel("expert", fontsize=8)
@@ -259,9 +303,11 @@ def _distributions(plt, gates: dict, layouts: dict, rename, path: Path) -> Path:
     for name in gates:
         panels.setdefault(name.rpartition("/")[0], []).append(name)
     width = max(len(names) for names in panels.values())
-    fig, axes = plt.subplots(len(panels), width, figsize=(3.2 * width, 2.6 * len(panels)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(panels), width, figsize=(3.2 * width, 2.6 * len(panels)), squeeze=False
+    )
     for r, names in enumerate(panels.values()):
-        for ax in axes[r][len(names):]:
+        for ax in axes[r][len(names) :]:
             ax.axis("off")
         for ax, name in zip(axes[r], names):
             labels, columns = layouts.get(name.split("/")[0], (None, {}))

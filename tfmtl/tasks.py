@@ -18,7 +18,14 @@ import re
 import numpy as np
 
 KINDS = ("binary", "regression")
-_OPS = {"==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+_OPS = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
 _RULE = re.compile(r"^\s*(\w+)\s*(==|!=|>=|<=|>|<|in)\s*(.+?)\s*$")
 
 
@@ -52,9 +59,13 @@ class Task:
 
     def __post_init__(self):
         if not self.name or not re.fullmatch(r"[A-Za-z_][\w@.\-]*", self.name):
-            raise ValueError(f"Task name {self.name!r} must start with a letter or '_' and hold no spaces.")
+            raise ValueError(
+                f"Task name {self.name!r} must start with a letter or '_' and hold no spaces."
+            )
         if self.kind not in KINDS:
-            raise ValueError(f"Task '{self.name}': kind must be one of {KINDS}. Received: kind={self.kind!r}")
+            raise ValueError(
+                f"Task '{self.name}': kind must be one of {KINDS}. Received: kind={self.kind!r}"
+            )
         if self.loss_weight < 0 or self.decay <= 0:
             raise ValueError(
                 f"Task '{self.name}': loss_weight must be >= 0 and decay > 0. "
@@ -77,7 +88,9 @@ class Task:
         """PLE eq 9's δ_k: True for rows whose label is present and that satisfy the rule."""
         labels = np.asarray(columns[self.label_column], dtype=np.float64)
         mask = np.isfinite(labels)
-        clauses = _parse_clauses(self.sample_space, self.name) if self.sample_space is not None else []
+        clauses = (
+            _parse_clauses(self.sample_space, self.name) if self.sample_space is not None else []
+        )
         for column, op, value in clauses:
             if column not in columns:
                 raise ValueError(
@@ -87,7 +100,9 @@ class Task:
             mask &= _apply_rule(np.asarray(columns[column]), op, value)
         return mask
 
-    def labels(self, columns: dict, source: str = "data", row_numbers=None, unit: str = "row") -> np.ndarray:
+    def labels(
+        self, columns: dict, source: str = "data", row_numbers=None, unit: str = "row"
+    ) -> np.ndarray:
         """float32 labels with NaN outside the sample space; checks values fit the kind.
 
         `row_numbers` (and `unit`, "row" or "line") say where a bad label is in `source`."""
@@ -159,7 +174,9 @@ def _literal(text: str):
 def _apply_rule(values: np.ndarray, op: str, value) -> np.ndarray:
     if values.dtype.kind in "SUO":
         values = values.astype(str)
-        norm = lambda v: v if isinstance(v, str) else (str(int(v)) if float(v).is_integer() else str(v))
+        norm = lambda v: (
+            v if isinstance(v, str) else (str(int(v)) if float(v).is_integer() else str(v))
+        )
         value = tuple(norm(v) for v in value) if op == "in" else norm(value)
     if op == "in":
         return np.isin(values, value)

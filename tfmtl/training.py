@@ -21,8 +21,15 @@ from tfmtl.losses import MaskedLoss
 from tfmtl.metrics import MaskedAUC, MaskedMSE, evaluate_predictions
 
 
-def compile_multitask(model, tasks=None, optimizer=None, learning_rate: float = 1e-3, jit_compile="auto",
-                      loss_balancing=None, **kwargs):
+def compile_multitask(
+    model,
+    tasks=None,
+    optimizer=None,
+    learning_rate: float = 1e-3,
+    jit_compile="auto",
+    loss_balancing=None,
+    **kwargs,
+):
     """Compile `model` with one masked loss (PLE eq 9) and one masked metric per task.
 
     Binary tasks get cross-entropy and AUC, regression tasks MSE; each loss starts at the
@@ -33,11 +40,18 @@ def compile_multitask(model, tasks=None, optimizer=None, learning_rate: float = 
     from tfmtl.balancing import make_balancer
 
     tasks = list(tasks if tasks is not None else model.tasks)
-    losses = {t.name: MaskedLoss(t.kind, weight=t.loss_weight_at(0), name=f"{t.name}_loss") for t in tasks}
-    metrics = {t.name: [MaskedAUC(name="auc") if t.kind == "binary" else MaskedMSE(name="mse")] for t in tasks}
+    losses = {
+        t.name: MaskedLoss(t.kind, weight=t.loss_weight_at(0), name=f"{t.name}_loss") for t in tasks
+    }
+    metrics = {
+        t.name: [MaskedAUC(name="auc") if t.kind == "binary" else MaskedMSE(name="mse")]
+        for t in tasks
+    }
     optimizer = optimizer or keras.optimizers.Adam(learning_rate)
     model.set_balancer(make_balancer(loss_balancing, tasks))
-    model.compile(optimizer=optimizer, loss=losses, metrics=metrics, jit_compile=jit_compile, **kwargs)
+    model.compile(
+        optimizer=optimizer, loss=losses, metrics=metrics, jit_compile=jit_compile, **kwargs
+    )
     return model
 
 
@@ -66,8 +80,11 @@ def fit(
     """
     names = [t.name for t in model.tasks]
     train = data.dataset("train", batch_size=batch_size, shuffle=True, seed=seed, tasks=names)
-    validation = (data.dataset("validation", batch_size=max(batch_size, 4096), tasks=names)
-                  if "validation" in data.splits else None)
+    validation = (
+        data.dataset("validation", batch_size=max(batch_size, 4096), tasks=names)
+        if "validation" in data.splits
+        else None
+    )
     cbs = [LossWeightSchedule(model.tasks), *callbacks]
     if tensorboard_dir:
         cbs.append(keras.callbacks.TensorBoard(str(tensorboard_dir)))
@@ -80,7 +97,12 @@ def fit(
             )
         )
     return model.fit(
-        train, validation_data=validation, epochs=epochs, callbacks=cbs, verbose=verbose, shuffle=False
+        train,
+        validation_data=validation,
+        epochs=epochs,
+        callbacks=cbs,
+        verbose=verbose,
+        shuffle=False,
     )
 
 
@@ -93,7 +115,9 @@ def predict(model, data, split: str, batch_size: int = 8192) -> dict:
 
 def evaluate(model, data, split: str = "test", batch_size: int = 8192) -> dict:
     """Exact per-task metrics on `split` (see `tfmtl.metrics.evaluate_predictions`)."""
-    return evaluate_predictions(model.tasks, predict(model, data, split, batch_size), data[split].labels)
+    return evaluate_predictions(
+        model.tasks, predict(model, data, split, batch_size), data[split].labels
+    )
 
 
 @contextlib.contextmanager

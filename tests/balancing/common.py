@@ -13,14 +13,27 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+needs_jax = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="jax is not installed"
+)
 
 
 def jax_fit(loss_balancing) -> dict:
     """`tests/balancing/jax_fit.py` in a fresh interpreter under KERAS_BACKEND=jax, on the CPU: its JSON line."""
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-m", "tests.balancing.jax_fit", json.dumps(loss_balancing)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "JAX_PLATFORMS": "cpu",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.balancing.jax_fit", json.dumps(loss_balancing)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     return json.loads(lines[-1])
@@ -31,7 +44,11 @@ def as_variables(matrix, shapes) -> list:
     out, start = [], 0
     for shape in shapes:
         size = int(np.prod(shape))
-        out.append(keras.ops.convert_to_tensor(matrix[:, start:start + size].reshape((len(matrix), *shape))))
+        out.append(
+            keras.ops.convert_to_tensor(
+                matrix[:, start : start + size].reshape((len(matrix), *shape))
+            )
+        )
         start += size
     return out
 

@@ -35,8 +35,15 @@ def run(loss_balancing, epochs: int = 2, rows: int = 1500, batch_size: int = 300
     set_seed(0)
     model = build_model("mmoe", data.spec, data.tasks, lookup=False)
     compile_multitask(model, loss_balancing=loss_balancing)
-    hist = model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0,
-                     callbacks=[LossWeightSchedule(model.tasks)])
+    hist = model.fit(
+        x,
+        y,
+        batch_size=batch_size,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=[LossWeightSchedule(model.tasks)],
+    )
     balancer = {}
     if model.balancer is not None:
         for v in model.balancer.variables:

@@ -33,21 +33,28 @@ def test_uncertainty_loss_and_gradients_match_numpy():
     with tf.GradientTape() as tape:
         total = balancer.combine(losses)
     d_losses = tape.gradient(total, losses + [balancer.log_variance])
-    want, want_dl, want_ds = uncertainty_reference(np.array([0.62, 3.5]), np.array([0.3, -0.7]),
-                                                   ["binary", "regression"])
+    want, want_dl, want_ds = uncertainty_reference(
+        np.array([0.62, 3.5]), np.array([0.3, -0.7]), ["binary", "regression"]
+    )
     np.testing.assert_allclose(float(total), want, rtol=1e-6)
     np.testing.assert_allclose([float(d_losses[0]), float(d_losses[1])], want_dl, rtol=1e-6)
     np.testing.assert_allclose(d_losses[2].numpy(), want_ds, rtol=1e-6)
     np.testing.assert_allclose([float(w) for w in balancer.loss_weights()], want_dl, rtol=1e-6)
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("pcgard", "loss_balancing 'pcgard' is not a strategy; choose one of"),
-    ({"temperature": 2}, "loss_balancing needs a strategy name"),
-    ({"strategy": "uncertainty", "temprature": 2}, "loss_balancing 'uncertainty' has no option 'temprature'; its options: ['initial_log_variance']"),
-    ({"strategy": "fixed", "scale": 2}, "loss_balancing 'fixed' takes no options"),
-    ("ple_decay", "needs a task with a decay other than 1"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("pcgard", "loss_balancing 'pcgard' is not a strategy; choose one of"),
+        ({"temperature": 2}, "loss_balancing needs a strategy name"),
+        (
+            {"strategy": "uncertainty", "temprature": 2},
+            "loss_balancing 'uncertainty' has no option 'temprature'; its options: ['initial_log_variance']",
+        ),
+        ({"strategy": "fixed", "scale": 2}, "loss_balancing 'fixed' takes no options"),
+        ("ple_decay", "needs a task with a decay other than 1"),
+    ],
+)
 def test_bad_strategies_are_named(spec, message):
     with pytest.raises(ValueError) as e:
         make_balancer(spec, TASKS)
@@ -57,7 +64,16 @@ def test_bad_strategies_are_named(spec, message):
 def test_fixed_and_ple_decay_keep_the_compiled_sum():
     assert make_balancer(None, TASKS) is None and make_balancer("fixed", TASKS) is None
     assert make_balancer("ple_decay", [Task("ctr", decay=0.9), Task("cvr")]) is None
-    assert set(STRATEGIES) >= {"fixed", "ple_decay", "uncertainty", "dwa", "rlw", "gradnorm", "pcgrad", "metabalance"}
+    assert set(STRATEGIES) >= {
+        "fixed",
+        "ple_decay",
+        "uncertainty",
+        "dwa",
+        "rlw",
+        "gradnorm",
+        "pcgrad",
+        "metabalance",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +94,9 @@ def test_balanced_fit_logs_the_weights_in_force_and_round_trips(data, tmp_path):
     kinds = [t.kind for t in model.tasks]
     _, weights, _ = uncertainty_reference(np.zeros(len(names)), s, kinds)
     for name, w, task in zip(names, weights, model.tasks):
-        assert history[f"loss_weight/{name}"][-1] == pytest.approx(task.loss_weight_at(1) * w, rel=1e-5)
+        assert history[f"loss_weight/{name}"][-1] == pytest.approx(
+            task.loss_weight_at(1) * w, rel=1e-5
+        )
     assert not np.allclose(s, 0.0)  # the log-variances trained
     path = tmp_path / "model.keras"
     model.save(path)
@@ -103,12 +121,16 @@ def test_rows_outside_a_tasks_space_give_it_no_loss_under_a_balancer(data):
     losses = [float(v) for v in model.task_losses(masked, pred)]
     p = np.clip(np.asarray(pred[first]).reshape(-1)[:32], 1e-7, 1 - 1e-7)
     t = y[first][:32]
-    assert losses[0] == pytest.approx(float(np.mean(-(t * np.log(p) + (1 - t) * np.log(1 - p)))), rel=1e-5)
+    assert losses[0] == pytest.approx(
+        float(np.mean(-(t * np.log(p) + (1 - t) * np.log(1 - p)))), rel=1e-5
+    )
     with tf.GradientTape() as tape:
         out = model(x, training=True)
         total = model.compute_loss(x, dict(y, **{first: np.full(64, np.nan, "float32")}), out)
     grads = tape.gradient(total, model.trainable_variables)
-    tower = [g for v, g in zip(model.trainable_variables, grads) if first in v.path and "tower" in v.path]
+    tower = [
+        g for v, g in zip(model.trainable_variables, grads) if first in v.path and "tower" in v.path
+    ]
     assert tower and all(g is None or not np.any(g.numpy()) for g in tower)
 
 
@@ -120,14 +142,19 @@ def test_the_gradient_step_equals_kerass_own_when_the_strategy_is_the_plain_sum(
     for balancing in ("fixed", {"strategy": "metabalance", "relax_factor": 0.0}):
         training.set_seed(0)
         model = build_model("mmoe", data.spec, data.tasks)
-        training.compile_multitask(model, optimizer=keras.optimizers.SGD(0.1), loss_balancing=balancing,
-                                   jit_compile=False)
-        assert (model.balancer is not None) == isinstance(balancing, dict)  # metabalance: the per-task step
+        training.compile_multitask(
+            model, optimizer=keras.optimizers.SGD(0.1), loss_balancing=balancing, jit_compile=False
+        )
+        assert (model.balancer is not None) == isinstance(
+            balancing, dict
+        )  # metabalance: the per-task step
         if model.balancer is not None:
             assert model.balancer.needs_task_gradients
         for _ in range(3):
             model.train_on_batch(x, y)
-        weights[str(balancing)] = [v.numpy() for v in model.trainable_variables if "balancer" not in v.path]
+        weights[str(balancing)] = [
+            v.numpy() for v in model.trainable_variables if "balancer" not in v.path
+        ]
     plain, balanced = weights.values()
     assert len(plain) == len(balanced)
     for a, b in zip(plain, balanced):

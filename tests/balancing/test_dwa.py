@@ -142,8 +142,15 @@ def test_backup_and_restore_resumes_with_the_epochs_it_saw(tmp_path):
 
     first = model()
     with pytest.raises(RuntimeError, match="killed"):
-        training.fit(first, data, epochs=3, batch_size=120, verbose=0, backup_dir=tmp_path / "b",
-                     callbacks=[_StopAt(2)])
+        training.fit(
+            first,
+            data,
+            epochs=3,
+            batch_size=120,
+            verbose=0,
+            backup_dir=tmp_path / "b",
+            callbacks=[_StopAt(2)],
+        )
     h0 = first.history.history
     resumed = model()
     h = training.fit(resumed, data, epochs=3, batch_size=120, verbose=0, backup_dir=tmp_path / "b")

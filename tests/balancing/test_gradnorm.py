@@ -1,6 +1,5 @@
 """GradNorm (Chen et al., ICML'18, eq 1-2, Algorithm 1): a weight update against numpy, fits."""
 
-
 import numpy as np
 import pytest
 
@@ -29,7 +28,6 @@ def gradnorm_reference(g, shared, w, losses, initial, alpha, lr):
     new_w = w - lr * np.sign(G - target) * norms
     new_w = np.maximum(new_w, 1e-3)
     return new_w * len(w) / new_w.sum(), (w[:, None] * g).sum(axis=0)
-
 
 
 def test_one_weight_update_matches_numpy():
@@ -115,7 +113,6 @@ def test_fit_logs_weights_and_round_trips(data, tmp_path):
     np.testing.assert_allclose(
         restored.balancer.initial_losses.numpy(), model.balancer.initial_losses.numpy()
     )
-
 
 
 @needs_jax

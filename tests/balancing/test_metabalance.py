@@ -1,6 +1,5 @@
 """MetaBalance (He et al., WWW'22, Algorithm 1): auxiliary scaling over two steps, fits, saving."""
 
-
 import numpy as np
 import pytest
 
@@ -33,7 +32,6 @@ class MetaBalanceReference:
         update = g.sum(axis=0)  # task-specific entries: each task's own gradient
         update[shared] = (scales[:, None] * g[:, shared]).sum(axis=0)
         return scales, update
-
 
 
 def gradients(rng, scale):
@@ -118,7 +116,6 @@ def test_fit_logs_weights_and_round_trips(data, tmp_path):
     np.testing.assert_allclose(
         restored.balancer.moving_norms.numpy(), model.balancer.moving_norms.numpy()
     )
-
 
 
 @needs_jax

@@ -38,7 +38,6 @@ def pcgrad_reference(g, orders):
     return np.sum(out, axis=0)
 
 
-
 def test_two_conflicting_gradients_are_projected_onto_each_others_normal_plane():
     # Variable 1 [2, 2] is shared; variable 2 [1] is task 0's own (zero in task 1's row).
     g = np.array([[1.0, 2.0, 0.5, -1.0, 3.0], [-2.0, 1.0, -1.5, 0.5, 0.0]], "float32")
@@ -166,7 +165,6 @@ def test_a_task_without_in_space_rows_gets_a_zero_gradient_row(data):
         if k != click:
             assert any(np.any(r[k] != 0.0) for r in rows)
     assert np.isfinite(logs["loss"]) and logs["click_loss"] == 0.0
-
 
 
 @needs_jax

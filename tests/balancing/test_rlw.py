@@ -83,9 +83,13 @@ def test_a_fixed_seed_repeats_the_weights():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"distribution": "dirichlet"},
-      r"one of \['normal', 'uniform'\]. Received: distribution='dirichlet'"),
-     ({"seed": 1.5}, r"int seed \(or None\). Received: seed=1.5")],
+    [
+        (
+            {"distribution": "dirichlet"},
+            r"one of \['normal', 'uniform'\]. Received: distribution='dirichlet'",
+        ),
+        ({"seed": 1.5}, r"int seed \(or None\). Received: seed=1.5"),
+    ],
 )
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -122,8 +126,9 @@ def test_fit_logs_the_last_draw_and_validates_at_1_over_k(fitted):
         mean = np.mean([h[f"val_{t}_loss"][e] for t in TASKS])
         assert h["val_loss"][e] == pytest.approx(mean, rel=1e-5)
     validation = data.dataset("validation", batch_size=4096, tasks=TASKS)
-    first, second = (model.evaluate(validation, verbose=0, return_dict=True)["loss"]
-                     for _ in range(2))
+    first, second = (
+        model.evaluate(validation, verbose=0, return_dict=True)["loss"] for _ in range(2)
+    )
     assert first == second == pytest.approx(h["val_loss"][-1], rel=1e-5)
 
 

@@ -48,7 +48,9 @@ def test_test_only_protocol(test_only):
 
 def test_without_the_training_file_the_split_is_test_only(only_test_file, test_only):
     alone = load_census(only_test_file)
-    assert {k: len(v) for k, v in alone.splits.items()} == TEST_ONLY_SIZES and "absent" in alone.description
+    assert {
+        k: len(v) for k, v in alone.splits.items()
+    } == TEST_ONLY_SIZES and "absent" in alone.description
     np.testing.assert_array_equal(alone["test"].features["age"], test_only["test"].features["age"])
     with pytest.raises(FileNotFoundError, match="census-income.data.gz is missing"):
         load_census(only_test_file, protocol="published")
@@ -57,21 +59,32 @@ def test_without_the_training_file_the_split_is_test_only(only_test_file, test_o
 def test_split_is_the_provenance_permutation(test_only):
     raw = census.read_census_file(FOLDER / census.TEST_FILE)
     order = np.random.default_rng(2026).permutation(99_762)
-    np.testing.assert_array_equal(test_only["test"].features["age"], raw["age"][order[-19_953:]].astype(np.float32))
+    np.testing.assert_array_equal(
+        test_only["test"].features["age"], raw["age"][order[-19_953:]].astype(np.float32)
+    )
 
 
 @needs_train_file
 def test_published_split_is_the_training_file_and_the_halved_test_file(data):
     train_raw = census.read_census_file(FOLDER / census.TRAIN_FILE)
-    np.testing.assert_array_equal(data["train"].features["age"], train_raw["age"].astype(np.float32))
+    np.testing.assert_array_equal(
+        data["train"].features["age"], train_raw["age"].astype(np.float32)
+    )
     test_raw = census.read_census_file(FOLDER / census.TEST_FILE)
     order = np.random.default_rng(2026).permutation(99_762)
-    np.testing.assert_array_equal(data["validation"].features["age"], test_raw["age"][order[:49_881]].astype(np.float32))
-    np.testing.assert_array_equal(data["test"].features["education"], test_raw["education"][order[49_881:]])
+    np.testing.assert_array_equal(
+        data["validation"].features["age"], test_raw["age"][order[:49_881]].astype(np.float32)
+    )
+    np.testing.assert_array_equal(
+        data["test"].features["education"], test_raw["education"][order[49_881:]]
+    )
 
 
 def test_label_rates(test_only):
-    labels = {k: np.concatenate([test_only[s].labels[k] for s in test_only.splits]) for k in ("income", "never_married")}
+    labels = {
+        k: np.concatenate([test_only[s].labels[k] for s in test_only.splits])
+        for k in ("income", "never_married")
+    }
     assert labels["income"].mean() == pytest.approx(0.062, abs=0.001)
     assert labels["never_married"].mean() == pytest.approx(0.432, abs=0.001)
 
@@ -85,7 +98,9 @@ def test_training_file_label_rates(data):
 
 def test_no_label_leakage_into_inputs(data):
     names = set(data.spec.names)
-    assert "marital_status" not in names and "income" not in names and "instance_weight" not in names
+    assert (
+        "marital_status" not in names and "income" not in names and "instance_weight" not in names
+    )
     assert len(names) == 39
     three = load_census(tasks=("income", "never_married", "education"))
     assert "education" not in three.spec.names

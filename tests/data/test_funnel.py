@@ -30,7 +30,9 @@ def test_tasks_and_sample_spaces():
     assert (np.isfinite(train.labels["cvr"]) == (click == 1)).all()  # CVR lives on clicks only
     assert set(data.oracle) == set(data.splits)
     assert len(data.oracle["test"]["cvr_if_clicked"]) == len(data["test"])
-    assert not {"click", "conversion", "cvr_if_clicked", "p_click", "p_convert"} & set(data.spec.names)
+    assert not {"click", "conversion", "cvr_if_clicked", "p_click", "p_convert"} & set(
+        data.spec.names
+    )
 
 
 def test_same_seed_same_data():
@@ -56,8 +58,12 @@ def test_clicked_impressions_are_a_biased_sample_of_the_space():
     # differ in their features, and in how well they would convert, from all impressions.
     cols = funnel_columns(100_000, seed=0)
     clicked = cols["click"] == 1
-    assert cols["position"][clicked].mean() < cols["position"].mean() - 0.5  # top slots get the clicks
-    assert cols["p_convert"][clicked].mean() > 1.3 * cols["p_convert"].mean()  # clickers convert more
+    assert (
+        cols["position"][clicked].mean() < cols["position"].mean() - 0.5
+    )  # top slots get the clicks
+    assert (
+        cols["p_convert"][clicked].mean() > 1.3 * cols["p_convert"].mean()
+    )  # clickers convert more
     assert cols["cvr_if_clicked"][clicked].mean() > 1.3 * cols["cvr_if_clicked"][~clicked].mean()
 
 

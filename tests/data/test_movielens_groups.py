@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from tfmtl.data.movielens_groups import BASE_TASKS, base_labels, load_movielens_groups, row_groups, with_tasks
+from tfmtl.data.movielens_groups import (
+    BASE_TASKS,
+    base_labels,
+    load_movielens_groups,
+    row_groups,
+    with_tasks,
+)
 from tfmtl.facets import PAPER_INCLUSION
 
 
@@ -13,7 +19,14 @@ def data():
 
 
 def test_leaf_tasks_read_their_groups_rows(data):
-    assert [t.name for t in data.tasks] == ["ctr.new", "ctr.low", "ctr.high", "rating.new", "rating.low", "rating.high"]
+    assert [t.name for t in data.tasks] == [
+        "ctr.new",
+        "ctr.low",
+        "ctr.high",
+        "rating.new",
+        "rating.low",
+        "rating.high",
+    ]
     assert {t.name: t.tower_units for t in data.tasks}["ctr.high"] == (128, 64)
     assert {t.name: t.tower_units for t in data.tasks}["rating.new"] == (64, 32)
     test = data["test"]
@@ -32,7 +45,9 @@ def test_leaf_tasks_read_their_groups_rows(data):
 def test_flat_two_task_view_shares_rows_and_features(data):
     flat = with_tasks(data, BASE_TASKS)
     assert [t.name for t in flat.tasks] == ["ctr", "rating"]
-    np.testing.assert_array_equal(flat["train"].labels["ctr"], (flat["train"].extras["label_rating"] >= 4))
+    np.testing.assert_array_equal(
+        flat["train"].labels["ctr"], (flat["train"].extras["label_rating"] >= 4)
+    )
     assert flat["train"].features is data["train"].features
     with pytest.raises(ValueError, match="no labels for task 'x'"):
         from tfmtl.tasks import Task

@@ -32,7 +32,9 @@ def write(path, lines, header=None):
 
 def test_text_formats_read_numbers_text_and_missing_cells(tmp_path):
     path = write(tmp_path / "raw.csv.gz", raw_rows(50), header=None)
-    table = read_columns(path, header=False, column_names=["age", "gains", "city", "income"], skip_initial_space=True)
+    table = read_columns(
+        path, header=False, column_names=["age", "gains", "city", "income"], skip_initial_space=True
+    )
     assert table.columns["age"].dtype == np.float64 and table.columns["city"].dtype == object
     assert "" in set(table.columns["city"]) and "?" not in set(table.columns["city"])
     assert table.line(0) == "line 1"
@@ -45,7 +47,10 @@ def test_parquet_reads_like_csv(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table({"price": [1.5, None, 3.0], "city": ["a", None, "b"], "n": [1, 2, 3]}), tmp_path / "t.parquet")
+    pq.write_table(
+        pa.table({"price": [1.5, None, 3.0], "city": ["a", None, "b"], "n": [1, 2, 3]}),
+        tmp_path / "t.parquet",
+    )
     table = read_columns(tmp_path / "t.parquet")
     assert np.isnan(table.columns["price"][1]) and table.columns["city"].tolist() == ["a", "", "b"]
     assert table.columns["n"].tolist() == [1.0, 2.0, 3.0] and table.line(2) == "record 3"
@@ -57,14 +62,28 @@ def test_tfrecord_of_examples_reads_scalar_features(tmp_path):
     path = tmp_path / "t.tfrecord"
     with tf.io.TFRecordWriter(str(path)) as w:
         for i in range(5):
-            w.write(tf.train.Example(features=tf.train.Features(feature={
-                "price": tf.train.Feature(float_list=tf.train.FloatList(value=[i * 0.5])),
-                "clicks": tf.train.Feature(int64_list=tf.train.Int64List(value=[i])),
-                "city": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"paris" if i % 2 else b"rome"])),
-            })).SerializeToString())
+            w.write(
+                tf.train.Example(
+                    features=tf.train.Features(
+                        feature={
+                            "price": tf.train.Feature(
+                                float_list=tf.train.FloatList(value=[i * 0.5])
+                            ),
+                            "clicks": tf.train.Feature(int64_list=tf.train.Int64List(value=[i])),
+                            "city": tf.train.Feature(
+                                bytes_list=tf.train.BytesList(
+                                    value=[b"paris" if i % 2 else b"rome"]
+                                )
+                            ),
+                        }
+                    )
+                ).SerializeToString()
+            )
     table = read_columns(path)
     assert table.columns["price"].tolist() == [0.0, 0.5, 1.0, 1.5, 2.0]
-    assert table.columns["clicks"].tolist() == [0, 1, 2, 3, 4] and table.columns["city"][1] == "paris"
+    assert (
+        table.columns["clicks"].tolist() == [0, 1, 2, 3, 4] and table.columns["city"][1] == "paris"
+    )
 
 
 def test_empty_and_header_only_files_are_errors(tmp_path):
@@ -91,7 +110,9 @@ def test_inference_picks_dense_buckets_log1p_vocabularies_hashing_and_skips_ids(
     }
     features, notes = infer_features(columns)
     by = {f.name: f for f in features}
-    assert by["age"].kind == "dense" and by["age"].num_buckets == 255 and by["age"].transform == "none"
+    assert (
+        by["age"].kind == "dense" and by["age"].num_buckets == 255 and by["age"].transform == "none"
+    )
     assert by["amount"].transform == "log1p" and "heavy-tailed" in notes["amount"]
     assert by["user_id"].kind == "categorical" and by["user_id"].dtype == "int64"
     assert by["city"].kind == "categorical" and by["city"].num_hash_bins is None
@@ -104,48 +125,71 @@ def test_inference_picks_dense_buckets_log1p_vocabularies_hashing_and_skips_ids(
 def _census_like(tmp_path, n=3000):
     write(tmp_path / "train.csv", raw_rows(n, seed=1))
     write(tmp_path / "test.csv", raw_rows(n // 2, seed=2))
-    return f"""
-data: {{train: train.csv, test: test.csv, column_names: [age, gains, city, income], skip_initial_space: true}}
+    return """
+data: {train: train.csv, test: test.csv, column_names: [age, gains, city, income], skip_initial_space: true}
 tasks:
-  - {{name: rich, label: income, positive: [">50K"]}}
-  - {{name: old, kind: regression, label: age}}
+  - {name: rich, label: income, positive: [">50K"]}
+  - {name: old, kind: regression, label: age}
 features:
-  - {{name: gains, buckets: 8, embedding_dim: 3}}
+  - {name: gains, buckets: 8, embedding_dim: 3}
 """
 
 
 def test_files_become_splits_with_labels_from_positive_values(tmp_path):
     config = parse_config(_census_like(tmp_path), base_dir=tmp_path)
     data, notes = load_run_data(config)
-    assert sorted(data.splits) == ["test", "train"] and len(data["train"]) == 3000 and len(data["test"]) == 1500
+    assert (
+        sorted(data.splits) == ["test", "train"]
+        and len(data["train"]) == 3000
+        and len(data["test"]) == 1500
+    )
     assert data.spec.names == ["gains", "city"]  # label columns are never inputs
     assert data.spec["gains"].num_buckets == 8 and data.spec["gains"].embedding_dim == 3
     assert data.spec["gains"].transform == "log1p"  # kept from inference where not overridden
-    raw = read_columns(tmp_path / "test.csv", header=False, column_names=["age", "gains", "city", "income"],
-                       skip_initial_space=True)
-    np.testing.assert_array_equal(data["test"].labels["rich"], (raw.columns["income"] == ">50K").astype(np.float32))
+    raw = read_columns(
+        tmp_path / "test.csv",
+        header=False,
+        column_names=["age", "gains", "city", "income"],
+        skip_initial_space=True,
+    )
+    np.testing.assert_array_equal(
+        data["test"].labels["rich"], (raw.columns["income"] == ">50K").astype(np.float32)
+    )
     np.testing.assert_array_equal(data["test"].labels["old"], raw.columns["age"].astype(np.float32))
-    assert notes["gains"] == "dense: as configured" and config_features(data.spec)[0]["buckets"] == 8
+    assert (
+        notes["gains"] == "dense: as configured" and config_features(data.spec)[0]["buckets"] == 8
+    )
 
 
 def test_a_split_file_is_cut_by_seed_without_overlap(tmp_path):
     write(tmp_path / "all.csv", [f"{i},{i % 2}" for i in range(1000)], header="x,click")
-    config = parse_config("data: {path: all.csv, split: [0.8, 0.1, 0.1], seed: 5}\ntasks: [{name: click}]",
-                          base_dir=tmp_path)
+    config = parse_config(
+        "data: {path: all.csv, split: [0.8, 0.1, 0.1], seed: 5}\ntasks: [{name: click}]",
+        base_dir=tmp_path,
+    )
     data, _ = load_run_data(config)
     parts = [set(data[s].features["x"].tolist()) for s in ("train", "validation", "test")]
     assert [len(p) for p in parts] == [800, 100, 100] and len(set.union(*parts)) == 1000
 
 
-@pytest.mark.parametrize("tasks, message", [
-    ("[{name: rich, label: incme}]", "tasks[0].label: {path} has no column 'incme'"),
-    ("[{name: rich, label: income}]", "tasks[0].positive: label column 'income' holds text ('<=50K' on line 1"),
-    ("[{name: a, label: gains}]", "{path}: line 2: label 'gains' of binary task 'a' is"),
-])
+@pytest.mark.parametrize(
+    "tasks, message",
+    [
+        ("[{name: rich, label: incme}]", "tasks[0].label: {path} has no column 'incme'"),
+        (
+            "[{name: rich, label: income}]",
+            "tasks[0].positive: label column 'income' holds text ('<=50K' on line 1",
+        ),
+        ("[{name: a, label: gains}]", "{path}: line 2: label 'gains' of binary task 'a' is"),
+    ],
+)
 def test_label_errors_name_the_file_line_and_key(tmp_path, tasks, message):
     write(tmp_path / "t.csv", ["30, 0, rome, <=50K", "50, 7000, oslo, >50K"])
-    config = parse_config(f"data: {{train: t.csv, column_names: [age, gains, city, income], skip_initial_space: true}}\n"
-                          f"tasks: {tasks}", base_dir=tmp_path)
+    config = parse_config(
+        f"data: {{train: t.csv, column_names: [age, gains, city, income], skip_initial_space: true}}\n"
+        f"tasks: {tasks}",
+        base_dir=tmp_path,
+    )
     with pytest.raises(ValueError) as e:
         load_run_data(config)
     assert message.format(path=tmp_path / "t.csv") in str(e.value)
@@ -153,11 +197,16 @@ def test_label_errors_name_the_file_line_and_key(tmp_path, tasks, message):
 
 def test_feature_overrides_are_checked(tmp_path):
     write(tmp_path / "t.csv", ["1,a,0", "2,b,1"], header="x,city,click")
-    for features, message in (("[{name: nope}]", "features[0]: {path} has no column 'nope'"),
-                              ("[{name: click}]", "features[0].name: 'click' is a label or dropped column"),
-                              ("[{name: city, kind: dense}]", "features[0]: 'city' holds text, so it cannot be dense"),
-                              ("[{name: city, buckets: 3}]", "features[0]: a categorical feature has no buckets")):
-        config = parse_config(f"data: {{train: t.csv}}\ntasks: [{{name: click}}]\nfeatures: {features}", base_dir=tmp_path)
+    for features, message in (
+        ("[{name: nope}]", "features[0]: {path} has no column 'nope'"),
+        ("[{name: click}]", "features[0].name: 'click' is a label or dropped column"),
+        ("[{name: city, kind: dense}]", "features[0]: 'city' holds text, so it cannot be dense"),
+        ("[{name: city, buckets: 3}]", "features[0]: a categorical feature has no buckets"),
+    ):
+        config = parse_config(
+            f"data: {{train: t.csv}}\ntasks: [{{name: click}}]\nfeatures: {features}",
+            base_dir=tmp_path,
+        )
         with pytest.raises(ValueError) as e:
             load_run_data(config)
         assert message.format(path=tmp_path / "t.csv") in str(e.value)

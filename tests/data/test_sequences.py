@@ -9,7 +9,9 @@ from tfmtl.data.sequences import behaviour_sequences, load_movielens_sequences
 def _naive(users, items, ts, flags, max_len, padding=0):
     out = np.full((len(users), max_len), padding, np.int64)
     for j in range(len(users)):
-        earlier = [e for e in range(len(users)) if users[e] == users[j] and flags[e] and ts[e] < ts[j]]
+        earlier = [
+            e for e in range(len(users)) if users[e] == users[j] and flags[e] and ts[e] < ts[j]
+        ]
         earlier.sort(key=lambda e: ts[e])
         kept = [items[e] for e in earlier][-max_len:]
         out[j, : len(kept)] = kept
@@ -36,7 +38,9 @@ def test_matches_brute_force(max_len):
 
 def test_no_leakage_only_strictly_earlier_events_of_the_same_user():
     users, items, ts, rating = _log(seed=1)
-    seqs = behaviour_sequences(users, items, ts, {"rated": np.ones(len(users), bool)}, max_len=400)["rated"]
+    seqs = behaviour_sequences(users, items, ts, {"rated": np.ones(len(users), bool)}, max_len=400)[
+        "rated"
+    ]
     for j, row in enumerate(seqs):
         events = row[row != 0] - 1  # item i is event i - 1
         assert (users[events] == users[j]).all()
@@ -75,15 +79,23 @@ def test_movielens_sequences_are_built_from_the_raw_log():
     ex = test.extras
     rows = np.random.default_rng(0).choice(len(test), 25, replace=False)
     all_splits = [data[s] for s in ("train", "validation", "test")]
-    log = {k: np.concatenate([s.extras[k] for s in all_splits]) for k in ("user_id", "item_id", "timestamp", "rating")}
+    log = {
+        k: np.concatenate([s.extras[k] for s in all_splits])
+        for k in ("user_id", "item_id", "timestamp", "rating")
+    }
     for r in rows:
         mine = (log["user_id"] == ex["user_id"][r]) & (log["timestamp"] < ex["timestamp"][r])
-        for name, flag in (("liked_items", log["rating"] >= 4), ("disliked_items", log["rating"] <= 2)):
+        for name, flag in (
+            ("liked_items", log["rating"] >= 4),
+            ("disliked_items", log["rating"] <= 2),
+        ):
             sel = np.flatnonzero(mine & flag)
             sel = sel[np.argsort(log["timestamp"][sel], kind="stable")]
             expected = set(log["item_id"][sel][-5:]) if len(sel) else set()
             got = test.features[name][r]
             assert set(got[got != 0]) <= set(log["item_id"][sel])
             assert len(got[got != 0]) == min(5, len(sel))
-            if len(sel) and (len(sel) <= 5 or log["timestamp"][sel][-5] != log["timestamp"][sel][-6]):
+            if len(sel) and (
+                len(sel) <= 5 or log["timestamp"][sel][-5] != log["timestamp"][sel][-6]
+            ):
                 assert set(got[got != 0]) == expected

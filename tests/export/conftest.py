@@ -27,11 +27,17 @@ def tiny_columns(rows: int = ROWS, seed: int = 0) -> dict:
         "x0": x[:, 0],
         "x1": x[:, 1],
         "video_len": np.round(np.exp(3.0 + x[:, 1])).astype(np.float32),
-        "age": np.where(rng.random(rows) < 0.1, np.nan, rng.uniform(18, 70, rows)).astype(np.float32),
-        "city": np.array(["paris", "lyon", "nice", "lille"], dtype=object)[rng.integers(0, 4, rows)],
+        "age": np.where(rng.random(rows) < 0.1, np.nan, rng.uniform(18, 70, rows)).astype(
+            np.float32
+        ),
+        "city": np.array(["paris", "lyon", "nice", "lille"], dtype=object)[
+            rng.integers(0, 4, rows)
+        ],
         "item": rng.integers(100, 110, rows).astype(np.int64),
         "tag": np.array(["a", "b", "c"], dtype=object)[rng.integers(0, 3, rows)],
-        "hist": np.where(rng.random((rows, 3)) < 0.3, 0, rng.integers(100, 110, (rows, 3))).astype(np.int64),
+        "hist": np.where(rng.random((rows, 3)) < 0.3, 0, rng.integers(100, 110, (rows, 3))).astype(
+            np.int64
+        ),
         "click": (x[:, 0] > 0).astype(np.float32),
         "buy": ((x[:, 0] > 0) & (x[:, 1] > 0)).astype(np.float32),
         "watch": (x[:, 0] + x[:, 1]).astype(np.float32),
@@ -63,7 +69,9 @@ def tiny_tasks(tower_units=(4,)) -> list[Task]:
 
 @pytest.fixture(scope="session")
 def tiny_data():
-    return build_splits(tiny_columns(), tiny_spec(), tiny_tasks(), split_indices(ROWS, 0), "tiny export data")
+    return build_splits(
+        tiny_columns(), tiny_spec(), tiny_tasks(), split_indices(ROWS, 0), "tiny export data"
+    )
 
 
 def tiny_hparams(defaults: dict) -> dict:
@@ -74,7 +82,12 @@ def tiny_hparams(defaults: dict) -> dict:
             out[key] = [[4] for _ in value]
         elif isinstance(value, list) and value and all(isinstance(v, int) for v in value):
             out[key] = [4]
-        elif isinstance(value, int) and not isinstance(value, bool) and key.startswith("num_") and key != "num_levels":
+        elif (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and key.startswith("num_")
+            and key != "num_levels"
+        ):
             out[key] = min(value, 2)
     return out
 
@@ -98,8 +111,15 @@ _SMALL = {"num_experts": 2, "expert_units": [4]}
 
 def _facet_tasks() -> list[Task]:
     return [
-        Task(f"{b}.{g}", kind="binary", label="click", tower_units=(4,), facets={"behaviour": b, "group": g})
-        for b in ("ctr", "cvr") for g in ("new", "old")
+        Task(
+            f"{b}.{g}",
+            kind="binary",
+            label="click",
+            tower_units=(4,),
+            facets={"behaviour": b, "group": g},
+        )
+        for b in ("ctr", "cvr")
+        for g in ("new", "old")
     ]
 
 
@@ -114,18 +134,29 @@ def _macros() -> dict:
     ]
     tree = {"switcher": "mmoe", "switcher_hparams": _SMALL, "branch_units": [4]}
     builders = {
-        f"dml_{v}": (lambda spec, v=v: models.build_dml_model("mmoe", spec, tiny_tasks(), variant=v, **_SMALL))
-        for v in getattr(models, "DML_VARIANTS", {}) if v != "plain"
+        f"dml_{v}": (
+            lambda spec, v=v: models.build_dml_model(
+                "mmoe", spec, tiny_tasks(), variant=v, **_SMALL
+            )
+        )
+        for v in getattr(models, "DML_VARIANTS", {})
+        if v != "plain"
     }
-    builders.update({
-        "hmtl": lambda spec: models.build_hmtl(spec, _facet_tasks(), ["behaviour", "group"], **tree),
-        "mfh": lambda spec: models.build_mfh(spec, _facet_tasks(), ["behaviour", "group"], **tree),
-        "esmm": lambda spec: models.build_esmm(spec, funnel),
-        "aitm": lambda spec: models.build_aitm(spec, [funnel[0], funnel[2]], bottom_units=[4]),
-        "dtrn": lambda spec: models.build_dtrn(
-            spec, tiny_tasks(), "mmoe", num_heads=1, hyper_units=4, trm_units=4, **_SMALL
-        ),
-    })
+    builders.update(
+        {
+            "hmtl": lambda spec: models.build_hmtl(
+                spec, _facet_tasks(), ["behaviour", "group"], **tree
+            ),
+            "mfh": lambda spec: models.build_mfh(
+                spec, _facet_tasks(), ["behaviour", "group"], **tree
+            ),
+            "esmm": lambda spec: models.build_esmm(spec, funnel),
+            "aitm": lambda spec: models.build_aitm(spec, [funnel[0], funnel[2]], bottom_units=[4]),
+            "dtrn": lambda spec: models.build_dtrn(
+                spec, tiny_tasks(), "mmoe", num_heads=1, hyper_units=4, trm_units=4, **_SMALL
+            ),
+        }
+    )
     return builders
 
 
@@ -142,7 +173,9 @@ def tiny_macro(name: str, data, seed: int = 0):
 
 def _jitter(model, seed: int):
     rng = np.random.default_rng(seed)
-    model.set_weights([w + rng.normal(scale=0.3, size=w.shape).astype(w.dtype) for w in model.get_weights()])
+    model.set_weights(
+        [w + rng.normal(scale=0.3, size=w.shape).astype(w.dtype) for w in model.get_weights()]
+    )
     return model
 
 

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from tests.export.conftest import tiny_model
-from tfmtl.export import ExportError, export_saved_model, list_versions, read_metadata, resolve_version_dir
+from tfmtl.export import (
+    ExportError,
+    export_saved_model,
+    list_versions,
+    read_metadata,
+    resolve_version_dir,
+)
 from tfmtl.export import saved_model as saved_model_module
 
 
@@ -34,7 +40,9 @@ def test_versions_default_to_next_integer_and_are_never_overwritten(model, tmp_p
     assert read_metadata(base / "ranker" / "7")["model"]["version"] == 7
     before = tree(base)
     stamp = (base / "ranker" / "7" / "saved_model.pb").stat().st_mtime_ns
-    with pytest.raises(ExportError, match=r"Version 7 of 'ranker' already exists .* Omit version= to get version 9"):
+    with pytest.raises(
+        ExportError, match=r"Version 7 of 'ranker' already exists .* Omit version= to get version 9"
+    ):
         export_saved_model(model, base, "ranker", version=7)
     assert tree(base) == before
     assert (base / "ranker" / "7" / "saved_model.pb").stat().st_mtime_ns == stamp
@@ -61,11 +69,15 @@ def test_a_concurrent_export_of_the_same_version_is_not_overwritten(model, tmp_p
 
     def racing(version_dir, logs):
         real(version_dir, logs)
-        (tmp_path / "ranker" / "1").mkdir()  # another exporter renames its version 1 into place first
+        (
+            tmp_path / "ranker" / "1"
+        ).mkdir()  # another exporter renames its version 1 into place first
         (tmp_path / "ranker" / "1" / "saved_model.pb").write_text("theirs")
 
     monkeypatch.setattr(saved_model_module, "write_warmup", racing)
-    with pytest.raises(ExportError, match=r"Version 1 of 'ranker' appeared at .* during the export"):
+    with pytest.raises(
+        ExportError, match=r"Version 1 of 'ranker' appeared at .* during the export"
+    ):
         export_saved_model(model, tmp_path, "ranker")
     assert tree(tmp_path) == ["ranker", "ranker/1", "ranker/1/saved_model.pb"]
     assert (tmp_path / "ranker" / "1" / "saved_model.pb").read_text() == "theirs"
@@ -84,7 +96,10 @@ def test_interrupt_mid_export_leaves_nothing(model, tmp_path, monkeypatch):
 def test_not_a_tfmtl_model(tmp_path):
     x = keras.Input((2,), name="x")
     plain = keras.Model({"x": x}, {"ctr": keras.layers.Dense(1)(x)})
-    with pytest.raises(ExportError, match=r"Cannot export a .*Functional: export needs a tfmtl.models.MultiTaskModel"):
+    with pytest.raises(
+        ExportError,
+        match=r"Cannot export a .*Functional: export needs a tfmtl.models.MultiTaskModel",
+    ):
         export_saved_model(plain, tmp_path / "m", "ranker")
     with pytest.raises(ExportError, match=r"Cannot export a builtins.dict"):
         export_saved_model({"weights": 1}, tmp_path / "m", "ranker")
@@ -130,9 +145,15 @@ def test_unwritable_base(model, tmp_path, monkeypatch):
     base.chmod(0o555)
     if os.geteuid() == 0:  # root writes anywhere: make the permission check see what a user would
         real = os.access
-        monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(base) else real(p, mode, **kw))
+        monkeypatch.setattr(
+            os,
+            "access",
+            lambda p, mode, **kw: False if str(p) == str(base) else real(p, mode, **kw),
+        )
     try:
-        with pytest.raises(ExportError, match=r"Cannot write under .*readonly \(permission denied\)"):
+        with pytest.raises(
+            ExportError, match=r"Cannot write under .*readonly \(permission denied\)"
+        ):
             export_saved_model(model, base, "ranker")
         with pytest.raises(ExportError, match=r"Cannot write under .*readonly"):
             export_saved_model(model, base / "deeper" / "still", "ranker")
@@ -147,14 +168,23 @@ def test_unwritable_base(model, tmp_path, monkeypatch):
         ({"name": "a/b"}, r"name='a/b' is not a valid model name"),
         ({"name": "ranker", "version": 0}, r"version=0 must be a positive integer"),
         ({"name": "ranker", "version": "2"}, r"version='2' must be a positive integer"),
-        ({"name": "ranker", "fusion": {"weights": {"ctrr": 1}}},
-         r"fusion.weights names unknown task\(s\) \['ctrr'\]. Tasks: \['ctr', 'cvr', 'watch'\]"),
-        ({"name": "ranker", "fusion": {"kind": "max"}},
-         r"fusion.kind must be one of \('product', 'weighted_sum'\). Received: 'max'"),
-        ({"name": "ranker", "fusion": {"length_feature": "city"}},
-         r"fusion.length_feature must name a dense feature. Received: 'city'. Dense features: \['x0'"),
+        (
+            {"name": "ranker", "fusion": {"weights": {"ctrr": 1}}},
+            r"fusion.weights names unknown task\(s\) \['ctrr'\]. Tasks: \['ctr', 'cvr', 'watch'\]",
+        ),
+        (
+            {"name": "ranker", "fusion": {"kind": "max"}},
+            r"fusion.kind must be one of \('product', 'weighted_sum'\). Received: 'max'",
+        ),
+        (
+            {"name": "ranker", "fusion": {"length_feature": "city"}},
+            r"fusion.length_feature must name a dense feature. Received: 'city'. Dense features: \['x0'",
+        ),
         ({"name": "ranker", "metrics": {"auc": object()}}, r"metrics value .* is not JSON-able"),
-        ({"name": "ranker", "warmup_rows": {"x0": np.zeros(2)}}, r"Feature\(s\) \[.*\] missing from the rows"),
+        (
+            {"name": "ranker", "warmup_rows": {"x0": np.zeros(2)}},
+            r"Feature\(s\) \[.*\] missing from the rows",
+        ),
     ],
 )
 def test_bad_arguments_name_the_culprit(model, tmp_path, kwargs, message):
@@ -165,14 +195,25 @@ def test_bad_arguments_name_the_culprit(model, tmp_path, kwargs, message):
 
 def test_fusion_overrides_and_metrics_are_recorded(model, tmp_path):
     path = export_saved_model(
-        model, tmp_path, "ranker", fusion={"weights": {"cvr": 0.5}, "length_feature": "video_len",
-                                          "length_transform": "log1p"},
-        metrics={"test": {"ctr": {"auc": np.float32(0.75), "count": np.int64(60)}}, "loss": float("nan")},
+        model,
+        tmp_path,
+        "ranker",
+        fusion={
+            "weights": {"cvr": 0.5},
+            "length_feature": "video_len",
+            "length_transform": "log1p",
+        },
+        metrics={
+            "test": {"ctr": {"auc": np.float32(0.75), "count": np.int64(60)}},
+            "loss": float("nan"),
+        },
         warmup_rows=3,
     )
     meta = read_metadata(path)
     assert meta["fusion"] == {
-        "kind": "product", "weights": {"ctr": 1.0, "cvr": 0.5, "watch": 0.0},
-        "length_feature": "video_len", "length_transform": "log1p",
+        "kind": "product",
+        "weights": {"ctr": 1.0, "cvr": 0.5, "watch": 0.0},
+        "length_feature": "video_len",
+        "length_transform": "log1p",
     }
     assert meta["metrics"] == {"test": {"ctr": {"auc": 0.75, "count": 60}}, "loss": None}

@@ -12,7 +12,13 @@ import tensorflow as tf
 
 from tests.export.conftest import MACROS, batch, tiny_macro, tiny_model
 from tfmtl import contract
-from tfmtl.export import build_metadata, export_saved_model, read_metadata, read_warmup, serialize_examples
+from tfmtl.export import (
+    build_metadata,
+    export_saved_model,
+    read_metadata,
+    read_warmup,
+    serialize_examples,
+)
 from tfmtl.models import available_models
 
 ATOL = 1e-5
@@ -28,10 +34,14 @@ def signature_predict(path, spec, batches: list[dict]) -> list[tuple[dict, dict]
     loaded = tf.saved_model.load(str(path))
     results = []
     for columns in batches:
-        raw = loaded.signatures["serving_default"](**{k: tf.constant(v) for k, v in columns.items()})
+        raw = loaded.signatures["serving_default"](
+            **{k: tf.constant(v) for k, v in columns.items()}
+        )
         examples = tf.constant(serialize_examples(spec, columns), dtype=tf.string)
         parsed = loaded.signatures["serving_examples"](examples=examples)
-        results.append(({k: v.numpy() for k, v in raw.items()}, {k: v.numpy() for k, v in parsed.items()}))
+        results.append(
+            ({k: v.numpy() for k, v in raw.items()}, {k: v.numpy() for k, v in parsed.items()})
+        )
     return results
 
 
@@ -41,7 +51,10 @@ def session_predict(path, batches: list[dict]) -> list[dict]:
         meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(path))
         sig = meta_graph.signature_def["serving_default"]
         fetch = {k: v.name for k, v in sig.outputs.items()}
-        return [session.run(fetch, {sig.inputs[k].name: v for k, v in columns.items()}) for columns in batches]
+        return [
+            session.run(fetch, {sig.inputs[k].name: v for k, v in columns.items()})
+            for columns in batches
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +78,10 @@ def test_every_path_gives_keras_numbers(name, exports, tiny_data):
     model, path = exports(name)
     batches = [batch(tiny_data, rows) for rows in (1, 1000)]
     both = keras_predict(model, {k: np.concatenate([b[k] for b in batches]) for k in batches[0]})
-    loaded, session = signature_predict(path, model.feature_spec, batches), session_predict(path, batches)
+    loaded, session = (
+        signature_predict(path, model.feature_spec, batches),
+        session_predict(path, batches),
+    )
     assert sorted(both) == sorted(t.name for t in model.tasks)
     for i, (columns, (raw, examples), tf1) in enumerate(zip(batches, loaded, session)):
         rows = len(columns["x0"])
@@ -95,8 +111,18 @@ def test_unseen_values_reach_the_lookup_tables(exports, tiny_data):
 def test_saved_model_cli_lists_every_head(exports):
     model, path = exports("ple")
     out = subprocess.run(
-        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir", str(path), "--all"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "tensorflow.python.tools.saved_model_cli",
+            "show",
+            "--dir",
+            str(path),
+            "--all",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     for signature in ("serving_default", "serving_examples"):
@@ -113,13 +139,32 @@ def test_saved_model_cli_runs_the_example_signature(exports, tiny_data):
     columns = batch(tiny_data, 3)
     columns["age"][0] = 40.0  # saved_model_cli's JSON has no NaN
     rows = [
-        {k: [v.item() if hasattr(v, "item") else v for v in np.asarray(columns[k][i]).reshape(-1)] for k in columns}
+        {
+            k: [
+                v.item() if hasattr(v, "item") else v for v in np.asarray(columns[k][i]).reshape(-1)
+            ]
+            for k in columns
+        }
         for i in range(3)
     ]
     out = subprocess.run(
-        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "run", "--dir", str(path), "--tag_set",
-         "serve", "--signature_def", "serving_examples", "--input_examples", f"examples={json.dumps(rows)}"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "tensorflow.python.tools.saved_model_cli",
+            "run",
+            "--dir",
+            str(path),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_examples",
+            "--input_examples",
+            f"examples={json.dumps(rows)}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     expected = keras_predict(model, columns)
@@ -144,12 +189,17 @@ print(json.dumps({"out": out, "tfmtl": any(m.startswith("tfmtl") for m in sys.mo
 def test_loads_in_a_fresh_process_with_only_tensorflow(exports, tiny_data, tmp_path):
     model, path = exports("cgc")
     columns = batch(tiny_data, 5)
-    plain = {k: (v.tolist() if v.dtype != object else [str(x) for x in v]) for k, v in columns.items()}
+    plain = {
+        k: (v.tolist() if v.dtype != object else [str(x) for x in v]) for k, v in columns.items()
+    }
     plain["age"] = [None if np.isnan(a) else a for a in plain["age"]]
     (tmp_path / "rows.json").write_text(json.dumps(plain).replace("null", "NaN"))
     out = subprocess.run(
         [sys.executable, "-c", _FRESH, str(path), str(tmp_path / "rows.json")],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -163,7 +213,9 @@ def test_warmup_requests_parse_back_and_run(exports):
     model, path = exports("mmoe")
     logs = read_warmup(path)
     assert [log.predict_log.request.model_spec.signature_name for log in logs] == [
-        "serving_default", "serving_default", "serving_examples",
+        "serving_default",
+        "serving_default",
+        "serving_examples",
     ]
     loaded = tf.saved_model.load(str(path))
     for log in logs:
@@ -181,7 +233,13 @@ def test_metadata_follows_the_contract(exports):
     meta = read_metadata(path)
     assert contract.parse_metadata(json.loads(contract.metadata_path(path).read_text())) == meta
     assert meta["format"] == 1
-    assert meta["model"] == {"name": "ple", "class": "MultiTaskModel", "zoo": "ple", "version": 1, "family": "ple"}
+    assert meta["model"] == {
+        "name": "ple",
+        "class": "MultiTaskModel",
+        "zoo": "ple",
+        "version": 1,
+        "family": "ple",
+    }
     assert meta["tasks"] == [
         {"name": "ctr", "kind": "binary", "facets": {}, "loss_weight": 1.0},
         {"name": "cvr", "kind": "binary", "facets": {}, "loss_weight": 1.0},
@@ -189,20 +247,37 @@ def test_metadata_follows_the_contract(exports):
     ]
     by_name = {f["name"]: f for f in meta["features"]}
     spec = model.feature_spec
-    assert by_name["city"] == {"name": "city", "kind": "categorical", "dtype": "string", "shape": [],
-                               "sample_values": list(spec["city"].vocabulary[:5])}
+    assert by_name["city"] == {
+        "name": "city",
+        "kind": "categorical",
+        "dtype": "string",
+        "shape": [],
+        "sample_values": list(spec["city"].vocabulary[:5]),
+    }
     assert by_name["item"]["dtype"] == "int64" and by_name["x0"]["dtype"] == "float32"
     assert by_name["item"]["sample_values"] == [int(v) for v in spec["item"].vocabulary[:5]]
     assert by_name["tag"]["sample_values"] is None  # hashed: any value is valid
-    assert by_name["hist"] == {"name": "hist", "kind": "sequence", "dtype": "int64", "shape": [3],
-                               "sample_values": by_name["item"]["sample_values"], "padding": 0}
+    assert by_name["hist"] == {
+        "name": "hist",
+        "kind": "sequence",
+        "dtype": "int64",
+        "shape": [3],
+        "sample_values": by_name["item"]["sample_values"],
+        "padding": 0,
+    }
     x0 = spec["x0"]
     want = [x0.mean, x0.mean - 0.5 * x0.std, x0.mean + 0.5 * x0.std]
-    assert by_name["x0"]["sample_values"][:3] == pytest.approx(want, rel=1e-5)  # around the training mean
-    assert min(by_name["video_len"]["sample_values"]) >= 0.0  # log1p: raw values, expm1 of the normalised ones
+    assert by_name["x0"]["sample_values"][:3] == pytest.approx(
+        want, rel=1e-5
+    )  # around the training mean
+    assert (
+        min(by_name["video_len"]["sample_values"]) >= 0.0
+    )  # log1p: raw values, expm1 of the normalised ones
     assert meta["fusion"] == {
-        "kind": "product", "weights": {"ctr": 1.0, "cvr": 1.0, "watch": 0.0},
-        "length_feature": None, "length_transform": "none",
+        "kind": "product",
+        "weights": {"ctr": 1.0, "cvr": 1.0, "watch": 0.0},
+        "length_feature": None,
+        "length_transform": "none",
     }
     assert meta["entire_space_task"] is None
     assert meta["facet_groups"] == {} and meta["metrics"] == {}
@@ -224,10 +299,17 @@ def test_facet_groups_ride_in_the_metadata(exports):
     assert contract.group_heads(meta, "new") == ["ctr.new", "cvr.new"]
 
 
-@pytest.mark.parametrize("name,entire,weights", [
-    ("esmm", "ctcvr", {"ctr": 0.0, "cvr": 0.0, "ctcvr": 1.0}),  # pCTCVR = pCTR x pCVR already
-    ("aitm", "ctcvr", {"ctr": 0.0, "ctcvr": 1.0}),  # the funnel's last step, over every impression
-])
+@pytest.mark.parametrize(
+    "name,entire,weights",
+    [
+        ("esmm", "ctcvr", {"ctr": 0.0, "cvr": 0.0, "ctcvr": 1.0}),  # pCTCVR = pCTR x pCVR already
+        (
+            "aitm",
+            "ctcvr",
+            {"ctr": 0.0, "ctcvr": 1.0},
+        ),  # the funnel's last step, over every impression
+    ],
+)
 def test_funnel_models_rank_by_the_entire_space_head(exports, name, entire, weights):
     model, path = exports(name)
     meta = read_metadata(path)

@@ -24,7 +24,9 @@ with version_dir(sys.argv[1], "ranker", 5) as (tmp, final):
 
 def killed_export(base) -> str:
     """Start an export in its own process, SIGKILL it while it writes; returns its staging folder."""
-    process = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, str(base)], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_EXPORT, str(base)], stdout=subprocess.PIPE, text=True
+    )
     tmp = process.stdout.readline().strip()
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
@@ -44,7 +46,9 @@ def test_a_killed_exports_folder_is_removed_by_the_next_export(tmp_path):
         assert not os.path.exists(tmp)  # dead owner on this host: stale at once
         (mine / "saved_model.pb").write_bytes(b"pb")
     assert sorted(p.name for p in (tmp_path / "ranker").iterdir()) == ["6"]
-    assert sorted(p.name for p in final.iterdir()) == ["saved_model.pb"]  # no owner note in a version
+    assert sorted(p.name for p in final.iterdir()) == [
+        "saved_model.pb"
+    ]  # no owner note in a version
 
 
 def test_live_owners_are_kept_and_foreign_or_unowned_ones_only_when_old(tmp_path):

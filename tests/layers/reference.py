@@ -41,7 +41,7 @@ def cgc(layer, task_views, shared_view):
     for k in range(t):
         if m_t:
             full = expert_bank(layer.task_experts, task_views[k])
-            task_e.append(full[:, k * m_t:(k + 1) * m_t])
+            task_e.append(full[:, k * m_t : (k + 1) * m_t])
     for k in range(t):
         parts = ([task_e[k]] if m_t else []) + ([shared_e] if shared_e is not None else [])
         w = gate(layer.task_gates[k], task_views[k])

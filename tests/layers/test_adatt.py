@@ -25,15 +25,18 @@ def reference_adatt(layer, task_views, shared_view):
         experts = []
         for k in range(t):  # eq 4: task k's experts read f^{l-1}_k only
             full = ref.expert_bank(layer.task_experts[j], task_views[k])
-            experts.append(full[:, starts[k]:starts[k + 1]])
-        E = np.concatenate(experts + ([ref.expert_bank(layer.shared_experts[j], shared_view)] if m_s else []), axis=1)
+            experts.append(full[:, starts[k] : starts[k + 1]])
+        E = np.concatenate(
+            experts + ([ref.expert_bank(layer.shared_experts[j], shared_view)] if m_s else []),
+            axis=1,
+        )
         outs = []
         for k in range(t):
             g = ref.gate(layer.task_gates[j][k], task_views[k])  # eq 10
             gates_out.append(g)
             gf = np.einsum("be,beu->bu", g, E)  # eq 9
             if layer.native_fusion:
-                v = np.asarray(layer.native_weights[j])[starts[k]:starts[k + 1]]
+                v = np.asarray(layer.native_weights[j])[starts[k] : starts[k + 1]]
                 if counts[k] == 1:
                     v = np.ones_like(v)  # a single native expert keeps unit weight
                 lf = np.einsum("e,beu->bu", v, experts[k])  # eq 8
@@ -76,11 +79,22 @@ def test_fusion_matches_numpy_eq_7_to_10(kwargs, views):
 
 
 def test_gates_span_all_experts_and_sum_to_one():
-    layer = AdaTT(num_outputs=3, num_task_experts=2, num_shared_experts=1, expert_units=[8, 4], return_gates=True)
+    layer = AdaTT(
+        num_outputs=3,
+        num_task_experts=2,
+        num_shared_experts=1,
+        expert_units=[8, 4],
+        return_gates=True,
+    )
     _, gates = layer(X)
     assert layer.gate_names == [
-        "level_0/task_0", "level_0/task_1", "level_0/task_2", "level_0/shared",
-        "level_1/task_0", "level_1/task_1", "level_1/task_2",
+        "level_0/task_0",
+        "level_0/task_1",
+        "level_0/task_2",
+        "level_0/shared",
+        "level_1/task_0",
+        "level_1/task_1",
+        "level_1/task_2",
     ]
     for g in gates:
         g = np.asarray(g)
@@ -89,7 +103,9 @@ def test_gates_span_all_experts_and_sum_to_one():
 
 
 def test_single_native_expert_has_fixed_unit_weight():
-    layer = AdaTTSp(num_outputs=2, num_task_experts=1, expert_units=[4], num_levels=1, return_gates=True)
+    layer = AdaTTSp(
+        num_outputs=2, num_task_experts=1, expert_units=[4], num_levels=1, return_gates=True
+    )
     layer(X)
     layer.native_weights[0].assign(np.full((2,), 7.0, "float32"))  # ignored: m_t = 1
     outs, (g0, g1) = layer(X)
@@ -100,7 +116,9 @@ def test_single_native_expert_has_fixed_unit_weight():
 
 
 def test_native_weight_matrix_is_eq_11_padding():
-    layer = AdaTT(num_outputs=2, num_task_experts=2, num_shared_experts=1, expert_units=[4], num_levels=1)
+    layer = AdaTT(
+        num_outputs=2, num_task_experts=2, num_shared_experts=1, expert_units=[4], num_levels=1
+    )
     layer(X)
     layer.native_weights[0].assign(np.array([1.0, 2.0, 3.0, 4.0], "float32"))
     np.testing.assert_allclose(layer.native_weight_matrix(0), [[1, 2, 0, 0, 0], [0, 0, 3, 4, 0]])
@@ -115,15 +133,25 @@ def test_ablation_has_no_native_weights():
 
 
 def test_task_experts_read_only_their_own_view():
-    layer = AdaTTSp(num_outputs=2, num_task_experts=1, expert_units=[4], num_levels=1, return_gates=True)
+    layer = AdaTTSp(
+        num_outputs=2, num_task_experts=1, expert_units=[4], num_levels=1, return_gates=True
+    )
     _, gates = layer([VIEWS[0], VIEWS[1]])
     _, gates2 = layer([VIEWS[0], VIEWS[2]])
-    np.testing.assert_allclose(np.asarray(gates[0]), np.asarray(gates2[0]), atol=1e-6)  # task 0's gate: view 0
+    np.testing.assert_allclose(
+        np.asarray(gates[0]), np.asarray(gates2[0]), atol=1e-6
+    )  # task 0's gate: view 0
     assert not np.allclose(np.asarray(gates[1]), np.asarray(gates2[1]))
 
 
 def test_config_round_trip():
-    layer = AdaTT(num_outputs=3, num_task_experts=[1, 2, 1], num_shared_experts=2, expert_units=[[8], [4]], native_fusion=False)
+    layer = AdaTT(
+        num_outputs=3,
+        num_task_experts=[1, 2, 1],
+        num_shared_experts=2,
+        expert_units=[[8], [4]],
+        native_fusion=False,
+    )
     clone = AdaTT.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     sp = AdaTTSp.from_config(AdaTTSp(2, 3, [8]).get_config())
@@ -153,7 +181,13 @@ def test_adatt_sp_refuses_shared_experts():
 
 def test_explicit_shared_view_feeds_the_shared_unit():
     shared = RNG.normal(size=(5, 6)).astype("float32")
-    layer = AdaTT(num_outputs=3, num_task_experts=1, num_shared_experts=2, expert_units=[[4], [3]], return_gates=True)
+    layer = AdaTT(
+        num_outputs=3,
+        num_task_experts=1,
+        num_shared_experts=2,
+        expert_units=[[4], [3]],
+        return_gates=True,
+    )
     outs, gates = layer(VIEWS + [shared])
     expect, expect_gates = reference_adatt(layer, VIEWS, shared)
     for got, want in zip(list(outs) + list(gates), expect + expect_gates):

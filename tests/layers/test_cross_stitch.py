@@ -55,7 +55,10 @@ def test_config_round_trip():
     assert CrossStitch.from_config(layer.get_config()).get_config() == layer.get_config()
 
 
-@pytest.mark.parametrize("kwargs, culprit", [(dict(units=[]), "units"), (dict(units=[4], self_weight=1.5), "self_weight")])
+@pytest.mark.parametrize(
+    "kwargs, culprit",
+    [(dict(units=[]), "units"), (dict(units=[4], self_weight=1.5), "self_weight")],
+)
 def test_errors_name_the_culprit(kwargs, culprit):
     with pytest.raises(ValueError, match=culprit):
         CrossStitch(num_outputs=2, **kwargs)

@@ -59,7 +59,9 @@ def _grads(layer, target: int):
     with tf.GradientTape(persistent=True) as tape:
         out = layer(list(ls))[target]
         loss = tf.reduce_sum(out * tf.constant(np.arange(1, D + 1), tf.float32))
-    return tape.gradient(loss, ls), tape.gradient(loss, {"t": layer.task_embeddings, "q": layer.w_q, "k": layer.w_k, "v": layer.w_v})
+    return tape.gradient(loss, ls), tape.gradient(
+        loss, {"t": layer.task_embeddings, "q": layer.w_q, "k": layer.w_k, "v": layer.w_v}
+    )
 
 
 @pytest.mark.parametrize("stop_gradient", ["all", "others"])

@@ -51,7 +51,11 @@ def test_dml_v0_lets_a_task_loss_reach_the_other_tower_inputs():
 def test_composition_and_heads():
     layer = _towers()
     assert isinstance(layer.cross, CTFM) and all(isinstance(h, GKD) for h in layer.heads)
-    assert [h.kind for h in layer.heads] == KINDS and [h.task_index for h in layer.heads] == [0, 1, 2]
+    assert [h.kind for h in layer.heads] == KINDS and [h.task_index for h in layer.heads] == [
+        0,
+        1,
+        2,
+    ]
     plain = _towers(ctfm=False, gkd=False)
     assert plain.cross is None and all(isinstance(h, Tower) for h in plain.heads)
     outs = layer([np.full((B, D), 3.0, "float32")] * K)

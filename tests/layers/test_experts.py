@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tests.layers import reference as ref
-from tfmtl.layers import ExpertBank, Gate, MLP, Tower
+from tfmtl.layers import MLP, ExpertBank, Gate, Tower
 
 
 def test_expert_bank_is_each_expert_mlp():
@@ -44,7 +44,10 @@ def test_tower_binary_is_probability_and_regression_is_linear():
     assert p.shape == v.shape == (6,)
     assert ((p > 0) & (p < 1)).all()
     dense, head = regression.mlp.dense_layers[0], regression.head
-    expect = ref.relu(x @ np.asarray(dense.kernel) + np.asarray(dense.bias)) @ np.asarray(head.kernel)[:, 0]
+    expect = (
+        ref.relu(x @ np.asarray(dense.kernel) + np.asarray(dense.bias))
+        @ np.asarray(head.kernel)[:, 0]
+    )
     np.testing.assert_allclose(v, expect + np.asarray(head.bias)[0], atol=1e-5)
 
 

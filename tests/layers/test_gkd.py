@@ -15,10 +15,18 @@ def _hidden(seed=0):
 
 
 def _layer(task_index=1, kind="binary", stop_gradient="all", gate_units=(), seed=2):
-    layer = GKD(task_index, kind=kind, global_units=[5, D1], gate_units=gate_units, stop_gradient=stop_gradient)
+    layer = GKD(
+        task_index,
+        kind=kind,
+        global_units=[5, D1],
+        gate_units=gate_units,
+        stop_gradient=stop_gradient,
+    )
     layer.build([(None, w) for w in WIDTHS])
     rng = np.random.default_rng(seed)
-    layer.set_weights([(rng.normal(size=w.shape) * 0.5).astype("float32") for w in layer.get_weights()])
+    layer.set_weights(
+        [(rng.normal(size=w.shape) * 0.5).astype("float32") for w in layer.get_weights()]
+    )
     return layer
 
 
@@ -61,8 +69,12 @@ def test_loss_reaches_own_hidden_only():
     g_h, g_mlp = _grads(layer)
     assert float(tf.reduce_sum(tf.abs(g_h[1]))) > 1e-3  # own h^k: through the gate and the concat
     for j in (0, 2):
-        assert g_h[j] is None or float(tf.reduce_sum(tf.abs(g_h[j]))) == 0.0  # §2.4: GK^k's input is cut
-    assert all(float(tf.reduce_sum(tf.abs(g))) > 1e-4 for g in g_mlp)  # the global MLP itself learns
+        assert (
+            g_h[j] is None or float(tf.reduce_sum(tf.abs(g_h[j]))) == 0.0
+        )  # §2.4: GK^k's input is cut
+    assert all(
+        float(tf.reduce_sum(tf.abs(g))) > 1e-4 for g in g_mlp
+    )  # the global MLP itself learns
 
 
 def test_all_cuts_the_own_global_path_others_keeps_it():

@@ -9,12 +9,18 @@ RNG = np.random.default_rng(0)
 
 
 def test_shared_kernel_is_numpy_matmul():
-    x, k = RNG.normal(size=(5, 3, 7, 8)).astype("float32"), RNG.normal(size=(8, 4)).astype("float32")
+    x, k = (
+        RNG.normal(size=(5, 3, 7, 8)).astype("float32"),
+        RNG.normal(size=(8, 4)).astype("float32"),
+    )
     np.testing.assert_allclose(np.asarray(dense(x, k)), x @ k, rtol=1e-5, atol=1e-5)
 
 
 def test_per_task_kernels_repeat_a_shared_task_axis():
-    x, k = RNG.normal(size=(5, 1, 7, 8)).astype("float32"), RNG.normal(size=(3, 8, 4)).astype("float32")
+    x, k = (
+        RNG.normal(size=(5, 1, 7, 8)).astype("float32"),
+        RNG.normal(size=(3, 8, 4)).astype("float32"),
+    )
     want = np.stack([x[:, 0] @ k[t] for t in range(3)], axis=1)
     got = np.asarray(dense(x, k))
     assert got.shape == (5, 3, 7, 4)
@@ -22,7 +28,10 @@ def test_per_task_kernels_repeat_a_shared_task_axis():
 
 
 def test_batch_matmul_broadcasts_the_task_axis_like_numpy():
-    a, b = RNG.normal(size=(4, 1, 2, 1, 6)).astype("float32"), RNG.normal(size=(4, 3, 2, 6, 5)).astype("float32")
+    a, b = (
+        RNG.normal(size=(4, 1, 2, 1, 6)).astype("float32"),
+        RNG.normal(size=(4, 3, 2, 6, 5)).astype("float32"),
+    )
     np.testing.assert_allclose(np.asarray(batch_matmul(a, b)), a @ b, rtol=1e-5, atol=1e-5)
 
 

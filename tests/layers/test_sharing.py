@@ -17,7 +17,11 @@ def test_asymmetric_fuses_each_tasks_sources(fusion):
     h = ref.expert_bank(layer.bottoms, X)
     for t, row in enumerate([[], [0], [0, 1]]):
         parts = [h[:, t]] + [h[:, s] for s in row]
-        want = {"concat": np.concatenate(parts, -1), "sum": sum(parts), "mean": sum(parts) / len(parts)}[fusion]
+        want = {
+            "concat": np.concatenate(parts, -1),
+            "sum": sum(parts),
+            "mean": sum(parts) / len(parts),
+        }[fusion]
         np.testing.assert_allclose(got[t], want, atol=1e-5)
 
 

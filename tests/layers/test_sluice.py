@@ -28,7 +28,10 @@ def reference_sluice(layer, x):
     if layer.combine == "sum":
         outs = [sum(beta[k, l] * layers[l][:, k] for l in range(len(layers))) for k in range(t)]
     else:
-        outs = [np.concatenate([beta[k, l] * layers[l][:, k] for l in range(len(layers))], -1) for k in range(t)]
+        outs = [
+            np.concatenate([beta[k, l] * layers[l][:, k] for l in range(len(layers))], -1)
+            for k in range(t)
+        ]
     return outs, penalty
 
 
@@ -65,7 +68,9 @@ def test_orthogonality_penalty_is_added_as_a_loss():
 
 
 def test_config_round_trip():
-    layer = Sluice(num_outputs=3, units=[6, 4], num_subspaces=2, combine="concat", orthogonality_weight=0.1)
+    layer = Sluice(
+        num_outputs=3, units=[6, 4], num_subspaces=2, combine="concat", orthogonality_weight=0.1
+    )
     assert Sluice.from_config(layer.get_config()).get_config() == layer.get_config()
 
 

@@ -1,11 +1,10 @@
 """Every foundation switcher against numpy references of its equations, plus round trips."""
 
-import keras
 import numpy as np
 import pytest
 
 from tests.layers import reference as ref
-from tfmtl.layers import CGC, MLMMoE, MMoE, OMoE, PLE, SharedBottom, SingleTask, Switcher
+from tfmtl.layers import CGC, PLE, MLMMoE, MMoE, OMoE, SharedBottom, SingleTask, Switcher
 from tfmtl.models import make_switcher
 
 X = np.random.default_rng(0).normal(size=(6, 5)).astype("float32")
@@ -34,7 +33,13 @@ def test_omoe_uses_one_gate_for_every_task():
 
 
 def test_cgc_equations_2_to_5():
-    layer = CGC(num_outputs=2, num_task_experts=2, num_shared_experts=1, expert_units=[4, 3], return_gates=True)
+    layer = CGC(
+        num_outputs=2,
+        num_task_experts=2,
+        num_shared_experts=1,
+        expert_units=[4, 3],
+        return_gates=True,
+    )
     outs, gates = layer(X)
     expect, expect_gates = ref.cgc(layer, [X, X], X)
     for got, want in zip(_np(outs), expect):
@@ -57,7 +62,13 @@ def test_cgc_task_output_ignores_other_tasks_experts():
 
 
 def test_ple_equations_6_and_7():
-    layer = PLE(num_outputs=2, num_levels=2, num_task_experts=1, num_shared_experts=2, expert_units=[[4], [3]])
+    layer = PLE(
+        num_outputs=2,
+        num_levels=2,
+        num_task_experts=1,
+        num_shared_experts=2,
+        expert_units=[[4], [3]],
+    )
     outs = _np(layer(X))
     low, high = layer.levels
     h, _ = ref.cgc(low, [X, X], X)  # level 1: task views + shared gate output (eq 6)
@@ -108,7 +119,9 @@ def test_cgc_views_with_shared_view():
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["single_task", "shared_bottom", "omoe", "mmoe", "ml_mmoe", "cgc", "ple"])
+@pytest.mark.parametrize(
+    "name", ["single_task", "shared_bottom", "omoe", "mmoe", "ml_mmoe", "cgc", "ple"]
+)
 def test_config_round_trip_and_gates_sum_to_one(name):
     gated = name not in ("single_task", "shared_bottom")
     layer = make_switcher(name, 2, return_gates=gated)

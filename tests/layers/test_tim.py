@@ -38,7 +38,9 @@ def _hyper(w, name, cond):
     """Eq 2: generator g's two-layer MLP, ReLU hidden, linear output -> [G, out]."""
     k1, b1 = w[f"hyper_{name}/hidden/kernel_0"], w[f"hyper_{name}/hidden/bias_0"]
     k2, b2 = w[f"hyper_{name}/out/kernel_0"], w[f"hyper_{name}/out/bias_0"]
-    return np.stack([np.maximum(cond @ k1[g] + b1[g], 0) @ k2[g] + b2[g] for g in range(k1.shape[0])])
+    return np.stack(
+        [np.maximum(cond @ k1[g] + b1[g], 0) @ k2[g] + b2[g] for g in range(k1.shape[0])]
+    )
 
 
 def _ln(x, gamma, beta, eps=1e-5):
@@ -69,7 +71,11 @@ def _reference(tim, target, seqs, masks):
     for t in range(T):
         for b in range(M):
             cond = np.concatenate([w["task_embedding"][t], w["behaviour_embedding"][b]])
-            gen = {n: _hyper(w, n, cond) for n in ("gamma", "beta", "qkv", "ffn1", "ffn2") if f"hyper_{n}/out/bias_0" in w}
+            gen = {
+                n: _hyper(w, n, cond)
+                for n in ("gamma", "beta", "qkv", "ffn1", "ffn2")
+                if f"hyper_{n}/out/bias_0" in w
+            }
             blocks = []
             for j, block in enumerate(("encoder", "decoder")):
                 p = {m: w[f"{block}_w{m}"] for m in "qkvo"}
@@ -80,11 +86,13 @@ def _reference(tim, target, seqs, masks):
                 w2, b2 = w[f"{block}_ffn_w2"], w[f"{block}_ffn_b2"]
                 if "ffn1" in sites:
                     g = gen["ffn1"][j]
-                    w1, b1 = w1 * (1 + g[: D * F].reshape(D, F)), b1 * (1 + g[D * F:])
+                    w1, b1 = w1 * (1 + g[: D * F].reshape(D, F)), b1 * (1 + g[D * F :])
                 if "ffn2" in sites:
                     g = gen["ffn2"][j]
-                    w2, b2 = w2 * (1 + g[: F * D].reshape(F, D)), b2 * (1 + g[F * D:])
-                p["ffn"] = lambda x, w1=w1, b1=b1, w2=w2, b2=b2: np.maximum(x @ w1 + b1, 0) @ w2 + b2
+                    w2, b2 = w2 * (1 + g[: F * D].reshape(F, D)), b2 * (1 + g[F * D :])
+                p["ffn"] = lambda x, w1=w1, b1=b1, w2=w2, b2=b2: (
+                    np.maximum(x @ w1 + b1, 0) @ w2 + b2
+                )
                 blocks.append(p)
 
             def cln(x, pos):  # eq 6
@@ -126,19 +134,28 @@ def test_generated_parameter_shapes():
     tim = _tim(["ln", "qkv", "ffn1", "ffn2"])
     gen = {k: tuple(np.asarray(v).shape) for k, v in tim.generated().items()}
     assert gen == {
-        "gamma": (T, M, 4, D), "beta": (T, M, 4, D), "qkv": (T, M, 6, D * D),
-        "ffn1": (T, M, 2, D * F + F), "ffn2": (T, M, 2, F * D + D),
+        "gamma": (T, M, 4, D),
+        "beta": (T, M, 4, D),
+        "qkv": (T, M, 6, D * D),
+        "ffn1": (T, M, 2, D * F + F),
+        "ffn2": (T, M, 2, F * D + D),
     }
 
 
 def test_task_embedding_changes_its_own_gamma_beta_and_interest_only():
     tim = _tim("ln")
     target, seqs, masks = _inputs()
-    before, gen_before = np.asarray(tim(target, seqs, masks)), {k: np.asarray(v) for k, v in tim.generated().items()}
+    before, gen_before = (
+        np.asarray(tim(target, seqs, masks)),
+        {k: np.asarray(v) for k, v in tim.generated().items()},
+    )
     emb = np.asarray(tim.task_embedding).copy()
     emb[0] += 1.0
     tim.task_embedding.assign(emb)
-    after, gen_after = np.asarray(tim(target, seqs, masks)), {k: np.asarray(v) for k, v in tim.generated().items()}
+    after, gen_after = (
+        np.asarray(tim(target, seqs, masks)),
+        {k: np.asarray(v) for k, v in tim.generated().items()},
+    )
     for name in ("gamma", "beta"):
         assert not np.allclose(gen_before[name][0], gen_after[name][0]), name
         np.testing.assert_array_equal(gen_before[name][1], gen_after[name][1])
@@ -170,22 +187,39 @@ def test_padded_positions_do_not_change_the_output():
     tim = _tim(["ln", "qkv"])
     target, seqs, masks = _inputs()
     before = np.asarray(tim(target, seqs, masks))
-    noisy = [np.where(m[..., None] > 0, s, 100.0 * np.random.default_rng(3).normal(size=s.shape)).astype("float32")
-             for s, m in zip(seqs, masks)]
+    noisy = [
+        np.where(m[..., None] > 0, s, 100.0 * np.random.default_rng(3).normal(size=s.shape)).astype(
+            "float32"
+        )
+        for s, m in zip(seqs, masks)
+    ]
     np.testing.assert_allclose(np.asarray(tim(target, noisy, masks)), before, atol=1e-6)
     # and a sequence that is ALL padding reads as no history, whatever its padding holds
     assert masks[1][2].sum() == 0
 
 
 def test_config_round_trip():
-    tim = TIM(3, 2, num_heads=4, ffn_units=16, hyper_units=8, type_dim=5, injection=["qkv", "ffn2"], name="t")
+    tim = TIM(
+        3,
+        2,
+        num_heads=4,
+        ffn_units=16,
+        hyper_units=8,
+        type_dim=5,
+        injection=["qkv", "ffn2"],
+        name="t",
+    )
     clone = TIM.from_config(tim.get_config())
     assert clone.get_config() == tim.get_config()
 
 
 @pytest.mark.parametrize(
     "kwargs, culprit",
-    [({"injection": "attention"}, "injection"), ({"num_heads": 0}, "num_heads"), ({"num_tasks": 0}, "num_tasks")],
+    [
+        ({"injection": "attention"}, "injection"),
+        ({"num_heads": 0}, "num_heads"),
+        ({"num_tasks": 0}, "num_tasks"),
+    ],
 )
 def test_bad_arguments_name_the_culprit(kwargs, culprit):
     args = {"num_tasks": 2, "num_behaviours": 2, **kwargs}

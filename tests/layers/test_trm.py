@@ -21,9 +21,17 @@ def _trm(num_tasks=3, units=4, width=5, seed=0):
 
 def _reference(trm, raws):
     w = {v.path.split("/", 1)[1]: np.asarray(v) for v in trm.weights}
-    k1, b1, k2, b2 = w["hidden/kernel_0"], w["hidden/bias_0"], w["refine/kernel_0"], w["refine/bias_0"]
+    k1, b1, k2, b2 = (
+        w["hidden/kernel_0"],
+        w["hidden/bias_0"],
+        w["refine/kernel_0"],
+        w["refine/bias_0"],
+    )
     # eq 9: r_i = raw_i ⊙ sigmoid(ReLU(raw_i W1_i + b1_i) W2_i + b2_i)
-    return [raw * _sigmoid(np.maximum(raw @ k1[i] + b1[i], 0) @ k2[i] + b2[i]) for i, raw in enumerate(raws)]
+    return [
+        raw * _sigmoid(np.maximum(raw @ k1[i] + b1[i], 0) @ k2[i] + b2[i])
+        for i, raw in enumerate(raws)
+    ]
 
 
 def test_trm_per_task_views_match_numpy():

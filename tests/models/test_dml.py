@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from tfmtl.data import load_synthetic
-from tfmtl.models import DML_VARIANTS, build_dml, build_dml_model, build_model
 from tfmtl.layers import DMLTowers, MMoE
+from tfmtl.models import DML_VARIANTS, build_dml, build_dml_model, build_model
 from tfmtl.tasks import Task
 from tfmtl.training import compile_multitask, fit, predict, set_seed
 
@@ -35,7 +35,9 @@ def test_dml_trains(data):
     before = [w.copy() for w in model.get_weights()]
     history = fit(model, data, epochs=1, batch_size=64, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
-    assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # every weight learns
+    assert all(
+        not np.array_equal(a, b) for a, b in zip(before, model.get_weights())
+    )  # every weight learns
 
 
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))
@@ -50,7 +52,10 @@ def test_every_backbone_round_trips(data, backbone, tmp_path):
     want, got = model.predict(x, verbose=0), loaded.predict(x, verbose=0)
     for name in want:
         np.testing.assert_allclose(got[name], want[name], atol=1e-6)
-    assert loaded.metadata["variant"] == "dml" and loaded.metadata["dml"]["ctfm_stop_gradient"] == "all"
+    assert (
+        loaded.metadata["variant"] == "dml"
+        and loaded.metadata["dml"]["ctfm_stop_gradient"] == "all"
+    )
     assert [t.name for t in loaded.tasks] == [t.name for t in data.tasks]
 
 
@@ -59,7 +64,9 @@ def test_variants_switch_the_towers(data):
     for variant in DML_VARIANTS:
         model = build_dml_model("mmoe", data.spec, data.tasks, variant=variant, **BACKBONES["mmoe"])
         found = [layer for layer in model.layers if isinstance(layer, DMLTowers)]
-        towers[variant] = (found[0].ctfm, found[0].gkd, found[0].ctfm_stop_gradient) if found else None
+        towers[variant] = (
+            (found[0].ctfm, found[0].gkd, found[0].ctfm_stop_gradient) if found else None
+        )
     assert towers == {
         "plain": None,
         "ctfm": (True, False, "all"),
@@ -80,7 +87,9 @@ def test_plain_variant_is_the_zoo_model(data):
 
 
 def test_build_dml_takes_a_switcher_with_gates(data):
-    model = build_dml(data.spec, data.tasks, MMoE(2, 2, [8], return_gates=True), block_gradients="others")
+    model = build_dml(
+        data.spec, data.tasks, MMoE(2, 2, [8], return_gates=True), block_gradients="others"
+    )
     out = predict(model, data, "validation")
     assert sorted(out) == ["task_a", "task_b"] and all(np.isfinite(v).all() for v in out.values())
 
@@ -103,6 +112,8 @@ def test_export_parity(data, tmp_path):
     model = build_dml_model("ple", data.spec, data.tasks, variant="dml", **BACKBONES["ple"])
     path = export_saved_model(model, tmp_path, "ple_dml")
     x = _batch(data, n=32)
-    served = tf.saved_model.load(str(path)).signatures["serving_default"](**{k: tf.constant(v) for k, v in x.items()})
+    served = tf.saved_model.load(str(path)).signatures["serving_default"](
+        **{k: tf.constant(v) for k, v in x.items()}
+    )
     for name, want in model.predict(x, verbose=0).items():
         np.testing.assert_allclose(served[name].numpy(), np.asarray(want).reshape(-1), atol=1e-5)

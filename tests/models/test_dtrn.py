@@ -11,7 +11,10 @@ from tfmtl.models.dtrn import build_dtrn
 from tfmtl.tasks import Task
 
 N, D = 64, 4
-TASKS = [Task("ctr", kind="binary", tower_units=(4,)), Task("rating", kind="regression", tower_units=(4,))]
+TASKS = [
+    Task("ctr", kind="binary", tower_units=(4,)),
+    Task("rating", kind="regression", tower_units=(4,)),
+]
 SMALL = {
     "shared_bottom": {"units": [8]},
     "mmoe": {"num_experts": 2, "expert_units": [8]},
@@ -27,17 +30,24 @@ def _columns(seed=0):
     disliked = rng.integers(1, 20, (N, 3))
     disliked[::2] = 0  # many empty histories
     return {
-        "user_id": rng.integers(1, 6, N), "item_id": rng.integers(1, 20, N),
-        "x": rng.normal(size=N).astype("float32"), "liked": liked, "disliked": disliked,
+        "user_id": rng.integers(1, 6, N),
+        "item_id": rng.integers(1, 20, N),
+        "x": rng.normal(size=N).astype("float32"),
+        "liked": liked,
+        "disliked": disliked,
     }
 
 
 def _spec(columns):
-    return FeatureSpec([
-        CategoricalFeature("user_id", D, "int64"), CategoricalFeature("item_id", D, "int64"), DenseFeature("x"),
-        SequenceFeature("liked", 5, D, "int64", share_with="item_id"),
-        SequenceFeature("disliked", 3, D, "int64", share_with="item_id"),
-    ]).adapt(columns)
+    return FeatureSpec(
+        [
+            CategoricalFeature("user_id", D, "int64"),
+            CategoricalFeature("item_id", D, "int64"),
+            DenseFeature("x"),
+            SequenceFeature("liked", 5, D, "int64", share_with="item_id"),
+            SequenceFeature("disliked", 3, D, "int64", share_with="item_id"),
+        ]
+    ).adapt(columns)
 
 
 def _predict(model, columns):
@@ -47,7 +57,17 @@ def _predict(model, columns):
 
 def _model(backbone="mmoe", tim=True, trm=True, columns=None, **kw):
     columns = columns or _columns()
-    return build_dtrn(_spec(columns), TASKS, backbone, tim=tim, trm=trm, hyper_units=4, trm_units=4, **SMALL[backbone], **kw)
+    return build_dtrn(
+        _spec(columns),
+        TASKS,
+        backbone,
+        tim=tim,
+        trm=trm,
+        hyper_units=4,
+        trm_units=4,
+        **SMALL[backbone],
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("tim, trm", [(False, False), (False, True), (True, False), (True, True)])
@@ -61,7 +81,10 @@ def test_variants_feed_the_backbone(tim, trm):
     else:  # plain backbone: one task-shared tensor
         assert tuple(views.shape) == (N, bottom.output_dim)
     assert bottom.output_dim == 1 + 2 * D + 2 * D  # dense x, user, item; two interests of size d
-    assert model.metadata["variant"] == {(0, 0): "plain", (0, 1): "trm", (1, 0): "tim", (1, 1): "dtrn"}[(tim, trm)]
+    assert (
+        model.metadata["variant"]
+        == {(0, 0): "plain", (0, 1): "trm", (1, 0): "tim", (1, 1): "dtrn"}[(tim, trm)]
+    )
     preds = _predict(model, columns)
     assert set(preds) == {"ctr", "rating"} and all(np.isfinite(p).all() for p in preds.values())
     assert ((preds["ctr"] > 0) & (preds["ctr"] < 1)).all()
@@ -97,7 +120,9 @@ def test_where_padding_sits_does_not_change_predictions():
     before = _predict(model, columns)
     moved = dict(columns)
     liked = columns["liked"].copy()
-    moved["liked"] = np.stack([np.concatenate([r[r == 0], r[r != 0]]) for r in liked])  # pads in front now
+    moved["liked"] = np.stack(
+        [np.concatenate([r[r == 0], r[r != 0]]) for r in liked]
+    )  # pads in front now
     assert not np.array_equal(moved["liked"], liked)
     for k, v in _predict(model, moved).items():
         np.testing.assert_allclose(v, before[k], atol=1e-5)
@@ -108,7 +133,10 @@ def test_trains_one_epoch():
     from tfmtl.training import compile_multitask, fit
 
     columns = _columns()
-    labels = {"ctr": (np.arange(N) % 2).astype("float32"), "rating": np.linspace(1, 5, N).astype("float32")}
+    labels = {
+        "ctr": (np.arange(N) % 2).astype("float32"),
+        "rating": np.linspace(1, 5, N).astype("float32"),
+    }
     data = MultiTaskData(_spec(columns), TASKS, {"train": Split(columns, labels)})
     model = _model("ple", columns=columns)
     compile_multitask(model, learning_rate=1e-2, jit_compile=False, run_eagerly=True)

@@ -10,8 +10,13 @@ DATA = load_synthetic(rows=300)
 X = {k: v[:64] for k, v in DATA["train"].features.items()}
 
 
-@pytest.mark.parametrize("name", sorted(set(available_models()) & {
-    "single_task", "shared_bottom", "omoe", "mmoe", "ml_mmoe", "cgc", "ple"}))
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        set(available_models())
+        & {"single_task", "shared_bottom", "omoe", "mmoe", "ml_mmoe", "cgc", "ple"}
+    ),
+)
 def test_keras_file_round_trip_gives_identical_predictions(name, tmp_path):
     model = build_model(name, DATA.spec, DATA.tasks)
     before = model.predict(X, verbose=0)
@@ -28,8 +33,13 @@ def test_keras_file_round_trip_gives_identical_predictions(name, tmp_path):
 def test_gate_model_reads_every_gate():
     model = build_model("ple", DATA.spec, DATA.tasks, return_gates=True)
     gates = gate_model(model).predict(X, verbose=0)
-    assert sorted(gates) == ["ple/level_0/shared", "ple/level_0/task_0", "ple/level_0/task_1",
-                             "ple/level_1/task_0", "ple/level_1/task_1"]
+    assert sorted(gates) == [
+        "ple/level_0/shared",
+        "ple/level_0/task_0",
+        "ple/level_0/task_1",
+        "ple/level_1/task_0",
+        "ple/level_1/task_1",
+    ]
     for w in gates.values():
         np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="return_gates=True"):
@@ -37,8 +47,10 @@ def test_gate_model_reads_every_gate():
 
 
 def test_heterogeneous_towers():
-    tasks = [tfmtl.Task("task_a", "regression", label="y_a", tower_units=(16, 8)),
-             tfmtl.Task("task_b", "regression", label="y_b", tower_units=(4,))]
+    tasks = [
+        tfmtl.Task("task_a", "regression", label="y_a", tower_units=(16, 8)),
+        tfmtl.Task("task_b", "regression", label="y_b", tower_units=(4,)),
+    ]
     model = build_model("mmoe", DATA.spec, tasks)
     assert model.get_layer("tower_task_a").units == [16, 8]
     assert model.get_layer("tower_task_b").units == [4]

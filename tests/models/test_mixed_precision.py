@@ -32,16 +32,25 @@ def test_mixed_bfloat16_model_trains_with_float32_weights_and_heads(name, tmp_pa
     for task in mixed:
         assert mixed[task].dtype == np.float32, task
         # bfloat16 keeps 8 bits of mantissa: the same network, within its rounding.
-        np.testing.assert_allclose(mixed[task], full[task], atol=0.05 * np.abs(full[task]).max() + 1e-3)
+        np.testing.assert_allclose(
+            mixed[task], full[task], atol=0.05 * np.abs(full[task]).max() + 1e-3
+        )
         assert np.abs(mixed[task] - full[task]).max() > 0  # it really computed in bfloat16
     compile_multitask(reference)
-    history = reference.fit(X, {t.name: DATA["train"].labels[t.name][:256] for t in DATA.tasks},
-                            epochs=3, batch_size=64, verbose=0)
+    history = reference.fit(
+        X,
+        {t.name: DATA["train"].labels[t.name][:256] for t in DATA.tasks},
+        epochs=3,
+        batch_size=64,
+        verbose=0,
+    )
     losses = history.history["loss"]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
     reference.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(loaded.predict(X, verbose=0)["task_a"], reference.predict(X, verbose=0)["task_a"])
+    np.testing.assert_allclose(
+        loaded.predict(X, verbose=0)["task_a"], reference.predict(X, verbose=0)["task_a"]
+    )
 
 
 def test_mixed_bfloat16_model_exports_float32_heads(tmp_path):
@@ -58,4 +67,6 @@ def test_mixed_bfloat16_model_exports_float32_heads(tmp_path):
     expected = model.predict(X, verbose=0)
     for task, scores in out.items():
         assert scores.dtype == tf.float32, task
-        np.testing.assert_allclose(scores.numpy().reshape(-1), expected[task].reshape(-1), atol=1e-5)
+        np.testing.assert_allclose(
+            scores.numpy().reshape(-1), expected[task].reshape(-1), atol=1e-5
+        )

@@ -21,7 +21,11 @@ def _small(tasks):
 
 def test_esmm_ctcvr_is_ctr_times_cvr_and_round_trips(data, tmp_path):
     model = build_esmm(data.spec, _small(data.tasks))
-    assert [t.loss_weight for t in model.tasks] == [1.0, 0.0, 1.0]  # CVR learns through the product only
+    assert [t.loss_weight for t in model.tasks] == [
+        1.0,
+        0.0,
+        1.0,
+    ]  # CVR learns through the product only
     compile_multitask(model, learning_rate=1e-2, jit_compile=False, run_eagerly=True)
     fit(model, data, epochs=1, batch_size=256, verbose=0)
     x = {k: v[:64] for k, v in data["test"].features.items()}
@@ -37,7 +41,11 @@ def test_esmm_ctcvr_is_ctr_times_cvr_and_round_trips(data, tmp_path):
 def test_esmm_naive_variant_and_switcher(data):
     naive = build_esmm(data.spec, _small(data.tasks), cvr_loss_weight=1.0, ctcvr_loss_weight=0.0)
     assert [t.loss_weight for t in naive.tasks] == [1.0, 1.0, 0.0]
-    mmoe = build_esmm(data.spec, _small(data.tasks), switcher=make_switcher("mmoe", 2, num_experts=2, expert_units=[4]))
+    mmoe = build_esmm(
+        data.spec,
+        _small(data.tasks),
+        switcher=make_switcher("mmoe", 2, num_experts=2, expert_units=[4]),
+    )
     assert set(mmoe.output) == {"ctr", "cvr", "ctcvr"}
 
 

@@ -12,7 +12,14 @@ from tfmtl.layers import PathCombine
 from tfmtl.layers.mmoe import MMoE
 from tfmtl.layers.ple import CGC, PLE
 from tfmtl.layers.shared_bottom import SharedBottom
-from tfmtl.models.tree import build_flat_facets, build_hmtl, build_mfh, hmtl_plan, mfh_plan, scope_name
+from tfmtl.models.tree import (
+    build_flat_facets,
+    build_hmtl,
+    build_mfh,
+    hmtl_plan,
+    mfh_plan,
+    scope_name,
+)
 from tfmtl.tasks import Task
 
 GROUPS = ["new", "low", "high"]
@@ -29,14 +36,20 @@ COLUMNS = {
     "x1": _rng.normal(size=N).astype(np.float32),
 }
 SPEC = FeatureSpec(
-    [CategoricalFeature("user_id", embedding_dim=3, dtype="int64"), CategoricalFeature("genre", embedding_dim=2),
-     DenseFeature("x0"), DenseFeature("x1")]
+    [
+        CategoricalFeature("user_id", embedding_dim=3, dtype="int64"),
+        CategoricalFeature("genre", embedding_dim=2),
+        DenseFeature("x0"),
+        DenseFeature("x1"),
+    ]
 ).adapt(COLUMNS)
 
 
 def _randomise(model, seed=1):
     rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32") for w in model.get_weights()])
+    model.set_weights(
+        [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in model.get_weights()]
+    )
 
 
 def _predict(model, columns=COLUMNS):
@@ -78,7 +91,10 @@ def test_mfh_plan_is_eq_5():
 
 def test_mfh_plan_generalises_to_three_facets_and_partial_splits():
     full = expand_tasks(
-        expand_tasks([Task("a"), Task("b")], "group", ["new", "high"], column="g"), "fresh", ["y", "n"], column="f"
+        expand_tasks([Task("a"), Task("b")], "group", ["new", "high"], column="g"),
+        "fresh",
+        ["y", "n"],
+        column="f",
     )
     plan = mfh_plan(full)
     by_level = {}
@@ -89,7 +105,10 @@ def test_mfh_plan_generalises_to_three_facets_and_partial_splits():
     assert sorted(plan.feeds("a.new.y")) == sorted(
         ["behaviour=a,group=new", "behaviour=a,fresh=y", "group=new,fresh=y"]
     )
-    assert sorted(plan.nodes["behaviour=a,group=new"].parents) == [("behaviour=a", 0), ("group=new", 0)]
+    assert sorted(plan.nodes["behaviour=a,group=new"].parents) == [
+        ("behaviour=a", 0),
+        ("group=new", 0),
+    ]
     # the paper's 12-task variant: only high-activity tasks split by freshness (§5.1.6)
     leaves = expand_tasks([Task("a"), Task("b")], "group", ["new", "high"], column="g")
     partial = [t for t in leaves if "new" in t.name] + expand_tasks(
@@ -100,13 +119,18 @@ def test_mfh_plan_generalises_to_three_facets_and_partial_splits():
     assert len(plan.feeds("a.high.y")) == 3
     tree = hmtl_plan(partial, ["behaviour", "group", "fresh"])
     assert tree.nodes["behaviour=a"].children == ["a.new", "behaviour=a,group=high"]
-    with pytest.raises(ValueError, match="task 'a.high.y' is split by facet 'fresh' but task 'a.new' is not"):
+    with pytest.raises(
+        ValueError, match="task 'a.high.y' is split by facet 'fresh' but task 'a.new' is not"
+    ):
         hmtl_plan(partial, ["fresh", "behaviour", "group"])
 
 
 def test_mfh_depth_connects_towers_to_a_lower_level():
     full = expand_tasks(
-        expand_tasks([Task("a"), Task("b")], "group", ["new", "high"], column="g"), "fresh", ["y", "n"], column="f"
+        expand_tasks([Task("a"), Task("b")], "group", ["new", "high"], column="g"),
+        "fresh",
+        ["y", "n"],
+        column="f",
     )
     plan = mfh_plan(full, depth=1)
     assert max(n.level for n in plan.nodes.values()) == 2
@@ -128,7 +152,9 @@ def _layer(model, kind, name):
 
 
 def _features(model):
-    return model.get_layer("features")({k: keras.ops.convert_to_tensor(v) for k, v in COLUMNS.items()})
+    return model.get_layer("features")(
+        {k: keras.ops.convert_to_tensor(v) for k, v in COLUMNS.items()}
+    )
 
 
 def test_hmtl_model_is_eq_4():
@@ -156,7 +182,9 @@ def test_mfh_model_is_eq_5_with_learnt_path_weights():
     root = _layer(model, "switcher", "root")(_features(model))
     branch = {}
     for f_index, facet in enumerate(["behaviour", "group"]):
-        facet_out = _layer(model, "switcher", f"{facet}")(_layer(model, "mlp", f"{facet}")(root[f_index]))
+        facet_out = _layer(model, "switcher", f"{facet}")(
+            _layer(model, "mlp", f"{facet}")(root[f_index])
+        )
         parts = ["ctr", "rating"] if facet == "behaviour" else GROUPS
         for p_index, part in enumerate(parts):
             h = _layer(model, "mlp", f"{facet}={part}")(facet_out[p_index])
@@ -176,7 +204,9 @@ def test_path_combine_against_numpy_and_errors():
     out = layer(paths)
     np.testing.assert_allclose(np.asarray(out), sum(paths) / 3, atol=1e-6)  # "mean" start
     layer.set_weights([np.array([0.5, -1.0, 2.0], "float32")])
-    np.testing.assert_allclose(np.asarray(layer(paths)), 0.5 * paths[0] - paths[1] + 2 * paths[2], atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(layer(paths)), 0.5 * paths[0] - paths[1] + 2 * paths[2], atol=1e-6
+    )
     with pytest.raises(ValueError, match="paths of one width.*\\[5, 4\\]"):
         PathCombine(2)([paths[0], paths[1][:, :4]])
     with pytest.raises(ValueError, match="list of 2 paths. Received: 3"):
@@ -197,9 +227,15 @@ def test_path_weights_train():
 
 @pytest.mark.parametrize("switcher", ["shared_bottom", "omoe", "mmoe", "ml_mmoe", "cgc", "ple"])
 def test_any_zoo_switcher_at_every_node(switcher):
-    hp = {"units": [4]} if switcher == "shared_bottom" else (
-        {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [4]} if switcher in ("cgc", "ple")
-        else {"num_experts": 2, "expert_units": [4]})
+    hp = (
+        {"units": [4]}
+        if switcher == "shared_bottom"
+        else (
+            {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [4]}
+            if switcher in ("cgc", "ple")
+            else {"num_experts": 2, "expert_units": [4]}
+        )
+    )
     model = build_mfh(SPEC, LEAVES, ["behaviour", "group"], switcher, hp, branch_units=[])
     out = _predict(model)
     assert sorted(out) == sorted(t.name for t in LEAVES) and out["ctr.low"].shape == (N,)
@@ -222,29 +258,50 @@ def test_switcher_per_level_as_in_the_paper():
 
 
 def test_heterogeneous_towers_and_per_task_features():
-    leaves = expand_tasks(BASE, "group", GROUPS, column="activity_group",
-                          tower_units={"high": (8, 4), "new": (3,), "low": (3,)})
+    leaves = expand_tasks(
+        BASE,
+        "group",
+        GROUPS,
+        column="activity_group",
+        tower_units={"high": (8, 4), "new": (3,), "low": (3,)},
+    )
     own = {t.name: ["user_id"] for t in leaves if not t.name.endswith(".new")}  # MFH §5.1.2
-    branch = lambda node: [6] if "high" in node.name else [3]  # heterogeneous intermediate MLPs (§4.3)
-    model = build_mfh(SPEC, leaves, ["behaviour", "group"], "mmoe", SMALL, branch_units=branch, task_features=own)
-    assert _layer(model, "mlp", "group=high").units == [6] and _layer(model, "mlp", "group=new").units == [3]
+    branch = lambda node: (
+        [6] if "high" in node.name else [3]
+    )  # heterogeneous intermediate MLPs (§4.3)
+    model = build_mfh(
+        SPEC, leaves, ["behaviour", "group"], "mmoe", SMALL, branch_units=branch, task_features=own
+    )
+    assert _layer(model, "mlp", "group=high").units == [6] and _layer(
+        model, "mlp", "group=new"
+    ).units == [3]
     assert _layer(model, "tower", "ctr.high").units == [8, 4]
     assert _layer(model, "tower", "rating.new").units == [3]
     _randomise(model)
     before = _predict(model)
     other = dict(COLUMNS, user_id=(COLUMNS["user_id"] % 5) + 1)
     after = _predict(model, other)
-    np.testing.assert_allclose(after["ctr.new"], before["ctr.new"], atol=1e-6)  # new users: no user_id
+    np.testing.assert_allclose(
+        after["ctr.new"], before["ctr.new"], atol=1e-6
+    )  # new users: no user_id
     assert not np.allclose(after["ctr.high"], before["ctr.high"], atol=1e-4)
     with pytest.raises(ValueError, match="feature\\(s\\) \\['nope'\\] absent from the spec"):
-        build_mfh(SPEC, leaves, ["behaviour", "group"], "mmoe", SMALL, task_features={"ctr.low": ["nope"]})
+        build_mfh(
+            SPEC, leaves, ["behaviour", "group"], "mmoe", SMALL, task_features={"ctr.low": ["nope"]}
+        )
 
 
 @pytest.mark.parametrize("build", [build_hmtl, build_mfh])
 def test_keras_file_round_trip(build, tmp_path):
     own = {"ctr.high": ["user_id"], "rating.high": ["user_id"]}
-    model = build(SPEC, LEAVES, ["behaviour", "group"], "cgc",
-                  {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [4]}, task_features=own)
+    model = build(
+        SPEC,
+        LEAVES,
+        ["behaviour", "group"],
+        "cgc",
+        {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [4]},
+        task_features=own,
+    )
     _randomise(model)
     before = _predict(model)
     model.save(tmp_path / "m.keras")
@@ -258,26 +315,37 @@ def test_keras_file_round_trip(build, tmp_path):
 
 
 def test_routing_metadata_gives_exactly_the_groups_heads():
-    for model in (build_hmtl(SPEC, LEAVES, ["behaviour", "group"], "mmoe", SMALL),
-                  build_mfh(SPEC, LEAVES, ["group", "behaviour"], "mmoe", SMALL, route_facets="group"),
-                  build_flat_facets(SPEC, LEAVES, "mmoe", SMALL, route_facets="group")):
+    for model in (
+        build_hmtl(SPEC, LEAVES, ["behaviour", "group"], "mmoe", SMALL),
+        build_mfh(SPEC, LEAVES, ["group", "behaviour"], "mmoe", SMALL, route_facets="group"),
+        build_flat_facets(SPEC, LEAVES, "mmoe", SMALL, route_facets="group"),
+    ):
         groups = model.metadata["facet_groups"]
-        assert groups == {"new": ["ctr.new", "rating.new"], "low": ["ctr.low", "rating.low"],
-                          "high": ["ctr.high", "rating.high"]}
+        assert groups == {
+            "new": ["ctr.new", "rating.new"],
+            "low": ["ctr.low", "rating.low"],
+            "high": ["ctr.high", "rating.high"],
+        }
         assert set().union(*map(set, groups.values())) == set(model.output.keys())
     flat2 = build_flat_facets(SPEC, BASE, "mmoe", SMALL, groups=GROUPS)
     assert route(flat2.metadata["facet_groups"], "new") == ["ctr", "rating"]
-    with pytest.raises(KeyError, match="Unknown group 'vip'. Known groups: \\['high', 'low', 'new'\\]"):
+    with pytest.raises(
+        KeyError, match="Unknown group 'vip'. Known groups: \\['high', 'low', 'new'\\]"
+    ):
         route(groups, "vip")
 
 
 def test_three_facet_model_routes_by_group_and_freshness():
     leaves = expand_tasks([Task("a"), Task("b")], "group", ["new", "high"], column="g")
     partial = [t for t in leaves if "new" in t.name] + expand_tasks(
-        [t for t in leaves if "high" in t.name], "fresh", ["y", "n"], column="f")
+        [t for t in leaves if "high" in t.name], "fresh", ["y", "n"], column="f"
+    )
     model = build_mfh(SPEC, partial, None, "mmoe", SMALL, branch_units=[])
-    assert model.metadata["facet_groups"] == {"new": ["a.new", "b.new"], "high.y": ["a.high.y", "b.high.y"],
-                                              "high.n": ["a.high.n", "b.high.n"]}
+    assert model.metadata["facet_groups"] == {
+        "new": ["a.new", "b.new"],
+        "high.y": ["a.high.y", "b.high.y"],
+        "high.n": ["a.high.n", "b.high.n"],
+    }
     assert len(_layer(model, "combine", "a.high.y").get_weights()[0]) == 3  # N = 3 paths
 
 
@@ -287,8 +355,9 @@ def test_export_carries_every_head_and_the_group_map(tmp_path):
         pytest.skip("tfmtl.export.export_saved_model has not landed")
     import tensorflow as tf
 
-    model = build_mfh(SPEC, LEAVES, ["behaviour", "group"], "mmoe", SMALL,
-                      task_features={"ctr.high": ["user_id"]})
+    model = build_mfh(
+        SPEC, LEAVES, ["behaviour", "group"], "mmoe", SMALL, task_features={"ctr.high": ["user_id"]}
+    )
     _randomise(model)
     path = export.export_saved_model(model, tmp_path, "mfh", warmup_rows=2)
     meta = export.read_metadata(path)

@@ -51,4 +51,6 @@ def test_adatt_gates_for_utilisation(data):
     for g in gates.values():
         np.testing.assert_allclose(g.sum(axis=1), 1.0, atol=1e-5)
     util = expert_utilisation(gates)
-    assert len(util["adatt/level_0/task_0"]["mean"]) == 2 * 2 + 1  # every task's experts + the shared one
+    assert (
+        len(util["adatt/level_0/task_0"]["mean"]) == 2 * 2 + 1
+    )  # every task's experts + the shared one

@@ -14,7 +14,9 @@ def data():
 
 @pytest.fixture(scope="session")
 def model(data):
-    return helpers.tiny_model(data, metadata={"facet_groups": {"engaged": ["finish", "watch_time"]}})
+    return helpers.tiny_model(
+        data, metadata={"facet_groups": {"engaged": ["finish", "watch_time"]}}
+    )
 
 
 @pytest.fixture(scope="session")

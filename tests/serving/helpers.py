@@ -10,7 +10,12 @@ from pathlib import Path
 import numpy as np
 
 MODEL = "ple"
-SMALL_PLE = {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [[8], [8]], "num_levels": 2}
+SMALL_PLE = {
+    "num_task_experts": 1,
+    "num_shared_experts": 1,
+    "expert_units": [[8], [8]],
+    "num_levels": 2,
+}
 
 
 def demo_data(rows: int = 400):
@@ -30,7 +35,9 @@ def tiny_model(data, seed: int = 0, metadata: dict | None = None):
     return model
 
 
-def export(model, base: Path, name: str = MODEL, version: int | None = None, fusion: dict | None = None) -> Path:
+def export(
+    model, base: Path, name: str = MODEL, version: int | None = None, fusion: dict | None = None
+) -> Path:
     """`tfmtl.export.export_saved_model` (the export <-> serving contract)."""
     from tfmtl.export import export_saved_model
 
@@ -51,7 +58,7 @@ def copy_version(base: Path, src: int, dst: int, name: str = MODEL) -> Path:
 
 def rows(data, n: int, split: str = "test", offset: int = 0) -> dict:
     """`n` raw rows of `split` as numpy columns (strings as object arrays)."""
-    return {k: v[offset:offset + n] for k, v in data[split].features.items()}
+    return {k: v[offset : offset + n] for k, v in data[split].features.items()}
 
 
 def keras_predict(model, features: dict) -> dict:

@@ -15,8 +15,17 @@ from tfmtl.serving.tensors import to_ndarray, to_tensor_proto
 
 SEED = 20_250_611
 TASKS = ["click", "finish", "watch_time"]
-NAMES = ["x0", "x9", "segment", "video_len", "examples", "engaged", "ple", "serving_examples",
-         *TASKS]
+NAMES = [
+    "x0",
+    "x9",
+    "segment",
+    "video_len",
+    "examples",
+    "engaged",
+    "ple",
+    "serving_examples",
+    *TASKS,
+]
 SPECIAL = [np.nan, np.inf, -np.inf, 3.4e38, -3.4e38, 1e-45, 0.0, -0.0, 1.0]
 DIMS = [-(2**63), -1, 0, 1, 2, 3, 4, 10_001, 2**31, 2**62, 2**63 - 1]
 DTYPES = [*types_pb2.DataType.values(), -1, 12_345]
@@ -171,9 +180,21 @@ def p_examples(r, rng):
 
 
 PREDICT_MUTATIONS = [
-    p_dtype, p_dims, p_unknown_rank, p_truncate, p_random_content, p_special_values,
-    p_value_field, p_strings, p_drop, p_rename, p_duplicate, p_resize, p_model_spec,
-    p_output_filter, p_examples,
+    p_dtype,
+    p_dims,
+    p_unknown_rank,
+    p_truncate,
+    p_random_content,
+    p_special_values,
+    p_value_field,
+    p_strings,
+    p_drop,
+    p_rename,
+    p_duplicate,
+    p_resize,
+    p_model_spec,
+    p_output_filter,
+    p_examples,
 ]
 
 
@@ -271,8 +292,11 @@ def r_ids(r, rng):
 
 
 def r_fields(r, rng):
-    setattr(r, pick(rng, ["model_name", "facet_group", "fusion_variant", "signature_name",
-                          "traffic_key"]), text(rng))
+    setattr(
+        r,
+        pick(rng, ["model_name", "facet_group", "fusion_variant", "signature_name", "traffic_key"]),
+        text(rng),
+    )
 
 
 def r_numbers(r, rng):
@@ -301,7 +325,7 @@ def r_columns(r, rng):
         return
     column, op = columns[key_of(rng, columns)], rng.integers(3)
     if op == 0 and column.WhichOneof("kind") == "float_list":
-        del column.float_list.value[int(rng.integers(len(column.float_list.value) + 1)):]
+        del column.float_list.value[int(rng.integers(len(column.float_list.value) + 1)) :]
     elif op == 1 and column.WhichOneof("kind") == "float_list":
         column.float_list.value.extend(number(rng) for _ in range(rng.integers(1, 4)))
     else:
@@ -320,8 +344,20 @@ def r_swap(r, rng):
 
 
 RANK_MUTATIONS = [
-    r_enums, r_weights, r_length_feature, r_value, r_special, r_drop, r_rename, r_duplicate,
-    r_ids, r_fields, r_numbers, r_count, r_columns, r_swap,
+    r_enums,
+    r_weights,
+    r_length_feature,
+    r_value,
+    r_special,
+    r_drop,
+    r_rename,
+    r_duplicate,
+    r_ids,
+    r_fields,
+    r_numbers,
+    r_count,
+    r_columns,
+    r_swap,
 ]
 
 

@@ -12,10 +12,18 @@ from tfmtl.serving.model_info import ModelInfo
 from tfmtl.serving.tensors import to_ndarray
 
 INFO = ModelInfo(
-    "m", 3, "serving_default",
-    inputs={"age": (np.dtype(np.float32), ()), "city": (np.dtype(object), ()), "item": (np.dtype(np.int64), ()),
-            "history": (np.dtype(np.int64), (3,)), "tags": (np.dtype(object), (2,))},
-    outputs=["ctr"], metadata={"tasks": [{"name": "ctr", "kind": "binary"}]},
+    "m",
+    3,
+    "serving_default",
+    inputs={
+        "age": (np.dtype(np.float32), ()),
+        "city": (np.dtype(object), ()),
+        "item": (np.dtype(np.int64), ()),
+        "history": (np.dtype(np.int64), (3,)),
+        "tags": (np.dtype(object), (2,)),
+    },
+    outputs=["ctr"],
+    metadata={"tasks": [{"name": "ctr", "kind": "binary"}]},
 )
 CONTEXT = {"age": 31, "city": "paris", "history": [7, 8, 0]}
 ROWS = {"a": {"item": 11, "tags": ["x", "y"]}, "b": {"item": 12, "tags": ["z", "pad"]}}
@@ -45,8 +53,10 @@ def test_context_broadcast_rows_and_sequences():
 
 def test_columns_equal_rows():
     columns = {"item": np.array([11, 12]), "tags": np.array([["x", "y"], ["z", "pad"]])}
-    rows, cols = (decoded(build_batch(INFO, rank_request("m", CONTEXT, ROWS))),
-                  decoded(build_batch(INFO, rank_request("m", CONTEXT, columns=columns, ids=["a", "b"]))))
+    rows, cols = (
+        decoded(build_batch(INFO, rank_request("m", CONTEXT, ROWS))),
+        decoded(build_batch(INFO, rank_request("m", CONTEXT, columns=columns, ids=["a", "b"]))),
+    )
     for k in rows:
         np.testing.assert_array_equal(rows[k], cols[k])
 
@@ -58,13 +68,28 @@ def test_length_feature_read_from_candidates_without_being_an_input():
     assert "video_len" not in batch.inputs
 
 
-@pytest.mark.parametrize("context,rows,words", [
-    ({**CONTEXT, "history": [1, 2]}, ROWS, ["context_features['history']", "2 values", "expects 3"]),
-    ({**CONTEXT, "age": "old"}, ROWS, ["context_features['age']", "string_value"]),
-    (CONTEXT, {"a": {"item": 1.5, "tags": ["x", "y"]}}, ["candidates[0] ('a') feature 'item'", "float_value", "int64"]),
-    (CONTEXT, {"a": {"item": 1, "tags": "x"}}, ["candidates[0] ('a') feature 'tags'", "a sequence of 2 string"]),
-    ({k: v for k, v in CONTEXT.items() if k != "city"}, ROWS, ["Feature 'city'", "missing"]),
-])
+@pytest.mark.parametrize(
+    "context,rows,words",
+    [
+        (
+            {**CONTEXT, "history": [1, 2]},
+            ROWS,
+            ["context_features['history']", "2 values", "expects 3"],
+        ),
+        ({**CONTEXT, "age": "old"}, ROWS, ["context_features['age']", "string_value"]),
+        (
+            CONTEXT,
+            {"a": {"item": 1.5, "tags": ["x", "y"]}},
+            ["candidates[0] ('a') feature 'item'", "float_value", "int64"],
+        ),
+        (
+            CONTEXT,
+            {"a": {"item": 1, "tags": "x"}},
+            ["candidates[0] ('a') feature 'tags'", "a sequence of 2 string"],
+        ),
+        ({k: v for k, v in CONTEXT.items() if k != "city"}, ROWS, ["Feature 'city'", "missing"]),
+    ],
+)
 def test_errors_name_the_feature(context, rows, words):
     with pytest.raises(ServingError) as e:
         build_batch(INFO, rank_request("m", context, rows))
@@ -74,5 +99,8 @@ def test_errors_name_the_feature(context, rows, words):
 
 def test_sequence_column_of_the_wrong_length():
     columns = {"item": np.array([11, 12]), "tags": np.array(["x", "y", "z"])}
-    with pytest.raises(ServingError, match=r"candidate_columns.features\['tags'\] has 3 values .* \(2 per candidate\)"):
+    with pytest.raises(
+        ServingError,
+        match=r"candidate_columns.features\['tags'\] has 3 values .* \(2 per candidate\)",
+    ):
         build_batch(INFO, rank_request("m", CONTEXT, columns=columns, ids=["a", "b"]))

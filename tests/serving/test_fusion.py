@@ -9,7 +9,11 @@ import pytest
 from tfmtl import contract
 from tfmtl.serving import Fusion, ServingError
 
-P = {"click": np.array([0.5, 0.2, 0.9]), "finish": np.array([0.25, 0.8, 0.1]), "watch": np.array([3.0, -1.0, 2.0])}
+P = {
+    "click": np.array([0.5, 0.2, 0.9]),
+    "finish": np.array([0.25, 0.8, 0.1]),
+    "watch": np.array([3.0, -1.0, 2.0]),
+}
 LENGTH = np.array([60.0, 600.0, 10.0])
 
 
@@ -19,8 +23,10 @@ def test_product_is_ple_eq1():
     np.testing.assert_allclose(fusion.score(P, LENGTH), want, rtol=1e-12)
 
 
-@pytest.mark.parametrize("transform,f", [("none", lambda x: x), ("log1p", np.log1p),
-                                         ("sigmoid", lambda x: 1 / (1 + np.exp(-x)))])
+@pytest.mark.parametrize(
+    "transform,f",
+    [("none", lambda x: x), ("log1p", np.log1p), ("sigmoid", lambda x: 1 / (1 + np.exp(-x)))],
+)
 def test_weighted_sum_with_length_transforms(transform, f):
     fusion = Fusion("weighted_sum", {"click": 0.3, "finish": 0.7, "watch": 0.1}, "x", transform)
     x = np.array([0.5, 0.0, 3.0])
@@ -34,24 +40,38 @@ def test_no_length_feature_means_f_is_one():
 
 
 def test_metadata_default_and_merge():
-    tasks = [{"name": "click", "kind": "binary"}, {"name": "finish", "kind": "binary"},
-             {"name": "watch", "kind": "regression"}]
+    tasks = [
+        {"name": "click", "kind": "binary"},
+        {"name": "finish", "kind": "binary"},
+        {"name": "watch", "kind": "regression"},
+    ]
     default = Fusion.from_metadata(None, tasks)
-    assert default.weights == {"click": 1.0, "finish": 1.0, "watch": 0.0} and default.length_feature is None
-    merged = default.merged(weights={"finish": 3.0}, length_feature="video_len", length_transform="sigmoid")
+    assert (
+        default.weights == {"click": 1.0, "finish": 1.0, "watch": 0.0}
+        and default.length_feature is None
+    )
+    merged = default.merged(
+        weights={"finish": 3.0}, length_feature="video_len", length_transform="sigmoid"
+    )
     assert merged.weights == {"click": 1.0, "finish": 3.0, "watch": 0.0}
     assert (merged.length_feature, merged.length_transform) == ("video_len", "sigmoid")
     replaced = merged.merged(weights={"watch": 1.0}, replace_weights=True, length_feature="")
-    assert replaced.weights == {"click": 0.0, "finish": 0.0, "watch": 1.0} and replaced.length_feature is None
+    assert (
+        replaced.weights == {"click": 0.0, "finish": 0.0, "watch": 1.0}
+        and replaced.length_feature is None
+    )
     assert default.restricted(["finish"]).weights == {"finish": 1.0}
 
 
-@pytest.mark.parametrize("kwargs,word", [
-    ({"kind": "max"}, "fusion.kind"),
-    ({"length_transform": "exp"}, "fusion.length_transform"),
-    ({"weights": {"click": float("nan")}}, "fusion.weights['click']"),
-    ({"weights": {"click": "2"}}, "fusion.weights['click']"),
-])
+@pytest.mark.parametrize(
+    "kwargs,word",
+    [
+        ({"kind": "max"}, "fusion.kind"),
+        ({"length_transform": "exp"}, "fusion.length_transform"),
+        ({"weights": {"click": float("nan")}}, "fusion.weights['click']"),
+        ({"weights": {"click": "2"}}, "fusion.weights['click']"),
+    ],
+)
 def test_bad_fusion_names_the_field(kwargs, word):
     with pytest.raises(ServingError) as e:
         Fusion(**kwargs)
@@ -66,7 +86,10 @@ def test_missing_task_or_length_named():
 
 
 def test_esmm_default_ranks_by_pctcvr_alone():
-    meta = {"tasks": [{"name": n, "kind": "binary"} for n in ("ctr", "cvr", "ctcvr")], "entire_space_task": "ctcvr"}
+    meta = {
+        "tasks": [{"name": n, "kind": "binary"} for n in ("ctr", "cvr", "ctcvr")],
+        "entire_space_task": "ctcvr",
+    }
     fusion = Fusion.of_model(meta)
     assert fusion.weights == {"ctr": 0.0, "cvr": 0.0, "ctcvr": 1.0}
     p = {"ctr": np.array([0.9, 0.2]), "cvr": np.array([0.1, 0.6])}
@@ -76,9 +99,15 @@ def test_esmm_default_ranks_by_pctcvr_alone():
 
 
 def test_a_groups_default_fuses_only_its_heads():
-    leaves = [{"name": f"{b}.{g}", "kind": "binary", "facets": {"behaviour": b, "group": g}}
-              for b in ("ctr", "cvr") for g in ("new", "old")]
-    meta = {"tasks": leaves, "facet_groups": {"new": ["ctr.new", "cvr.new"], "old": ["ctr.old", "cvr.old"]}}
+    leaves = [
+        {"name": f"{b}.{g}", "kind": "binary", "facets": {"behaviour": b, "group": g}}
+        for b in ("ctr", "cvr")
+        for g in ("new", "old")
+    ]
+    meta = {
+        "tasks": leaves,
+        "facet_groups": {"new": ["ctr.new", "cvr.new"], "old": ["ctr.old", "cvr.old"]},
+    }
     fusion = Fusion.of_model(meta).restricted(contract.group_heads(meta, "old"))
     assert fusion.weights == {"ctr.old": 1.0, "cvr.old": 1.0}
     p = {t["name"]: np.array([0.5, 0.1 * (i + 1)]) for i, t in enumerate(leaves)}

@@ -38,8 +38,9 @@ def run_fuzz(stubs, requests, cases: int) -> dict:
                     wire.check_refusal(e)
                 except AssertionError:
                     details = (e.details() or "")[:300]
-                    failures.append(f"{method} case {index} (seed {SEED}) {names} -> {code}: "
-                                    f"{details}")
+                    failures.append(
+                        f"{method} case {index} (seed {SEED}) {names} -> {code}: {details}"
+                    )
             counts[method, code] = counts.get((method, code), 0) + 1
         if index % CHECK_EVERY == CHECK_EVERY - 1:
             wire.check_good(stubs, requests)

@@ -25,7 +25,9 @@ def test_tfmtl_json_read_from_metadata_dir_ranks_like_the_served_one(disk_ranker
     assert sorted(response.candidates[0].task_scores) == ["click", "finish", "watch_time"]
 
 
-@pytest.mark.parametrize("name", ["../ple", "..", ".hidden", "ple/../../etc", "/etc/passwd", "a\\b", "c:x", "a\0b"])
+@pytest.mark.parametrize(
+    "name", ["../ple", "..", ".hidden", "ple/../../etc", "/etc/passwd", "a\\b", "c:x", "a\0b"]
+)
 def test_model_names_that_would_leave_metadata_dir_are_refused(disk_ranker, client_query, name):
     context, candidates = client_query
     with pytest.raises(grpc.RpcError) as e:
@@ -39,5 +41,7 @@ def test_model_names_that_would_leave_metadata_dir_are_refused(disk_ranker, clie
 def client_query(data):
     features = helpers.rows(data, 4)
     context = {k: features[k][0] for k in ("x0", "segment")}
-    candidates = {f"c{i}": {k: v[i] for k, v in features.items() if k not in context} for i in range(4)}
+    candidates = {
+        f"c{i}": {k: v[i] for k, v in features.items() if k not in context} for i in range(4)
+    }
     return context, candidates

@@ -10,13 +10,20 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc, prediction_service_pb2_grpc
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    prediction_service_pb2_grpc,
+)
 
 from tests.serving import helpers
 from tests.serving.test_prediction_service import predict_request
 from tfmtl.serving import ModelManager, PredictionServer, VersionPolicy
 
-AVAILABLE, END = get_model_status_pb2.ModelVersionStatus.AVAILABLE, get_model_status_pb2.ModelVersionStatus.END
+AVAILABLE, END = (
+    get_model_status_pb2.ModelVersionStatus.AVAILABLE,
+    get_model_status_pb2.ModelVersionStatus.END,
+)
 
 
 @pytest.fixture
@@ -80,7 +87,9 @@ def test_hot_reload_under_concurrent_requests(base, model, data):
         server.stop(grace=0)
     assert failures == []
     assert {v for _, v in versions} == {1, 2}
-    assert {v for started, v in versions if started > swapped} == {2}, "a request reached an unloaded version"
+    assert {v for started, v in versions if started > swapped} == {2}, (
+        "a request reached an unloaded version"
+    )
     response_model = helpers.keras_predict(other, features)
     served = manager.resolve().run("serving_default", features, ["click"])["click"]
     np.testing.assert_allclose(served, response_model["click"], atol=1e-6)
@@ -106,11 +115,15 @@ def test_corrupt_and_half_written_versions_are_skipped(base, model, data, caplog
         assert states[3].state == END and states[3].status.error_message
         assert states[4].state == END and "saved_model.pb" in states[4].status.error_message
         features = helpers.rows(data, 4)
-        predict = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(server.address))
+        predict = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(server.address)
+        )
         response = predict.Predict(predict_request(features), 10.0)
         assert response.model_spec.version.value == 1
         np.testing.assert_allclose(
-            tf.make_ndarray(response.outputs["finish"]), helpers.keras_predict(model, features)["finish"], atol=1e-6
+            tf.make_ndarray(response.outputs["finish"]),
+            helpers.keras_predict(model, features)["finish"],
+            atol=1e-6,
         )
         # The half-written version completes: it is retried and served.
         shutil.rmtree(base / helpers.MODEL / "4")
@@ -123,8 +136,13 @@ def test_corrupt_and_half_written_versions_are_skipped(base, model, data, caplog
 
 def test_all_policy_and_labels(base):
     helpers.copy_version(base, 1, 2)
-    manager = ModelManager(base / helpers.MODEL, helpers.MODEL, policy="all", poll_seconds=0,
-                           version_labels={"stable": 1, "canary": 2}).start()
+    manager = ModelManager(
+        base / helpers.MODEL,
+        helpers.MODEL,
+        policy="all",
+        poll_seconds=0,
+        version_labels={"stable": 1, "canary": 2},
+    ).start()
     try:
         assert manager.versions == [1, 2]
         assert manager.resolve().version == 2

@@ -141,10 +141,16 @@ def test_metrics_count_requests_by_code_and_model(servers, rank_stub, data):
 
     samples = scrape(prediction)
     labels = {"service": PREDICTION, "method": "Predict"}
-    requests = {code: sample(samples, "tfmtl_requests_total", **labels, model=model,
-                             version=version, code=code)
-                for model, version, code in (("ple", "1", "OK"), ("ple", "", "INVALID_ARGUMENT"),
-                                             ("", "", "NOT_FOUND"))}
+    requests = {
+        code: sample(
+            samples, "tfmtl_requests_total", **labels, model=model, version=version, code=code
+        )
+        for model, version, code in (
+            ("ple", "1", "OK"),
+            ("ple", "", "INVALID_ARGUMENT"),
+            ("", "", "NOT_FOUND"),
+        )
+    }
     assert requests == {"OK": 3, "INVALID_ARGUMENT": 2, "NOT_FOUND": 2}
     assert sample(samples, "tfmtl_request_seconds_count", **labels, model="ple") == 5
     assert sample(samples, "tfmtl_request_seconds_bucket", **labels, model="ple", le="10.0") == 5
@@ -156,14 +162,29 @@ def test_metrics_count_requests_by_code_and_model(servers, rank_stub, data):
     call(rank_stub.Rank, rank_request("no-such-model-y", {}, columns=columns))
     samples = scrape(ranking)
     labels = {"service": RANKING, "method": "Rank", "fusion_variant": ""}
-    assert sample(samples, "tfmtl_requests_total", **{**labels, "fusion_variant": "default"}, model="ple",
-                  version="1", code="OK") == 2  # answered: the variant that scored it
-    assert sample(samples, "tfmtl_requests_total", **labels, model="", version="",
-                  code="NOT_FOUND") == 1
-    assert sample(samples, "tfmtl_backend_errors_total", call="GetModelMetadata",
-                  code="NOT_FOUND") == 1
-    assert sample(samples, "tfmtl_request_seconds_count", service=RANKING, method="Rank",
-                  model="ple") == 2
+    assert (
+        sample(
+            samples,
+            "tfmtl_requests_total",
+            **{**labels, "fusion_variant": "default"},
+            model="ple",
+            version="1",
+            code="OK",
+        )
+        == 2
+    )  # answered: the variant that scored it
+    assert (
+        sample(samples, "tfmtl_requests_total", **labels, model="", version="", code="NOT_FOUND")
+        == 1
+    )
+    assert (
+        sample(samples, "tfmtl_backend_errors_total", call="GetModelMetadata", code="NOT_FOUND")
+        == 1
+    )
+    assert (
+        sample(samples, "tfmtl_request_seconds_count", service=RANKING, method="Rank", model="ple")
+        == 2
+    )
 
 
 def test_a_taken_metrics_port_is_refused_naming_it(servers, tmp_path):
@@ -183,14 +204,28 @@ def test_backend_failure_is_logged_once_and_counted(servers, rank_stub, data, ca
     prediction.stop(grace=0)
     with caplog.at_level(logging.WARNING, logger="tfmtl.serving"):
         assert call(rank_stub.Rank, request, 8) == [UNAVAILABLE] * 8
-    warnings = [r.getMessage() for r in caplog.records
-                if r.name == "tfmtl.serving" and r.levelno == logging.WARNING]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "tfmtl.serving" and r.levelno == logging.WARNING
+    ]
     assert len(warnings) == 1, warnings
     assert f"PredictionService Predict at {prediction.address} failed: UNAVAILABLE" in warnings[0]
     samples = scrape(ranking)
     assert sample(samples, "tfmtl_backend_errors_total", call="Predict", code="UNAVAILABLE") == 8
-    assert sample(samples, "tfmtl_requests_total", service=RANKING, method="Rank", model="ple",
-                  version="", code="UNAVAILABLE", fusion_variant="") == 8
+    assert (
+        sample(
+            samples,
+            "tfmtl_requests_total",
+            service=RANKING,
+            method="Rank",
+            model="ple",
+            version="",
+            code="UNAVAILABLE",
+            fusion_variant="",
+        )
+        == 8
+    )
 
 
 def test_held_back_failures_are_counted_on_the_next_line(caplog):
@@ -213,8 +248,10 @@ def test_held_back_failures_are_counted_on_the_next_line(caplog):
 
 def test_metrics_port_flag(capsys):
     parser = cli.build_parser()
-    for argv in (["serve", "--model_base_path", "m/ple", "--model_name", "ple"],
-                 ["rank-server", "--prediction_service", "localhost:8500"]):
+    for argv in (
+        ["serve", "--model_base_path", "m/ple", "--model_name", "ple"],
+        ["rank-server", "--prediction_service", "localhost:8500"],
+    ):
         assert parser.parse_args(argv).metrics_port is None
         assert parser.parse_args(argv + ["--metrics_port", "9100"]).metrics_port == 9100
         with pytest.raises(SystemExit):

@@ -55,7 +55,9 @@ def test_serving_examples_signature_agrees(stub, model, data):
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "ple"
     request.model_spec.signature_name = "serving_examples"
-    request.inputs["examples"].CopyFrom(tf.make_tensor_proto(serialize_examples(model.feature_spec, features)))
+    request.inputs["examples"].CopyFrom(
+        tf.make_tensor_proto(serialize_examples(model.feature_spec, features))
+    )
     response = stub.Predict(request, 10.0)
     for task, want in helpers.keras_predict(model, features).items():
         np.testing.assert_allclose(tf.make_ndarray(response.outputs[task]), want, atol=1e-6)
@@ -108,6 +110,7 @@ def _malformed(data):
             for k in [k for k, v in changes.items() if v is None]:
                 features.pop(k)
             return predict_request(features)
+
         return make
 
     def spec(**fields):
@@ -119,6 +122,7 @@ def _malformed(data):
                 else:
                     setattr(request.model_spec, key, value)
             return request
+
         return make
 
     def raw(name, mutate):
@@ -126,6 +130,7 @@ def _malformed(data):
             request = predict_request(good)
             mutate(request.inputs[name])
             return request
+
         return make
 
     def output_filter():
@@ -134,8 +139,10 @@ def _malformed(data):
         return request
 
     def garbage_examples():
-        request = predict_request({"examples": np.array([b"not a tf.Example", b"\x00\x01"], dtype=object)},
-                                  signature="serving_examples")
+        request = predict_request(
+            {"examples": np.array([b"not a tf.Example", b"\x00\x01"], dtype=object)},
+            signature="serving_examples",
+        )
         return request
 
     return [
@@ -147,20 +154,58 @@ def _malformed(data):
         ("unknown signature", spec(signature_name="serving_nope"), NOT_FOUND, ["'serving_nope'"]),
         ("missing input", edit(x3=None), INVALID, ["'x3'", "missing"]),
         ("unknown input", edit(colour=np.array(["red"] * 3)), INVALID, ["'colour'"]),
-        ("string for float input", edit(x0=np.array(["a", "b", "c"])), INVALID, ["'x0'", "string", "float32"]),
-        ("float for string input", edit(segment=np.zeros(3, np.float32)), INVALID, ["'segment'", "float", "string"]),
-        ("int64 for float input", edit(video_len=np.arange(3, dtype=np.int64)), INVALID, ["'video_len'", "int64"]),
+        (
+            "string for float input",
+            edit(x0=np.array(["a", "b", "c"])),
+            INVALID,
+            ["'x0'", "string", "float32"],
+        ),
+        (
+            "float for string input",
+            edit(segment=np.zeros(3, np.float32)),
+            INVALID,
+            ["'segment'", "float", "string"],
+        ),
+        (
+            "int64 for float input",
+            edit(video_len=np.arange(3, dtype=np.int64)),
+            INVALID,
+            ["'video_len'", "int64"],
+        ),
         ("rank 2 input", edit(x1=np.zeros((3, 1), np.float32)), INVALID, ["'x1'", "rank"]),
         ("scalar input", edit(x2=np.float32(1.0)), INVALID, ["'x2'", "rank"]),
         ("batch mismatch", edit(x5=np.zeros(4, np.float32)), INVALID, ["'x5'", "batch"]),
-        ("empty batch", lambda: predict_request({k: v[:0] for k, v in good.items()}), INVALID, ["empty batch"]),
-        ("oversize batch", lambda: predict_request({k: np.repeat(v[:1], 70_000) for k, v in good.items()}),
-         INVALID, ["70,000 rows"]),
-        ("content shorter than shape", raw("x4", lambda t: t.tensor_shape.dim[0].__setattr__("size", 3) or
-                                            setattr(t, "tensor_content", t.tensor_content[:4])), INVALID, ["'x4'"]),
+        (
+            "empty batch",
+            lambda: predict_request({k: v[:0] for k, v in good.items()}),
+            INVALID,
+            ["empty batch"],
+        ),
+        (
+            "oversize batch",
+            lambda: predict_request({k: np.repeat(v[:1], 70_000) for k, v in good.items()}),
+            INVALID,
+            ["70,000 rows"],
+        ),
+        (
+            "content shorter than shape",
+            raw(
+                "x4",
+                lambda t: (
+                    t.tensor_shape.dim[0].__setattr__("size", 3)
+                    or setattr(t, "tensor_content", t.tensor_content[:4])
+                ),
+            ),
+            INVALID,
+            ["'x4'"],
+        ),
         ("unknown output_filter", output_filter, INVALID, ["output_filter", "'ctr'"]),
-        ("unknown rank tensor", raw("x6", lambda t: t.tensor_shape.__setattr__("unknown_rank", True)),
-         INVALID, ["'x6'", "rank"]),
+        (
+            "unknown rank tensor",
+            raw("x6", lambda t: t.tensor_shape.__setattr__("unknown_rank", True)),
+            INVALID,
+            ["'x6'", "rank"],
+        ),
     ]
 
 
@@ -176,7 +221,9 @@ def test_malformed_requests_named_and_server_survives(stub, model, data):
     features = helpers.rows(data, 5)
     response = stub.Predict(predict_request(features), 10.0)
     np.testing.assert_allclose(
-        tf.make_ndarray(response.outputs["click"]), helpers.keras_predict(model, features)["click"], atol=1e-6
+        tf.make_ndarray(response.outputs["click"]),
+        helpers.keras_predict(model, features)["click"],
+        atol=1e-6,
     )
 
 

@@ -31,7 +31,9 @@ def query(data):
     """(context, candidates by id, the broadcast batch model.predict sees)."""
     features = helpers.rows(data, N, offset=20)
     context = {k: features[k][0] for k in CONTEXT}
-    candidates = {f"item{i}": {k: v[i] for k, v in features.items() if k not in CONTEXT} for i in range(N)}
+    candidates = {
+        f"item{i}": {k: v[i] for k, v in features.items() if k not in CONTEXT} for i in range(N)
+    }
     batch = {k: (np.repeat(v[:1], N) if k in CONTEXT else v) for k, v in features.items()}
     return context, candidates, batch
 
@@ -60,7 +62,11 @@ def test_default_fusion_is_product_of_binary_heads(client, model, query):
 def test_override_weights_and_length_factor(client, model, query):
     context, candidates, batch = query
     p = {k: v.astype(np.float64) for k, v in helpers.keras_predict(model, batch).items()}
-    fusion = {"weights": {"finish": 2.0}, "length_feature": "video_len", "length_transform": "log1p"}
+    fusion = {
+        "weights": {"finish": 2.0},
+        "length_feature": "video_len",
+        "length_transform": "log1p",
+    }
     response = client.rank("ple", context, candidates, fusion=fusion)
     fused = p["click"] * p["finish"] ** 2 * np.log1p(batch["video_len"].astype(np.float64))
     check_ranking(response, p, fused, list(candidates))
@@ -69,18 +75,29 @@ def test_override_weights_and_length_factor(client, model, query):
 def test_weighted_sum_sigmoid_of_a_context_length(client, model, query):
     context, candidates, batch = query
     p = {k: v.astype(np.float64) for k, v in helpers.keras_predict(model, batch).items()}
-    fusion = {"kind": "weighted_sum", "weights": {"click": 0.2, "finish": 0.5, "watch_time": 0.1},
-              "length_feature": "x5", "length_transform": "sigmoid"}
+    fusion = {
+        "kind": "weighted_sum",
+        "weights": {"click": 0.2, "finish": 0.5, "watch_time": 0.1},
+        "length_feature": "x5",
+        "length_transform": "sigmoid",
+    }
     response = client.rank("ple", context, candidates, fusion=fusion)
-    fused = (0.2 * p["click"] + 0.5 * p["finish"] + 0.1 * p["watch_time"]) / (1 + np.exp(-batch["x5"].astype(float)))
+    fused = (0.2 * p["click"] + 0.5 * p["finish"] + 0.1 * p["watch_time"]) / (
+        1 + np.exp(-batch["x5"].astype(float))
+    )
     check_ranking(response, p, fused, list(candidates))
 
 
 def test_replace_weights_and_top_k(client, model, query):
     context, candidates, batch = query
     p = helpers.keras_predict(model, batch)
-    response = client.rank("ple", context, candidates, fusion={"weights": {"watch_time": 1.0}, "replace_weights": True},
-                           top_k=3)
+    response = client.rank(
+        "ple",
+        context,
+        candidates,
+        fusion={"weights": {"watch_time": 1.0}, "replace_weights": True},
+        top_k=3,
+    )
     order = np.argsort(-p["watch_time"].astype(np.float64), kind="stable")[:3]
     assert [c.id for c in response.candidates] == [list(candidates)[i] for i in order]
 
@@ -91,7 +108,10 @@ def test_facet_routing_uses_only_the_group(client, model, query):
     response = client.rank("ple", context, candidates, facet_group="engaged")
     group = {k: p[k] for k in ("finish", "watch_time")}
     check_ranking(response, group, p["finish"].astype(np.float64), list(candidates))
-    assert response.facet_group == "engaged" and dict(response.fusion.weights) == {"finish": 1.0, "watch_time": 0.0}
+    assert response.facet_group == "engaged" and dict(response.fusion.weights) == {
+        "finish": 1.0,
+        "watch_time": 0.0,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -122,24 +142,36 @@ def test_esmm_default_ranks_by_pctcvr_alone(esmm):
     response = client.rank("esmm", body["context"], body["candidates"])
     assert dict(response.fusion.weights) == {"ctr": 0.0, "cvr": 0.0, "ctcvr": 1.0}
     p = helpers.keras_predict(model, features)
-    np.testing.assert_allclose(p["ctcvr"], p["ctr"] * p["cvr"], rtol=1e-5)  # so pCTR must not count twice
+    np.testing.assert_allclose(
+        p["ctcvr"], p["ctr"] * p["cvr"], rtol=1e-5
+    )  # so pCTR must not count twice
     check_ranking(response, p, p["ctcvr"].astype(np.float64), list(body["candidates"]))
 
 
 def test_a_generated_request_ranks(client, model, exported, data):
     base, version_dir = exported
-    body = json.loads(json.dumps(example_request(base / "ple", candidates=6, context=CONTEXT)))  # as `--request`
+    body = json.loads(
+        json.dumps(example_request(base / "ple", candidates=6, context=CONTEXT))
+    )  # as `--request`
     assert set(body) == {"context", "candidates"} and sorted(body["context"]) == sorted(CONTEXT)
-    assert isinstance(body["context"]["segment"], str) and isinstance(body["candidates"]["c0"]["x9"], float)
+    assert isinstance(body["context"]["segment"], str) and isinstance(
+        body["candidates"]["c0"]["x9"], float
+    )
     response = client.rank("ple", body["context"], body["candidates"])
     assert sorted(c.id for c in response.candidates) == [f"c{i}" for i in range(6)]
     assert all(np.isfinite(c.score) for c in response.candidates)
     features = helpers.rows(data, 3, offset=7)  # real rows: the candidates carry their values
     body = example_request(version_dir, candidates=3, rows=features)
-    assert body["context"] == {} and body["candidates"]["c1"]["x9"] == pytest.approx(float(features["x9"][1]))
+    assert body["context"] == {} and body["candidates"]["c1"]["x9"] == pytest.approx(
+        float(features["x9"][1])
+    )
     p = helpers.keras_predict(model, features)
-    check_ranking(client.rank("ple", {}, body["candidates"]), p, p["click"].astype(np.float64) * p["finish"],
-                  list(body["candidates"]))
+    check_ranking(
+        client.rank("ple", {}, body["candidates"]),
+        p,
+        p["click"].astype(np.float64) * p["finish"],
+        list(body["candidates"]),
+    )
 
 
 class CountingStub:
@@ -156,15 +188,24 @@ class CountingStub:
 
 def test_one_predict_per_request_with_broadcast_context(prediction_server, query):
     context, candidates, _ = query
-    stub = CountingStub(prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(prediction_server.address)))
+    stub = CountingStub(
+        prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(prediction_server.address)
+        )
+    )
     servicer = RankingServicer(stub, ModelInfoCache(stub))
     for _ in range(2):
         servicer.rank(rank_request("ple", context, candidates, facet_group="engaged"))
     assert len(stub.predicts) == 2
     request = stub.predicts[0]
-    assert request.model_spec.version.value == 1 and list(request.output_filter) == ["finish", "watch_time"]
+    assert request.model_spec.version.value == 1 and list(request.output_filter) == [
+        "finish",
+        "watch_time",
+    ]
     assert [d.size for d in request.inputs["x0"].tensor_shape.dim] == [N]
-    assert len(request.inputs["x0"].tensor_content) == 4 * N  # every row sent: a server never splats
+    assert (
+        len(request.inputs["x0"].tensor_content) == 4 * N
+    )  # every row sent: a server never splats
     assert [d.size for d in request.inputs["x9"].tensor_shape.dim] == [N]
 
 
@@ -177,6 +218,7 @@ def _bad_requests(context, candidates):
             r = rank_request("ple", context, candidates)
             fn(r)
             return r
+
         return make
 
     INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
@@ -184,28 +226,88 @@ def _bad_requests(context, candidates):
         ("no model", edit(lambda r: setattr(r, "model_name", "")), INVALID, ["model_name"]),
         ("unknown model", edit(lambda r: setattr(r, "model_name", "nope")), NOT_FOUND, ["'nope'"]),
         ("unknown version", req(version=9), NOT_FOUND, ["version 9"]),
-        ("no candidates", lambda: rank_request("ple", context, {}), INVALID, ["candidates is empty"]),
+        (
+            "no candidates",
+            lambda: rank_request("ple", context, {}),
+            INVALID,
+            ["candidates is empty"],
+        ),
         ("negative top_k", req(top_k=-1), INVALID, ["top_k"]),
-        ("duplicate ids", edit(lambda r: setattr(r.candidates[1], "id", r.candidates[0].id)), INVALID, ["'item0'"]),
-        ("missing feature", lambda: rank_request("ple", {k: v for k, v in context.items() if k != "x1"}, candidates),
-         INVALID, ["'x1'", "missing"]),
-        ("unknown context feature", lambda: rank_request("ple", {**context, "age": 3.0}, candidates), INVALID,
-         ["context_features['age']"]),
-        ("feature twice", lambda: rank_request("ple", {**context, "x9": 1.0}, candidates), INVALID, ["'x9'", "once"]),
-        ("candidates differ", edit(lambda r: r.candidates[3].features.pop("x9")), INVALID, ["candidates[3]", "x9"]),
-        ("string for dense", edit(lambda r: setattr(r.candidates[2].features["x9"], "string_value", "big")), INVALID,
-         ["candidates[2] ('item2') feature 'x9'", "string_value"]),
-        ("float for string", lambda: rank_request("ple", {**context, "segment": 1.5}, candidates), INVALID,
-         ["context_features['segment']", "float_value"]),
-        ("list for scalar", lambda: rank_request("ple", {**context, "x0": [1.0, 2.0]}, candidates), INVALID,
-         ["context_features['x0']", "float_list"]),
+        (
+            "duplicate ids",
+            edit(lambda r: setattr(r.candidates[1], "id", r.candidates[0].id)),
+            INVALID,
+            ["'item0'"],
+        ),
+        (
+            "missing feature",
+            lambda: rank_request(
+                "ple", {k: v for k, v in context.items() if k != "x1"}, candidates
+            ),
+            INVALID,
+            ["'x1'", "missing"],
+        ),
+        (
+            "unknown context feature",
+            lambda: rank_request("ple", {**context, "age": 3.0}, candidates),
+            INVALID,
+            ["context_features['age']"],
+        ),
+        (
+            "feature twice",
+            lambda: rank_request("ple", {**context, "x9": 1.0}, candidates),
+            INVALID,
+            ["'x9'", "once"],
+        ),
+        (
+            "candidates differ",
+            edit(lambda r: r.candidates[3].features.pop("x9")),
+            INVALID,
+            ["candidates[3]", "x9"],
+        ),
+        (
+            "string for dense",
+            edit(lambda r: setattr(r.candidates[2].features["x9"], "string_value", "big")),
+            INVALID,
+            ["candidates[2] ('item2') feature 'x9'", "string_value"],
+        ),
+        (
+            "float for string",
+            lambda: rank_request("ple", {**context, "segment": 1.5}, candidates),
+            INVALID,
+            ["context_features['segment']", "float_value"],
+        ),
+        (
+            "list for scalar",
+            lambda: rank_request("ple", {**context, "x0": [1.0, 2.0]}, candidates),
+            INVALID,
+            ["context_features['x0']", "float_list"],
+        ),
         ("unknown facet group", req(facet_group="whales"), NOT_FOUND, ["facet_group 'whales'"]),
-        ("weight of unknown task", req(fusion={"weights": {"like": 1.0}}), INVALID, ["fusion.weights['like']"]),
-        ("weight outside facet group", req(facet_group="engaged", fusion={"weights": {"click": 1.0}}), INVALID,
-         ["fusion.weights['click']", "engaged"]),
-        ("non-finite weight", req(fusion={"weights": {"click": float("inf")}}), INVALID, ["fusion.weights['click']"]),
-        ("unknown length feature", req(fusion={"length_feature": "duration"}), INVALID,
-         ["fusion.length_feature 'duration'"]),
+        (
+            "weight of unknown task",
+            req(fusion={"weights": {"like": 1.0}}),
+            INVALID,
+            ["fusion.weights['like']"],
+        ),
+        (
+            "weight outside facet group",
+            req(facet_group="engaged", fusion={"weights": {"click": 1.0}}),
+            INVALID,
+            ["fusion.weights['click']", "engaged"],
+        ),
+        (
+            "non-finite weight",
+            req(fusion={"weights": {"click": float("inf")}}),
+            INVALID,
+            ["fusion.weights['click']"],
+        ),
+        (
+            "unknown length feature",
+            req(fusion={"length_feature": "duration"}),
+            INVALID,
+            ["fusion.length_feature 'duration'"],
+        ),
         ("unknown signature", req(signature_name="nope"), NOT_FOUND, ["'nope'"]),
     ]
 
@@ -221,15 +323,23 @@ def test_malformed_rank_requests_named_and_server_survives(ranking_server, clien
         for word in words:
             assert word in e.value.details(), (case, word, e.value.details())
     p = helpers.keras_predict(model, batch)
-    check_ranking(client.rank("ple", context, candidates), p, p["click"].astype(np.float64) * p["finish"],
-                  list(candidates))
+    check_ranking(
+        client.rank("ple", context, candidates),
+        p,
+        p["click"].astype(np.float64) * p["finish"],
+        list(candidates),
+    )
 
 
 def test_candidate_columns_rank_like_rows(client, model, query):
     context, candidates, batch = query
     ids = list(candidates)
     columns = {k: np.asarray([candidates[i][k] for i in ids]) for k in candidates[ids[0]]}
-    fusion = {"weights": {"finish": 0.5}, "length_feature": "video_len", "length_transform": "sigmoid"}
+    fusion = {
+        "weights": {"finish": 0.5},
+        "length_feature": "video_len",
+        "length_transform": "sigmoid",
+    }
     response = client.rank("ple", context, columns=columns, ids=ids, fusion=fusion)
     p = {k: v.astype(np.float64) for k, v in helpers.keras_predict(model, batch).items()}
     fused = p["click"] * p["finish"] ** 0.5 / (1 + np.exp(-batch["video_len"].astype(np.float64)))
@@ -241,12 +351,19 @@ def test_malformed_candidate_columns(client, query):
     ids = list(candidates)
     columns = {k: np.asarray([candidates[i][k] for i in ids]) for k in candidates[ids[0]]}
     cases = [
-        (rank_request("ple", context, columns={**columns, "x9": columns["x9"][:-1]}, ids=ids),
-         ["candidate_columns.features['x9']", f"{N - 1} values", f"{N} candidate ids"]),
-        (rank_request("ple", context, columns={**columns, "x10": np.array(["a"] * N)}, ids=ids),
-         ["candidate_columns.features['x10']", "string_list"]),
+        (
+            rank_request("ple", context, columns={**columns, "x9": columns["x9"][:-1]}, ids=ids),
+            ["candidate_columns.features['x9']", f"{N - 1} values", f"{N} candidate ids"],
+        ),
+        (
+            rank_request("ple", context, columns={**columns, "x10": np.array(["a"] * N)}, ids=ids),
+            ["candidate_columns.features['x10']", "string_list"],
+        ),
         (rank_request("ple", context, candidates, columns=columns, ids=ids), ["not both"]),
-        (rank_request("ple", context, columns=columns, ids=["a"] * N), ["candidate_columns.ids[1] 'a'"]),
+        (
+            rank_request("ple", context, columns=columns, ids=["a"] * N),
+            ["candidate_columns.ids[1] 'a'"],
+        ),
     ]
     for request, words in cases:
         with pytest.raises(grpc.RpcError) as e:
@@ -288,7 +405,9 @@ def test_rank_follows_a_new_version_with_zero_failures(tmp_path, exported, query
         while len(versions) < 10 and time.monotonic() < deadline:
             time.sleep(0.05)
         helpers.copy_version(tmp_path, 1, 2)
-        while (not versions or versions[-1] != 2 or versions.count(2) < 10) and time.monotonic() < deadline:
+        while (
+            not versions or versions[-1] != 2 or versions.count(2) < 10
+        ) and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         stop.set()

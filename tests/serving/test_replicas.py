@@ -25,8 +25,13 @@ from tests.serving.test_prediction_service import predict_request
 from tfmtl.serving import RankingClient, RankingServer, serve
 from tfmtl.serving.backends import PredictionBackends, split_addresses
 
-PREDICT = {"service": "tensorflow.serving.PredictionService", "method": "Predict", "model": "ple", "version": "1",
-           "code": "OK"}
+PREDICT = {
+    "service": "tensorflow.serving.PredictionService",
+    "method": "Predict",
+    "model": "ple",
+    "version": "1",
+    "code": "OK",
+}
 
 
 def predicts(server) -> float:
@@ -36,7 +41,8 @@ def predicts(server) -> float:
 
 def same_ranking(got, want) -> bool:
     return [c.id for c in got.candidates] == [c.id for c in want.candidates] and np.allclose(
-        [c.score for c in got.candidates], [c.score for c in want.candidates], rtol=1e-6)
+        [c.score for c in got.candidates], [c.score for c in want.candidates], rtol=1e-6
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +67,9 @@ def test_split_addresses_refuses_empty_and_repeated():
 
 def test_a_stopped_replica_costs_no_ranking_and_comes_back(exported, columns, want, caplog):
     base, _ = exported
-    first, second = (serve(base / helpers.MODEL, helpers.MODEL, port=0, poll_seconds=0) for _ in range(2))
+    first, second = (
+        serve(base / helpers.MODEL, helpers.MODEL, port=0, poll_seconds=0) for _ in range(2)
+    )
     ranking = RankingServer(f"{first.address},{second.address}", port=0, timeout=10).start()
     client = RankingClient(ranking.address, timeout=10)
     back = None
@@ -104,10 +112,17 @@ def test_every_replica_down_is_still_tried_and_reported(exported):
                 backends.Predict(predict_request({}), timeout=5)
             assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
         assert sorted(backends.down()) == sorted([address, "127.0.0.1:1"])
-        server = serve(base / helpers.MODEL, helpers.MODEL, port=int(address.rpartition(":")[2]), poll_seconds=0)
+        server = serve(
+            base / helpers.MODEL,
+            helpers.MODEL,
+            port=int(address.rpartition(":")[2]),
+            poll_seconds=0,
+        )
         deadline = time.monotonic() + 20
         while address in backends.down() and time.monotonic() < deadline:
-            with pytest.raises(grpc.RpcError) as failed:  # no features: the replica answers, and refuses it
+            with pytest.raises(
+                grpc.RpcError
+            ) as failed:  # no features: the replica answers, and refuses it
                 backends.Predict(predict_request({}), timeout=5)
             if failed.value.code() != grpc.StatusCode.UNAVAILABLE:
                 assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -119,8 +134,20 @@ def test_every_replica_down_is_still_tried_and_reported(exported):
 
 
 def start_replica(base, log_file) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "tfmtl.cli", "serve", "--model_base_path", str(base / helpers.MODEL),
-            "--model_name", helpers.MODEL, "--port", "0", "--file_system_poll_wait_seconds", "0"]
+    argv = [
+        sys.executable,
+        "-m",
+        "tfmtl.cli",
+        "serve",
+        "--model_base_path",
+        str(base / helpers.MODEL),
+        "--model_name",
+        helpers.MODEL,
+        "--port",
+        "0",
+        "--file_system_poll_wait_seconds",
+        "0",
+    ]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log_file, text=True)
 
 
@@ -157,7 +184,9 @@ def test_sigkill_of_a_replica_under_load_fails_no_ranking(exported, columns, wan
                     except grpc.RpcError as e:
                         results["failed"].append((time.monotonic(), e.code(), e.details()))
                         continue
-                    results["ok" if same_ranking(response, want) else "wrong"].append(time.monotonic())
+                    results["ok" if same_ranking(response, want) else "wrong"].append(
+                        time.monotonic()
+                    )
 
         threads = [threading.Thread(target=load, daemon=True) for _ in range(8)]
         for thread in threads:
@@ -182,6 +211,10 @@ def test_sigkill_of_a_replica_under_load_fails_no_ranking(exported, columns, wan
     before = sum(t < killed_at for t in results["ok"])
     after = sum(t > killed_at + 1.0 for t in results["ok"])
     assert before > 8 and after > 8, (before, after)
-    retried = ranking.metrics.registry.get_sample_value("tfmtl_backend_errors_total",
-                                                       {"call": "Predict", "code": "UNAVAILABLE"}) or 0
+    retried = (
+        ranking.metrics.registry.get_sample_value(
+            "tfmtl_backend_errors_total", {"call": "Predict", "code": "UNAVAILABLE"}
+        )
+        or 0
+    )
     assert retried >= 1  # the killed replica was called, failed, and those calls went to the other

@@ -49,13 +49,18 @@ class Requests:
         return predict_request(features, signature=signature)
 
     def rank(self, context: dict | None = None, candidates=None, **kwargs):
-        return rank_request(helpers.MODEL, self.context if context is None else context,
-                            self.candidates if candidates is None else candidates, **kwargs)
+        return rank_request(
+            helpers.MODEL,
+            self.context if context is None else context,
+            self.candidates if candidates is None else candidates,
+            **kwargs,
+        )
 
     def columns(self, ids=None, **changes):
         columns = {k: v for k, v in {**self.column_values, **changes}.items() if v is not None}
-        return rank_request(helpers.MODEL, self.context, columns=columns,
-                            ids=self.ids if ids is None else ids)
+        return rank_request(
+            helpers.MODEL, self.context, columns=columns, ids=self.ids if ids is None else ids
+        )
 
 
 class Stubs:
@@ -67,9 +72,12 @@ class Stubs:
         models = model_service_pb2_grpc.ModelServiceStub(self.channels[0])
         rank = ranking_pb2_grpc.RankingServiceStub(self.channels[1])
         self.methods = {
-            "Predict": predict.Predict, "GetModelMetadata": predict.GetModelMetadata,
-            "Classify": predict.Classify, "Regress": predict.Regress,
-            "MultiInference": predict.MultiInference, "GetModelStatus": models.GetModelStatus,
+            "Predict": predict.Predict,
+            "GetModelMetadata": predict.GetModelMetadata,
+            "Classify": predict.Classify,
+            "Regress": predict.Regress,
+            "MultiInference": predict.MultiInference,
+            "GetModelStatus": models.GetModelStatus,
             "Rank": rank.Rank,
         }
 

@@ -41,7 +41,14 @@ STRATEGIES = {
     "metabalance": "metabalance:MetaBalance",
 }
 
-__all__ = ["GradientBalancer", "LossBalancer", "STRATEGIES", "load_strategies", "make_balancer", "strategy_class"]
+__all__ = [
+    "GradientBalancer",
+    "LossBalancer",
+    "STRATEGIES",
+    "load_strategies",
+    "make_balancer",
+    "strategy_class",
+]
 
 
 def __getattr__(name: str):  # the base classes import Keras; a run config is checked without it
@@ -55,7 +62,9 @@ def __getattr__(name: str):  # the base classes import Keras; a run config is ch
 def strategy_class(name: str):
     """The `LossBalancer` subclass registered as `name` (None for `fixed` and `ple_decay`)."""
     if name not in STRATEGIES:
-        raise ValueError(f"loss_balancing '{name}' is not a strategy; choose one of {sorted(STRATEGIES)}.")
+        raise ValueError(
+            f"loss_balancing '{name}' is not a strategy; choose one of {sorted(STRATEGIES)}."
+        )
     target = STRATEGIES[name]
     if target is None:
         return None
@@ -83,21 +92,29 @@ def make_balancer(spec, tasks) -> "LossBalancer | None":
     options = dict(spec) if isinstance(spec, dict) else {"strategy": spec}
     name = options.pop("strategy", None)
     if not isinstance(name, str):
-        raise ValueError(f"loss_balancing needs a strategy name (one of {sorted(STRATEGIES)}). Received: {spec!r}")
+        raise ValueError(
+            f"loss_balancing needs a strategy name (one of {sorted(STRATEGIES)}). Received: {spec!r}"
+        )
     cls = strategy_class(name)
     tasks = [t if isinstance(t, Task) else Task.from_config(t) for t in tasks]
     if name == "ple_decay" and all(t.decay == 1.0 for t in tasks):
-        raise ValueError("loss_balancing 'ple_decay' needs a task with a decay other than 1 (PLE eq 10: "
-                         "ω_k(t) = ω_k0 · γ_k^t); set tasks[i].decay, e.g. 0.9.")
+        raise ValueError(
+            "loss_balancing 'ple_decay' needs a task with a decay other than 1 (PLE eq 10: "
+            "ω_k(t) = ω_k0 · γ_k^t); set tasks[i].decay, e.g. 0.9."
+        )
     if cls is None:
         if options:
-            raise ValueError(f"loss_balancing '{name}' takes no options. Received: {sorted(options)}")
+            raise ValueError(
+                f"loss_balancing '{name}' takes no options. Received: {sorted(options)}"
+            )
         return None
     known = _arguments(cls)
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(f"loss_balancing '{name}' has no option {unknown[0]!r}; its options: "
-                         f"{sorted(known - {'kinds'})}.")
+        raise ValueError(
+            f"loss_balancing '{name}' has no option {unknown[0]!r}; its options: "
+            f"{sorted(known - {'kinds'})}."
+        )
     if "kinds" in known:
         options.setdefault("kinds", [t.kind for t in tasks])
     return cls([t.name for t in tasks], **options)
@@ -106,4 +123,8 @@ def make_balancer(spec, tasks) -> "LossBalancer | None":
 def _arguments(cls) -> set:
     import inspect
 
-    return {p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "tasks", "kwargs")}
+    return {
+        p
+        for p in inspect.signature(cls.__init__).parameters
+        if p not in ("self", "tasks", "kwargs")
+    }

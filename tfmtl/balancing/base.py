@@ -42,7 +42,9 @@ class LossBalancer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.tasks = [str(t) for t in tasks]
         if not self.tasks:
-            raise ValueError(f"{type(self).__name__} needs at least one task. Received: tasks={tasks!r}")
+            raise ValueError(
+                f"{type(self).__name__} needs at least one task. Received: tasks={tasks!r}"
+            )
         self.trackers = [keras.metrics.Mean(name=f"{name}_loss") for name in self.tasks]
 
     def combine(self, losses, training: bool = False):
@@ -77,8 +79,10 @@ class GradientBalancer(LossBalancer):
     def __init__(self, tasks, **kwargs):
         backend = keras.backend.backend()
         if backend not in ("tensorflow", "jax"):  # fail at compile time, not at the first step
-            raise ValueError(f"loss_balancing '{self.strategy}' needs per-task gradients, implemented "
-                             f"for the tensorflow and jax backends; KERAS_BACKEND is '{backend}'.")
+            raise ValueError(
+                f"loss_balancing '{self.strategy}' needs per-task gradients, implemented "
+                f"for the tensorflow and jax backends; KERAS_BACKEND is '{backend}'."
+            )
         super().__init__(tasks, **kwargs)
 
     def combine(self, losses, training: bool = False):
@@ -126,7 +130,7 @@ def unflat(matrix_row, like) -> list:
         size = 1
         for d in shape:
             size *= int(d)
-        out.append(ops.reshape(matrix_row[start:start + size], shape))
+        out.append(ops.reshape(matrix_row[start : start + size], shape))
         start += size
     return out
 

@@ -69,14 +69,23 @@ class DynamicWeightAverage(LossBalancer):
         self.temperature = float(temperature)
         num_tasks = len(self.tasks)
         self.task_weights = self.add_weight(
-            shape=(num_tasks,), name="task_weights", dtype="float32", trainable=False,
-            initializer="ones")
+            shape=(num_tasks,),
+            name="task_weights",
+            dtype="float32",
+            trainable=False,
+            initializer="ones",
+        )
         # Row 0: L_k(t-2), row 1: L_k(t-1), the epoch-mean losses eq 1's ratios need.
         self.previous_losses = self.add_weight(
-            shape=(2, num_tasks), name="previous_losses", dtype="float32", trainable=False,
-            initializer="zeros")
+            shape=(2, num_tasks),
+            name="previous_losses",
+            dtype="float32",
+            trainable=False,
+            initializer="zeros",
+        )
         self.epochs_seen = self.add_weight(
-            shape=(), name="epochs_seen", dtype="float32", trainable=False, initializer="zeros")
+            shape=(), name="epochs_seen", dtype="float32", trainable=False, initializer="zeros"
+        )
 
     def combine(self, losses, training: bool = False):
         stacked = ops.stack([ops.cast(loss, "float32") for loss in losses])

@@ -76,8 +76,12 @@ class RandomLossWeighting(LossBalancer):
         num_tasks = len(self.tasks)
         self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
         self.last_weights = self.add_weight(
-            shape=(num_tasks,), name="last_weights", dtype="float32", trainable=False,
-            initializer=keras.initializers.Constant(1.0 / num_tasks))
+            shape=(num_tasks,),
+            name="last_weights",
+            dtype="float32",
+            trainable=False,
+            initializer=keras.initializers.Constant(1.0 / num_tasks),
+        )
 
     def combine(self, losses, training: bool = False):
         stacked = ops.stack([ops.cast(loss, "float32") for loss in losses])

@@ -45,13 +45,20 @@ class Uncertainty(LossBalancer):
         super().__init__(tasks, **kwargs)
         kinds = list(kinds or ["binary"] * len(self.tasks))
         if len(kinds) != len(self.tasks) or any(k not in ("binary", "regression") for k in kinds):
-            raise ValueError(f"Uncertainty needs one kind ('binary' or 'regression') per task {self.tasks}. "
-                             f"Received: kinds={kinds!r}")
+            raise ValueError(
+                f"Uncertainty needs one kind ('binary' or 'regression') per task {self.tasks}. "
+                f"Received: kinds={kinds!r}"
+            )
         self.kinds, self.initial_log_variance = kinds, float(initial_log_variance)
         self.log_variance = self.add_weight(
-            shape=(len(self.tasks),), name="log_variance", dtype="float32",
-            initializer=keras.initializers.Constant(self.initial_log_variance))
-        self._scale = ops.convert_to_tensor([1.0 if k == "binary" else 0.5 for k in self.kinds], "float32")
+            shape=(len(self.tasks),),
+            name="log_variance",
+            dtype="float32",
+            initializer=keras.initializers.Constant(self.initial_log_variance),
+        )
+        self._scale = ops.convert_to_tensor(
+            [1.0 if k == "binary" else 0.5 for k in self.kinds], "float32"
+        )
 
     def combine(self, losses, training: bool = False):
         s = ops.cast(self.log_variance, "float32")
@@ -63,4 +70,8 @@ class Uncertainty(LossBalancer):
         return [weights[i] for i in range(len(self.tasks))]
 
     def get_config(self):
-        return {**super().get_config(), "kinds": list(self.kinds), "initial_log_variance": self.initial_log_variance}
+        return {
+            **super().get_config(),
+            "kinds": list(self.kinds),
+            "initial_log_variance": self.initial_log_variance,
+        }

@@ -20,8 +20,20 @@ import sys
 
 from tfmtl.cli.errors import CommandError
 
-COMMANDS = ("init", "train", "evaluate", "export", "fusion_search", "inspect", "serve", "rank_server", "rank", "demo",
-            "models", "datasets")
+COMMANDS = (
+    "init",
+    "train",
+    "evaluate",
+    "export",
+    "fusion_search",
+    "inspect",
+    "serve",
+    "rank_server",
+    "rank",
+    "demo",
+    "models",
+    "datasets",
+)
 
 __all__ = ["CommandError", "build_parser", "main"]
 
@@ -30,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     from tfmtl import __version__
 
     parser = argparse.ArgumentParser(
-        prog="tfmtl", description="Multi-task recommender rankers: init, train, export, serve, rank.",
+        prog="tfmtl",
+        description="Multi-task recommender rankers: init, train, export, serve, rank.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tfmtl {__version__}")

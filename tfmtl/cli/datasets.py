@@ -14,6 +14,8 @@ def run_datasets(args) -> int:
     names = available_datasets()
     width = max(map(len, names))
     for name in names:
-        options = sorted(p.rstrip("_") for p in dataset_parameters(name) & {"data_dir_", "rows", "protocol"})
+        options = sorted(
+            p.rstrip("_") for p in dataset_parameters(name) & {"data_dir_", "rows", "protocol"}
+        )
         print(f"{name:<{width}}  options: {', '.join(options) or 'none'}")
     return 0

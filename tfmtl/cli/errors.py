@@ -29,7 +29,9 @@ def model_file(path, flag: str = "--model") -> Path:
     if path.is_dir() and (path / "model.keras").is_file():
         path = path / "model.keras"
     if not path.is_file():
-        raise CommandError(f"{flag} {path} is not a file; expected a model.keras written by `tfmtl train`.")
+        raise CommandError(
+            f"{flag} {path} is not a file; expected a model.keras written by `tfmtl train`."
+        )
     return path
 
 

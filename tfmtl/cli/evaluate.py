@@ -1,7 +1,7 @@
 """`tfmtl evaluate`: a trained model's metrics on one split of its run's data (or another's).
 
-    tfmtl evaluate --model runs/ple --split test > test-metrics.json
-    tfmtl evaluate --model runs/ple/model.keras --dataset census --split validation --plots plots/
+tfmtl evaluate --model runs/ple --split test > test-metrics.json
+tfmtl evaluate --model runs/ple/model.keras --dataset census --split validation --plots plots/
 """
 
 from __future__ import annotations
@@ -15,14 +15,28 @@ from tfmtl.cli.train import add_data_flags, load_model_split
 
 
 def register(sub) -> None:
-    e = sub.add_parser("evaluate", help="evaluate a trained model on a split of its data",
-                       description=__doc__.split("\n\n")[0])
+    e = sub.add_parser(
+        "evaluate",
+        help="evaluate a trained model on a split of its data",
+        description=__doc__.split("\n\n")[0],
+    )
     e.add_argument("--model", required=True, help="a run directory or its model.keras")
-    e.add_argument("--config", default=None, help="run config of the data (default: config.yaml beside the model)")
-    e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    e.add_argument(
+        "--config",
+        default=None,
+        help="run config of the data (default: config.yaml beside the model)",
+    )
+    e.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
     add_data_flags(e)
     e.add_argument("--split", default="test", help="train, validation or test")
-    e.add_argument("--plots", default=None, metavar="DIR", help="also write PNGs: expert utilisation, gates, training curves")
+    e.add_argument(
+        "--plots",
+        default=None,
+        metavar="DIR",
+        help="also write PNGs: expert utilisation, gates, training curves",
+    )
     e.set_defaults(func=run_evaluate)
 
 
@@ -33,8 +47,10 @@ def run_evaluate(args) -> int:
     labelled = set(data[args.split].labels)
     for task in model.tasks:
         if task.name not in labelled:
-            raise CommandError(f"model task '{task.name}' has no labels in the data (its tasks: "
-                               f"{', '.join(sorted(labelled)) or 'none'}); evaluate on data that has its label column.")
+            raise CommandError(
+                f"model task '{task.name}' has no labels in the data (its tasks: "
+                f"{', '.join(sorted(labelled)) or 'none'}); evaluate on data that has its label column."
+            )
     from tfmtl import training
 
     report = training.evaluate(model, data, args.split)

@@ -1,6 +1,6 @@
 """`tfmtl export`: a run's model.keras -> BASE/NAME/VERSION, a SavedModel TF Serving serves unchanged.
 
-    tfmtl export --model runs/ple --base models --name ranker [--version 3]
+tfmtl export --model runs/ple --base models --name ranker [--version 3]
 """
 
 from __future__ import annotations
@@ -12,16 +12,41 @@ from tfmtl.cli.errors import CommandError, json_argument, model_file
 
 
 def register(sub) -> None:
-    e = sub.add_parser("export", help="export a model.keras to BASE/NAME/VERSION as a TF Serving SavedModel",
-                       description=__doc__.split("\n\n")[0])
-    e.add_argument("--model", required=True, help="a run directory or its model.keras (as written by `tfmtl train`)")
-    e.add_argument("--base", required=True, help="model base directory (TF Serving's parent of --model_base_path)")
-    e.add_argument("--name", required=True, help="model name: BASE/NAME is what tensorflow_model_server serves")
-    e.add_argument("--version", type=int, default=None, help="integer version (default: latest + 1); never overwritten")
-    e.add_argument("--metrics", default=None, help="training metrics JSON (default: metrics.json beside --model)")
-    e.add_argument("--fusion", default=None,
-                   help='fusion overrides as JSON or @file (default: the run config\'s export.fusion), '
-                        'e.g. \'{"weights": {"ctr": 1, "cvr": 0.5}}\'')
+    e = sub.add_parser(
+        "export",
+        help="export a model.keras to BASE/NAME/VERSION as a TF Serving SavedModel",
+        description=__doc__.split("\n\n")[0],
+    )
+    e.add_argument(
+        "--model",
+        required=True,
+        help="a run directory or its model.keras (as written by `tfmtl train`)",
+    )
+    e.add_argument(
+        "--base",
+        required=True,
+        help="model base directory (TF Serving's parent of --model_base_path)",
+    )
+    e.add_argument(
+        "--name", required=True, help="model name: BASE/NAME is what tensorflow_model_server serves"
+    )
+    e.add_argument(
+        "--version",
+        type=int,
+        default=None,
+        help="integer version (default: latest + 1); never overwritten",
+    )
+    e.add_argument(
+        "--metrics",
+        default=None,
+        help="training metrics JSON (default: metrics.json beside --model)",
+    )
+    e.add_argument(
+        "--fusion",
+        default=None,
+        help="fusion overrides as JSON or @file (default: the run config's export.fusion), "
+        'e.g. \'{"weights": {"ctr": 1, "cvr": 0.5}}\'',
+    )
     e.set_defaults(func=run_export)
 
 
@@ -37,11 +62,16 @@ def run_export(args) -> int:
     fusion = json_argument(args.fusion, "--fusion") if args.fusion else _config_fusion(model)
     start = time.time()
     try:
-        path = export_saved_model(model, args.base, args.name, version=args.version, fusion=fusion, metrics=metrics)
+        path = export_saved_model(
+            model, args.base, args.name, version=args.version, fusion=fusion, metrics=metrics
+        )
     except ExportError as e:
         raise CommandError(str(e)) from None
     seconds = time.time() - start
-    print(f"[tfmtl] exported {model} -> {path} in {seconds:.1f} s ({directory_size(path) / 1e6:.2f} MB)", flush=True)
+    print(
+        f"[tfmtl] exported {model} -> {path} in {seconds:.1f} s ({directory_size(path) / 1e6:.2f} MB)",
+        flush=True,
+    )
     return 0
 
 

@@ -28,9 +28,16 @@ class EpochLine(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        shown = ["loss", "val_loss", *(f"val_{t.name}_{'auc' if t.kind == 'binary' else 'mse'}" for t in self.tasks)]
+        shown = [
+            "loss",
+            "val_loss",
+            *(f"val_{t.name}_{'auc' if t.kind == 'binary' else 'mse'}" for t in self.tasks),
+        ]
         values = "  ".join(f"{k} {float(logs[k]):.4f}" for k in shown if k in logs)
-        print(f"Epoch {epoch + 1}/{self.epochs}  {time.time() - self.start:.1f} s  {values}", flush=True)
+        print(
+            f"Epoch {epoch + 1}/{self.epochs}  {time.time() - self.start:.1f} s  {values}",
+            flush=True,
+        )
 
 
 def train_run(config: dict, data, partial: Path) -> dict:
@@ -42,7 +49,9 @@ def train_run(config: dict, data, partial: Path) -> dict:
         import importlib.util
 
         if importlib.util.find_spec("tensorboard") is None:
-            raise CommandError('training.tensorboard needs TensorBoard: pip install "tfmtl[tensorboard]"')
+            raise CommandError(
+                'training.tensorboard needs TensorBoard: pip install "tfmtl[tensorboard]"'
+            )
     training.set_seed(t["seed"])
     try:
         with training.dtype_policy(t["precision"]):
@@ -54,8 +63,11 @@ def train_run(config: dict, data, partial: Path) -> dict:
     rate = t["learning_rate"]
     if t["schedule"] == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.05)
-    optimizer = (keras.optimizers.AdamW(rate, weight_decay=t["weight_decay"]) if t["optimizer"] == "adamw"
-                 else keras.optimizers.Adam(rate))
+    optimizer = (
+        keras.optimizers.AdamW(rate, weight_decay=t["weight_decay"])
+        if t["optimizer"] == "adamw"
+        else keras.optimizers.Adam(rate)
+    )
     try:
         training.compile_multitask(model, optimizer=optimizer, loss_balancing=t["loss_balancing"])
     except ValueError as e:
@@ -63,25 +75,47 @@ def train_run(config: dict, data, partial: Path) -> dict:
     callbacks = [EpochLine(t["epochs"], model.tasks)]
     stop = t["early_stopping"]
     if stop and "validation" in data.splits:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=stop["monitor"], patience=stop["patience"],
-                                                       mode=stop["mode"], restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=stop["monitor"],
+                patience=stop["patience"],
+                mode=stop["mode"],
+                restore_best_weights=True,
+            )
+        )
     start = time.time()
-    history = training.fit(model, data, epochs=t["epochs"], batch_size=t["batch_size"], seed=t["seed"],
-                           backup_dir=partial / "backup", callbacks=callbacks, verbose=0,
-                           tensorboard_dir=t["tensorboard"])
+    history = training.fit(
+        model,
+        data,
+        epochs=t["epochs"],
+        batch_size=t["batch_size"],
+        seed=t["seed"],
+        backup_dir=partial / "backup",
+        callbacks=callbacks,
+        verbose=0,
+        tensorboard_dir=t["tensorboard"],
+    )
     seconds = time.time() - start
     print("[tfmtl] evaluating", flush=True)
     metrics = {
-        "model": config["model"], "description": data.description,
-        "family": model.metadata.get("family"), "hparams": model.metadata.get("hparams", {}),
-        "precision": t["precision"], "epochs_run": len(history.history.get("loss", [])),
+        "model": config["model"],
+        "description": data.description,
+        "family": model.metadata.get("family"),
+        "hparams": model.metadata.get("hparams", {}),
+        "precision": t["precision"],
+        "epochs_run": len(history.history.get("loss", [])),
         "train_seconds": round(seconds, 2),
-        **{split: training.evaluate(model, data, split) for split in ("validation", "test") if split in data.splits},
+        **{
+            split: training.evaluate(model, data, split)
+            for split in ("validation", "test")
+            if split in data.splits
+        },
     }
     if "dataset" in config["data"]:
         metrics["dataset"] = config["data"]["dataset"]
     model.save(partial / "model.keras")
     (partial / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (partial / "history.json").write_text(
-        json.dumps({k: [float(v) for v in vs] for k, vs in history.history.items()}, indent=2))
+        json.dumps({k: [float(v) for v in vs] for k, vs in history.history.items()}, indent=2)
+    )
     return metrics

@@ -25,34 +25,79 @@ from tfmtl.cli.train import add_data_flags, load_model_split
 
 
 def register(sub) -> None:
-    f = sub.add_parser("fusion-search", help="search fusion weights on a split; add them to a new export version",
-                       description=__doc__.split("\n\n")[0])
+    f = sub.add_parser(
+        "fusion-search",
+        help="search fusion weights on a split; add them to a new export version",
+        description=__doc__.split("\n\n")[0],
+    )
     f.add_argument("--model", required=True, help="a run directory or its model.keras")
-    f.add_argument("--export", required=True, metavar="BASE/NAME[/VERSION]",
-                   help="the export of --model to start from (default version: the latest)")
-    f.add_argument("--config", default=None, help="run config of the data (default: config.yaml beside the model)")
-    f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    f.add_argument(
+        "--export",
+        required=True,
+        metavar="BASE/NAME[/VERSION]",
+        help="the export of --model to start from (default version: the latest)",
+    )
+    f.add_argument(
+        "--config",
+        default=None,
+        help="run config of the data (default: config.yaml beside the model)",
+    )
+    f.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
     add_data_flags(f)
-    f.add_argument("--split", default="validation", help="the split to search on: train, validation or test")
-    f.add_argument("--objective", default="ndcg", choices=("ndcg", "auc"),
-                   help="ndcg: per-query NDCG@k of the fused ranking; auc: sum of c_t * (G)AUC_t")
-    f.add_argument("--query-column", default=None, help="query ids (e.g. user_id): a feature or extra column")
-    f.add_argument("--value-column", default=None,
-                   help="NDCG gains: a feature or extra column, or a task (its labels); default: first binary task")
+    f.add_argument(
+        "--split", default="validation", help="the split to search on: train, validation or test"
+    )
+    f.add_argument(
+        "--objective",
+        default="ndcg",
+        choices=("ndcg", "auc"),
+        help="ndcg: per-query NDCG@k of the fused ranking; auc: sum of c_t * (G)AUC_t",
+    )
+    f.add_argument(
+        "--query-column", default=None, help="query ids (e.g. user_id): a feature or extra column"
+    )
+    f.add_argument(
+        "--value-column",
+        default=None,
+        help="NDCG gains: a feature or extra column, or a task (its labels); default: first binary task",
+    )
     f.add_argument("--k", type=int, default=10, help="NDCG cut-off")
-    f.add_argument("--task-weights", default=None, metavar="TASK=C,...", help="auc objective: c_t per task "
-                   "(default: 1 for every binary task)")
-    f.add_argument("--constraint", action="append", default=[], metavar="METRIC>=DELTA",
-                   help="vs the default fusion, METRIC TASK_auc or objective, e.g. ctr_auc>=-0.002 (repeatable)")
-    f.add_argument("--tasks", default=None, metavar="TASK,...", help="tasks whose weights are searched (default: all)")
+    f.add_argument(
+        "--task-weights",
+        default=None,
+        metavar="TASK=C,...",
+        help="auc objective: c_t per task (default: 1 for every binary task)",
+    )
+    f.add_argument(
+        "--constraint",
+        action="append",
+        default=[],
+        metavar="METRIC>=DELTA",
+        help="vs the default fusion, METRIC TASK_auc or objective, e.g. ctr_auc>=-0.002 (repeatable)",
+    )
+    f.add_argument(
+        "--tasks",
+        default=None,
+        metavar="TASK,...",
+        help="tasks whose weights are searched (default: all)",
+    )
     f.add_argument("--trials", type=int, default=100, help="Optuna trials")
     f.add_argument("--seed", type=int, default=0, help="the TPE sampler's seed")
     f.add_argument("--search-kind", action="store_true", help="also choose product or weighted_sum")
-    f.add_argument("--search-length-transform", action="store_true",
-                   help="also choose the length transform (needs a fusion with a length_feature)")
+    f.add_argument(
+        "--search-length-transform",
+        action="store_true",
+        help="also choose the length transform (needs a fusion with a length_feature)",
+    )
     f.add_argument("--variant-name", default="searched", help="name of the new fusion variant")
-    f.add_argument("--traffic", default=None, metavar="NAME=SHARE,...",
-                   help="fusion_traffic shares to set, e.g. searched=0.1,default=0.9")
+    f.add_argument(
+        "--traffic",
+        default=None,
+        metavar="NAME=SHARE,...",
+        help="fusion_traffic shares to set, e.g. searched=0.1,default=0.9",
+    )
     f.add_argument("--table", default=None, metavar="FILE.csv", help="write the trial table")
     f.set_defaults(func=run_fusion_search)
 
@@ -69,8 +114,10 @@ def run_fusion_search(args) -> int:
     except (ExportError, contract.ContractError) as e:
         raise CommandError(f"--export {args.export}: {e}") from None
     if args.variant_name == fusion_variants.DEFAULT or not args.variant_name:
-        raise CommandError(f"--variant-name must not be '{fusion_variants.DEFAULT}' (the model's own fusion). "
-                           f"Received: {args.variant_name!r}.")
+        raise CommandError(
+            f"--variant-name must not be '{fusion_variants.DEFAULT}' (the model's own fusion). "
+            f"Received: {args.variant_name!r}."
+        )
     traffic = _pairs(args.traffic, "--traffic") if args.traffic else {}
     task_weights = _pairs(args.task_weights, "--task-weights") if args.task_weights else None
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
@@ -78,12 +125,16 @@ def run_fusion_search(args) -> int:
     model = load_keras_model(path)
     exported = contract.task_names(metadata)
     if [t.name for t in model.tasks] != exported:
-        raise CommandError(f"--export {source} has tasks {exported}, --model {path} has "
-                           f"{[t.name for t in model.tasks]}; pass the export of this model.")
+        raise CommandError(
+            f"--export {source} has tasks {exported}, --model {path} has "
+            f"{[t.name for t in model.tasks]}; pass the export of this model."
+        )
     split = data[args.split]
     from tfmtl import training
 
-    predictions = {k: v.astype("float64") for k, v in training.predict(model, data, args.split).items()}
+    predictions = {
+        k: v.astype("float64") for k, v in training.predict(model, data, args.split).items()
+    }
     labels = {t: split.labels[t] for t in exported if t in split.labels}
     query = _column(split, args.query_column, "--query-column") if args.query_column else None
     value, gain_task = None, None
@@ -91,21 +142,43 @@ def run_fusion_search(args) -> int:
         gain_task = args.value_column
     elif args.value_column:
         value = _column(split, args.value_column, "--value-column")
-    length = _column(split, default["length_feature"], "fusion.length_feature") if default["length_feature"] else None
+    length = (
+        _column(split, default["length_feature"], "fusion.length_feature")
+        if default["length_feature"]
+        else None
+    )
     try:
-        objective = fusion_search.FusionObjective(labels, args.objective, query=query, value=value,
-                                                  gain_task=gain_task, task_weights=task_weights, k=args.k)
-        result = fusion_search.search_fusion(predictions, objective, default=default, length=length,
-                                             constraints=args.constraint, n_trials=args.trials, seed=args.seed,
-                                             search_kind=args.search_kind,
-                                             search_length_transform=args.search_length_transform, tasks=tasks)
+        objective = fusion_search.FusionObjective(
+            labels,
+            args.objective,
+            query=query,
+            value=value,
+            gain_task=gain_task,
+            task_weights=task_weights,
+            k=args.k,
+        )
+        result = fusion_search.search_fusion(
+            predictions,
+            objective,
+            default=default,
+            length=length,
+            constraints=args.constraint,
+            n_trials=args.trials,
+            seed=args.seed,
+            search_kind=args.search_kind,
+            search_length_transform=args.search_length_transform,
+            tasks=tasks,
+        )
     except ValueError as e:
         raise CommandError(str(e)) from None
     _report(result, args, objective, len(split))
     if args.table:
         _write_table(Path(args.table), result.trials)
     final = _write_version(source, metadata, result.best, args.variant_name, traffic)
-    print(f"[tfmtl] wrote {final}: fusion_variants['{args.variant_name}'] (copy of {source})", flush=True)
+    print(
+        f"[tfmtl] wrote {final}: fusion_variants['{args.variant_name}'] (copy of {source})",
+        flush=True,
+    )
     return 0
 
 
@@ -119,7 +192,9 @@ def _pairs(text: str, flag: str) -> dict:
         except ValueError:
             eq = ""
         if not eq or not key.strip():
-            raise CommandError(f"{flag} must read NAME=NUMBER,... (e.g. ctr=1,cvr=0.5). Received: {item!r}.")
+            raise CommandError(
+                f"{flag} must read NAME=NUMBER,... (e.g. ctr=1,cvr=0.5). Received: {item!r}."
+            )
     return pairs
 
 
@@ -131,22 +206,37 @@ def _column(split, name: str, flag: str):
         if name in columns:
             return np.asarray(columns[name])
     known = sorted({*split.extras, *split.features})
-    raise CommandError(f"{flag} {name}: the split has no such column; it has: {', '.join(known)}"
-                       f"{' and tasks ' + ', '.join(split.labels) if flag == '--value-column' else ''}.")
+    raise CommandError(
+        f"{flag} {name}: the split has no such column; it has: {', '.join(known)}"
+        f"{' and tasks ' + ', '.join(split.labels) if flag == '--value-column' else ''}."
+    )
 
 
 def _report(result, args, objective, rows: int) -> None:
     what = f"ndcg@{args.k}" if args.objective == "ndcg" else "auc"
     what += f" per {args.query_column}" if args.query_column else ""
-    gains = f", gains {args.value_column or objective.gain_task}" if args.objective == "ndcg" else ""
-    print(f"[tfmtl] {len(result.trials)} trials on {args.split} ({rows:,} rows), objective {what}{gains}")
-    print(f"[tfmtl] default  {what} {result.default_objective:.6f}  {_shown(result.default_metrics)}")
-    print(f"[tfmtl] best     {what} {result.best_objective:.6f}  {_shown(result.best_metrics)}  "
-          f"(+{result.best_objective - result.default_objective:.6f})")
+    gains = (
+        f", gains {args.value_column or objective.gain_task}" if args.objective == "ndcg" else ""
+    )
+    print(
+        f"[tfmtl] {len(result.trials)} trials on {args.split} ({rows:,} rows), objective {what}{gains}"
+    )
+    print(
+        f"[tfmtl] default  {what} {result.default_objective:.6f}  {_shown(result.default_metrics)}"
+    )
+    print(
+        f"[tfmtl] best     {what} {result.best_objective:.6f}  {_shown(result.best_metrics)}  "
+        f"(+{result.best_objective - result.default_objective:.6f})"
+    )
     if result.fixed_task:
-        print(f"[tfmtl] weight of '{result.fixed_task}' fixed to 1: the ranking is unchanged by scaling all weights")
+        print(
+            f"[tfmtl] weight of '{result.fixed_task}' fixed to 1: the ranking is unchanged by scaling all weights"
+        )
     if result.best is result.default:
-        print("[tfmtl] no trial met the constraints: the variant is the default fusion", file=sys.stderr)
+        print(
+            "[tfmtl] no trial met the constraints: the variant is the default fusion",
+            file=sys.stderr,
+        )
     print(json.dumps({"default": result.default, "best": result.best}))
 
 
@@ -183,7 +273,9 @@ def _write_version(source: Path, metadata: dict, fusion: dict, name: str, traffi
         with version_dir(model_dir.parent, model_dir.name) as (tmp, final):
             shutil.copytree(source, tmp, dirs_exist_ok=True)
             document["model"]["version"] = int(final.name)
-            write_metadata(tmp, contract.parse_metadata(document, source=f"{final}/assets.extra/tfmtl.json"))
+            write_metadata(
+                tmp, contract.parse_metadata(document, source=f"{final}/assets.extra/tfmtl.json")
+            )
     except contract.ContractError as e:
         raise CommandError(f"--traffic: {e}" if "traffic" in str(e.field) else str(e)) from None
     except (ExportError, OSError) as e:

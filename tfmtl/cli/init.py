@@ -25,22 +25,54 @@ _TASK_KEYS = ("label", "positive", "kind", "space", "weight", "decay")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("init", help="write a run config for a data file (features inferred, for review)",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="the training file (csv, tsv, parquet, tfrecord; .gz allowed)")
-    p.add_argument("--validation", default=None,
-                   help="a validation file, or a fraction (e.g. 0.5) of the --test file's shuffled rows (default: "
-                        "carved from --data by --split)")
-    p.add_argument("--test", default=None, help="a test file (default: carved from --data by --split)")
-    p.add_argument("--split", default="0.8,0.1,0.1", help="train,validation,test fractions of --data when it is the only file")
-    p.add_argument("--seed", type=int, default=0, help="shuffles the rows a --split or a --validation fraction cuts")
-    p.add_argument("--task", action="append", required=True, metavar="NAME[:key=value...]",
-                   help="a task (repeatable), e.g. income:label=income:positive=>50K,>50K.")
-    p.add_argument("--column-names", default=None, help="names of a file without a header: a,b,c or @file (one per line)")
+    p = sub.add_parser(
+        "init",
+        help="write a run config for a data file (features inferred, for review)",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument(
+        "--data", required=True, help="the training file (csv, tsv, parquet, tfrecord; .gz allowed)"
+    )
+    p.add_argument(
+        "--validation",
+        default=None,
+        help="a validation file, or a fraction (e.g. 0.5) of the --test file's shuffled rows (default: "
+        "carved from --data by --split)",
+    )
+    p.add_argument(
+        "--test", default=None, help="a test file (default: carved from --data by --split)"
+    )
+    p.add_argument(
+        "--split",
+        default="0.8,0.1,0.1",
+        help="train,validation,test fractions of --data when it is the only file",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="shuffles the rows a --split or a --validation fraction cuts",
+    )
+    p.add_argument(
+        "--task",
+        action="append",
+        required=True,
+        metavar="NAME[:key=value...]",
+        help="a task (repeatable), e.g. income:label=income:positive=>50K,>50K.",
+    )
+    p.add_argument(
+        "--column-names",
+        default=None,
+        help="names of a file without a header: a,b,c or @file (one per line)",
+    )
     p.add_argument("--delimiter", default=None, help="field separator (default: detected)")
     p.add_argument("--drop", default="", help="columns that are not inputs, comma-separated")
     p.add_argument("--model", default="ple", help="model family (see `tfmtl models`)")
-    p.add_argument("--output", default=None, help="write the config here (default: stdout); data paths are made relative to it")
+    p.add_argument(
+        "--output",
+        default=None,
+        help="write the config here (default: stdout); data paths are made relative to it",
+    )
     p.set_defaults(func=run_init)
 
 
@@ -72,17 +104,28 @@ def run_init(args) -> int:
     drop = [c.strip() for c in args.drop.split(",") if c.strip()]
     for column in drop:
         if column not in table.columns:
-            raise CommandError(f"--drop {column}: {path} has no such column. Columns: {', '.join(table.columns)}")
+            raise CommandError(
+                f"--drop {column}: {path} has no such column. Columns: {', '.join(table.columns)}"
+            )
     excluded = {t["label"] for t in tasks} | set(drop)
     features, notes = infer_features(table.columns, [n for n in table.columns if n not in excluded])
     out = Path(args.output) if args.output else None
     data = {**_files(args, out), **reader}
     data.pop("format")
     data = {k: v for k, v in data.items() if v is not None}
-    config = {"data": data, "features": config_features(FeatureSpec(features)), "drop": drop, "tasks": tasks,
-              "model": {"family": args.model},
-              "training": {"epochs": 10, "batch_size": 1024, "learning_rate": 0.001,
-                           "early_stopping": {"monitor": "val_loss", "patience": 2}}}
+    config = {
+        "data": data,
+        "features": config_features(FeatureSpec(features)),
+        "drop": drop,
+        "tasks": tasks,
+        "model": {"family": args.model},
+        "training": {
+            "epochs": 10,
+            "batch_size": 1024,
+            "learning_rate": 0.001,
+            "early_stopping": {"monitor": "val_loss", "patience": 2},
+        },
+    }
     text = _yaml(config, path)
     try:
         parse_config(text, base_dir=out.parent if out else ".")
@@ -91,8 +134,11 @@ def run_init(args) -> int:
     _review(notes, table, tasks)
     if out:
         out.write_text(text)
-        print(f"[tfmtl] wrote {out}: {len(features)} features, {len(tasks)} tasks; review it, then "
-              f"`tfmtl train --config {out} --output runs/{args.model}`", file=sys.stderr)
+        print(
+            f"[tfmtl] wrote {out}: {len(features)} features, {len(tasks)} tasks; review it, then "
+            f"`tfmtl train --config {out} --output runs/{args.model}`",
+            file=sys.stderr,
+        )
     else:
         sys.stdout.write(text)
     return 0
@@ -114,8 +160,14 @@ def _sniff(path: Path, delimiter, names) -> dict:
     from tfmtl.data.files import MISSING_VALUES, _format_of
 
     format = _format_of(path)
-    reader = {"format": format, "header": names is None, "column_names": names, "delimiter": delimiter,
-              "skip_initial_space": False, "missing_values": list(MISSING_VALUES)}
+    reader = {
+        "format": format,
+        "header": names is None,
+        "column_names": names,
+        "delimiter": delimiter,
+        "skip_initial_space": False,
+        "missing_values": list(MISSING_VALUES),
+    }
     if format not in ("csv", "tsv"):
         return reader
     opener = gzip.open if path.suffix == ".gz" else open
@@ -129,15 +181,19 @@ def _sniff(path: Path, delimiter, names) -> dict:
         delimiter = max(steady or _DELIMITERS, key=lambda d: counts[d][0])
     fields = [field for line in lines[1:] or lines for field in line.split(delimiter)[1:]]
     reader["delimiter"] = delimiter
-    reader["skip_initial_space"] = bool(fields) and sum(f.startswith(" ") for f in fields) > len(fields) / 2
+    reader["skip_initial_space"] = (
+        bool(fields) and sum(f.startswith(" ") for f in fields) > len(fields) / 2
+    )
     if names is None:
         first = [f.strip() for f in lines[0].split(delimiter)]
         if any(is_number(f) for f in first) or len(set(first)) < len(first):
             reader["header"] = False
             reader["column_names"] = [f"column_{i + 1}" for i in range(len(first))]
     elif len(names) != len(lines[0].split(delimiter)):
-        raise CommandError(f"--column-names gives {len(names)} names but {path} has "
-                           f"{len(lines[0].split(delimiter))} fields per line.")
+        raise CommandError(
+            f"--column-names gives {len(names)} names but {path} has "
+            f"{len(lines[0].split(delimiter))} fields per line."
+        )
     return reader
 
 
@@ -148,7 +204,9 @@ def _task(text: str) -> dict:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or key not in _TASK_KEYS:
-            raise CommandError(f"--task {text}: {pair!r} is not key=value with key in {', '.join(_TASK_KEYS)}.")
+            raise CommandError(
+                f"--task {text}: {pair!r} is not key=value with key in {', '.join(_TASK_KEYS)}."
+            )
         if key == "positive":
             task[key] = [v for v in value.split(",")]
         elif key in ("weight", "decay"):
@@ -165,8 +223,10 @@ def _complete_task(task: dict, table) -> None:
     """Kind and positive values from the label column, when the --task left them out."""
     column = task["label"]
     if column not in table.columns:
-        raise CommandError(f"--task {task['name']}: {table.path} has no column '{column}' (label=). "
-                           f"Columns: {', '.join(table.columns)}")
+        raise CommandError(
+            f"--task {task['name']}: {table.path} has no column '{column}' (label=). "
+            f"Columns: {', '.join(table.columns)}"
+        )
     values = table.columns[column]
     if "positive" in task:
         task.setdefault("kind", "binary")
@@ -177,8 +237,10 @@ def _complete_task(task: dict, table) -> None:
         return
     distinct, counts = np.unique(values[values != ""].astype(str), return_counts=True)
     if len(distinct) != 2:
-        raise CommandError(f"--task {task['name']}: label column '{column}' holds {len(distinct)} text values; "
-                           f"say which mean 1 with positive=VALUE[,VALUE] (e.g. positive={distinct[0]}).")
+        raise CommandError(
+            f"--task {task['name']}: label column '{column}' holds {len(distinct)} text values; "
+            f"say which mean 1 with positive=VALUE[,VALUE] (e.g. positive={distinct[0]})."
+        )
     task["kind"] = "binary"
     task["positive"] = [str(distinct[int(np.argmin(counts))])]
 
@@ -195,16 +257,24 @@ def _files(args, out) -> dict:
 
     if args.validation and is_number(args.validation):
         if not args.test:
-            raise CommandError(f"--validation {args.validation}: a fraction of the --test file needs --test.")
+            raise CommandError(
+                f"--validation {args.validation}: a fraction of the --test file needs --test."
+            )
         f = float(args.validation)
         if not 0 < f < 1:
             raise CommandError(f"--validation {args.validation}: a fraction between 0 and 1.")
         test = rel(args.test)
-        return {"train": rel(args.data), "validation": {"path": test, "part": [0.0, f], "seed": args.seed},
-                "test": {"path": test, "part": [f, 1.0], "seed": args.seed}}
+        return {
+            "train": rel(args.data),
+            "validation": {"path": test, "part": [0.0, f], "seed": args.seed},
+            "test": {"path": test, "part": [f, 1.0], "seed": args.seed},
+        }
     if args.validation or args.test:
-        return {"train": rel(args.data), "validation": rel(args.validation) if args.validation else None,
-                "test": rel(args.test) if args.test else None}
+        return {
+            "train": rel(args.data),
+            "validation": rel(args.validation) if args.validation else None,
+            "test": rel(args.test) if args.test else None,
+        }
     try:
         split = [float(f) for f in args.split.split(",")]
     except ValueError:
@@ -215,10 +285,14 @@ def _files(args, out) -> dict:
 def _yaml(config: dict, source: Path) -> str:
     import yaml
 
-    head = (f"# tfmtl run config, written by `tfmtl init` from {source.name}.\n"
-            "# Review the features (inferred from the data) and the tasks; any key can be changed\n"
-            "# here or with `tfmtl train --set key=value`.\n")
-    return head + yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=120, allow_unicode=True)
+    head = (
+        f"# tfmtl run config, written by `tfmtl init` from {source.name}.\n"
+        "# Review the features (inferred from the data) and the tasks; any key can be changed\n"
+        "# here or with `tfmtl train --set key=value`.\n"
+    )
+    return head + yaml.safe_dump(
+        config, sort_keys=False, default_flow_style=None, width=120, allow_unicode=True
+    )
 
 
 def _review(notes: dict, table, tasks) -> None:
@@ -228,4 +302,6 @@ def _review(notes: dict, table, tasks) -> None:
         print(f"  {name:<{width}}  {note}", file=sys.stderr)
     for t in tasks:
         positive = f", positive = {t['positive']}" if t.get("positive") else ""
-        print(f"  task {t['name']}: {t['kind']} on column '{t['label']}'{positive}", file=sys.stderr)
+        print(
+            f"  task {t['name']}: {t['kind']} on column '{t['label']}'{positive}", file=sys.stderr
+        )

@@ -21,15 +21,21 @@ def version_labels(text: str) -> dict:
     for pair in filter(None, (p.strip() for p in text.split(","))):
         label, _, version = pair.partition("=")
         if not label or not version.isdigit():
-            raise CommandError(f"--version_labels entry {pair!r} is not label=version (e.g. stable=3).")
+            raise CommandError(
+                f"--version_labels entry {pair!r} is not label=version (e.g. stable=3)."
+            )
         labels[label] = int(version)
     return labels
 
 
 def add_metrics_port(parser) -> None:
     """`--metrics_port`: serve Prometheus `/metrics` over HTTP on the server's `--host`."""
-    parser.add_argument("--metrics_port", type=_port, default=None,
-                        help="HTTP port of Prometheus /metrics on --host (0: a free one; unset: none)")
+    parser.add_argument(
+        "--metrics_port",
+        type=_port,
+        default=None,
+        help="HTTP port of Prometheus /metrics on --host (0: a free one; unset: none)",
+    )
 
 
 def metrics_note(server) -> str:
@@ -41,10 +47,16 @@ def metrics_note(server) -> str:
 
 def add_concurrency_flags(parser) -> None:
     """`--max_workers` and `--max_concurrent_requests`: what a server computes and admits at once."""
-    parser.add_argument("--max_workers", type=positive_int, default=16, help="requests computed at once")
-    parser.add_argument("--max_concurrent_requests", type=positive_int, default=None,
-                        help="requests admitted at once, computing or queued; one more gets RESOURCE_EXHAUSTED "
-                             "(default 4 x --max_workers)")
+    parser.add_argument(
+        "--max_workers", type=positive_int, default=16, help="requests computed at once"
+    )
+    parser.add_argument(
+        "--max_concurrent_requests",
+        type=positive_int,
+        default=None,
+        help="requests admitted at once, computing or queued; one more gets RESOURCE_EXHAUSTED "
+        "(default 4 x --max_workers)",
+    )
 
 
 def positive_int(text: str) -> int:

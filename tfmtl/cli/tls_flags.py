@@ -26,23 +26,39 @@ _CHANNEL_HELP = {
 
 def add_server_tls_flags(parser) -> None:
     """`--tls_cert`, `--tls_key` (TLS on the server's port) and `--tls_client_ca` (mutual TLS)."""
-    parser.add_argument("--tls_cert", default=None, metavar="FILE",
-                        help="PEM certificate chain of this server (with --tls_key)")
-    parser.add_argument("--tls_key", default=None, metavar="FILE", help="PEM private key of --tls_cert")
-    parser.add_argument("--tls_client_ca", default=None, metavar="FILE",
-                        help="PEM CA certificate(s); set, clients must present a certificate they signed (mutual TLS)")
+    parser.add_argument(
+        "--tls_cert",
+        default=None,
+        metavar="FILE",
+        help="PEM certificate chain of this server (with --tls_key)",
+    )
+    parser.add_argument(
+        "--tls_key", default=None, metavar="FILE", help="PEM private key of --tls_cert"
+    )
+    parser.add_argument(
+        "--tls_client_ca",
+        default=None,
+        metavar="FILE",
+        help="PEM CA certificate(s); set, clients must present a certificate they signed (mutual TLS)",
+    )
 
 
 def server_tls(args):
     """The `tfmtl.serving.tls.ServerTls` the `--tls_*` flags ask for, or None without them."""
     if args.tls_cert is None and args.tls_key is None:
         if args.tls_client_ca is not None:
-            raise CommandError("--tls_client_ca needs --tls_cert and --tls_key: mutual TLS is TLS that also "
-                               "checks the client.")
+            raise CommandError(
+                "--tls_client_ca needs --tls_cert and --tls_key: mutual TLS is TLS that also "
+                "checks the client."
+            )
         return None
     if args.tls_cert is None or args.tls_key is None:
-        given, missing = ("--tls_cert", "--tls_key") if args.tls_key is None else ("--tls_key", "--tls_cert")
-        raise CommandError(f"{given} needs {missing}: the server's certificate and its private key come together.")
+        given, missing = (
+            ("--tls_cert", "--tls_key") if args.tls_key is None else ("--tls_key", "--tls_cert")
+        )
+        raise CommandError(
+            f"{given} needs {missing}: the server's certificate and its private key come together."
+        )
     from tfmtl.serving.tls import ServerTls
 
     try:
@@ -60,9 +76,13 @@ def add_channel_tls_flags(parser, prefix: str, what: str) -> None:
         what: str. The server the channel calls, for the help text ("the PredictionService").
     """
     for name, text in _CHANNEL_HELP.items():
-        parser.add_argument(prefix + name, default=None, dest=_dest(prefix, name),
-                            metavar="NAME" if name == "server_name" else "FILE",
-                            help=text.format(what=what, prefix=prefix))
+        parser.add_argument(
+            prefix + name,
+            default=None,
+            dest=_dest(prefix, name),
+            metavar="NAME" if name == "server_name" else "FILE",
+            help=text.format(what=what, prefix=prefix),
+        )
 
 
 def channel_tls(args, prefix: str):
@@ -73,8 +93,9 @@ def channel_tls(args, prefix: str):
     from tfmtl.serving.tls import ChannelTls
 
     try:
-        return ChannelTls.from_files(values["ca"], values["cert"], values["key"], values["server_name"],
-                                     flag_prefix=prefix)
+        return ChannelTls.from_files(
+            values["ca"], values["cert"], values["key"], values["server_name"], flag_prefix=prefix
+        )
     except ValueError as e:
         raise CommandError(str(e)) from None
 

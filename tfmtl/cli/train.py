@@ -22,36 +22,84 @@ from tfmtl.cli.errors import CommandError, json_argument
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a model from a run config (or --model and --dataset); write a run directory",
-                       description=__doc__.split("\n\n")[0])
+    p = sub.add_parser(
+        "train",
+        help="train a model from a run config (or --model and --dataset); write a run directory",
+        description=__doc__.split("\n\n")[0],
+    )
     p.add_argument("--config", default=None, help="run config (YAML; `tfmtl init` writes one)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. model.family=mmoe or training.epochs=5 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. model.family=mmoe or training.epochs=5 (repeatable)",
+    )
     p.add_argument("--output", required=True, help="run directory to create (must not exist)")
-    p.add_argument("--model", default=None, help="model family (see `tfmtl models`), instead of the config's")
+    p.add_argument(
+        "--model", default=None, help="model family (see `tfmtl models`), instead of the config's"
+    )
     add_data_flags(p)
     p.add_argument("--epochs", type=int, default=None, help="training.epochs (default 10)")
-    p.add_argument("--batch-size", type=int, default=None, help="training.batch_size (default 1024)")
-    p.add_argument("--learning-rate", type=float, default=None, help="training.learning_rate (default 0.001)")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="training.batch_size (default 1024)"
+    )
+    p.add_argument(
+        "--learning-rate", type=float, default=None, help="training.learning_rate (default 0.001)"
+    )
     p.add_argument("--seed", type=int, default=None, help="training.seed (default 0)")
-    p.add_argument("--patience", type=int, default=None, help="early stopping on validation loss after N epochs")
-    p.add_argument("--precision", default=None, choices=("float32", "mixed_bfloat16"),
-                   help="Keras dtype policy: mixed_bfloat16 computes in bfloat16 with float32 weights and heads")
-    p.add_argument("--tensorboard", default=None, metavar="DIR", help="training.tensorboard: write TensorBoard logs")
-    p.add_argument("--loss-balancing", default=None, metavar="STRATEGY",
-                   help="training.loss_balancing: fixed, ple_decay, uncertainty, dwa, rlw, gradnorm, pcgrad, "
-                        "metabalance, or JSON with options, e.g. '{\"strategy\": \"dwa\", \"temperature\": 2}'")
-    p.add_argument("--hparams", default=None, help='JSON of model hyper-parameters, e.g. \'{"num_experts": 4}\'')
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help="early stopping on validation loss after N epochs",
+    )
+    p.add_argument(
+        "--precision",
+        default=None,
+        choices=("float32", "mixed_bfloat16"),
+        help="Keras dtype policy: mixed_bfloat16 computes in bfloat16 with float32 weights and heads",
+    )
+    p.add_argument(
+        "--tensorboard",
+        default=None,
+        metavar="DIR",
+        help="training.tensorboard: write TensorBoard logs",
+    )
+    p.add_argument(
+        "--loss-balancing",
+        default=None,
+        metavar="STRATEGY",
+        help="training.loss_balancing: fixed, ple_decay, uncertainty, dwa, rlw, gradnorm, pcgrad, "
+        'metabalance, or JSON with options, e.g. \'{"strategy": "dwa", "temperature": 2}\'',
+    )
+    p.add_argument(
+        "--hparams",
+        default=None,
+        help="JSON of model hyper-parameters, e.g. '{\"num_experts\": 4}'",
+    )
     p.set_defaults(func=run_train)
 
 
 def add_data_flags(p) -> None:
-    p.add_argument("--dataset", default=None, help="a built-in dataset (see `tfmtl datasets`), instead of the config's data")
-    p.add_argument("--data-dir", default=None, help="data root of a built-in dataset (default: $TFMTL_DATA_DIR)")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="a built-in dataset (see `tfmtl datasets`), instead of the config's data",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="data root of a built-in dataset (default: $TFMTL_DATA_DIR)",
+    )
     p.add_argument("--rows", type=int, default=None, help="rows of a generated dataset")
-    p.add_argument("--protocol", default=None, choices=("published", "test-only"),
-                   help="Census split: published (train on census-income.data.gz, the test file halved) or "
-                        "test-only (the test file split 60/20/20); default: published when the training file is present")
+    p.add_argument(
+        "--protocol",
+        default=None,
+        choices=("published", "test-only"),
+        help="Census split: published (train on census-income.data.gz, the test file halved) or "
+        "test-only (the test file split 60/20/20); default: published when the training file is present",
+    )
 
 
 def resolve_config(args, need_model: bool = True) -> dict:
@@ -61,36 +109,52 @@ def resolve_config(args, need_model: bool = True) -> dict:
     overrides = []
     if args.dataset is not None:
         if Path(args.dataset).suffix or os.sep in args.dataset:
-            raise CommandError(f"--dataset {args.dataset}: not a built-in dataset; for your own files write a "
-                               f"run config: tfmtl init --data {args.dataset} --task NAME:label=COLUMN > run.yaml")
+            raise CommandError(
+                f"--dataset {args.dataset}: not a built-in dataset; for your own files write a "
+                f"run config: tfmtl init --data {args.dataset} --task NAME:label=COLUMN > run.yaml"
+            )
         overrides.append(f"data={json.dumps({'dataset': args.dataset})}")
         for flag, key in (("data_dir", "data_dir"), ("rows", "rows"), ("protocol", "protocol")):
             if getattr(args, flag) is not None:
                 overrides.append(f"data.{key}={json.dumps(getattr(args, flag))}")
     elif any(getattr(args, f) is not None for f in ("data_dir", "rows", "protocol")):
-        raise CommandError("--data-dir, --rows and --protocol go with --dataset; in a run config they are data.* keys.")
+        raise CommandError(
+            "--data-dir, --rows and --protocol go with --dataset; in a run config they are data.* keys."
+        )
     family = getattr(args, "model", None) if need_model else None  # evaluate's --model is a file
     if family is not None:
         hparams = _hparams(getattr(args, "hparams", None))
         overrides.append(f"model={json.dumps({'family': family, **hparams})}")
     elif getattr(args, "hparams", None) is not None:
         overrides += [f"model.{k}={json.dumps(v)}" for k, v in _hparams(args.hparams).items()]
-    for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("learning_rate", "learning_rate"),
-                      ("seed", "seed"), ("precision", "precision"), ("tensorboard", "tensorboard"),
-                      ("patience", "early_stopping")):
+    for flag, key in (
+        ("epochs", "epochs"),
+        ("batch_size", "batch_size"),
+        ("learning_rate", "learning_rate"),
+        ("seed", "seed"),
+        ("precision", "precision"),
+        ("tensorboard", "tensorboard"),
+        ("patience", "early_stopping"),
+    ):
         if getattr(args, flag, None) is not None:
             overrides.append(f"training.{key}={json.dumps(getattr(args, flag))}")
     if getattr(args, "loss_balancing", None) is not None:  # a name, or JSON with options
         text = args.loss_balancing
-        overrides.append(f"training.loss_balancing={text if text.lstrip().startswith('{') else json.dumps(text)}")
+        overrides.append(
+            f"training.loss_balancing={text if text.lstrip().startswith('{') else json.dumps(text)}"
+        )
     overrides += getattr(args, "set", [])
     try:
         if args.config:
             return load_config(args.config, overrides)
         if args.dataset is None:
-            raise CommandError("give --config run.yaml (see `tfmtl init`), or --dataset NAME with --model FAMILY.")
+            raise CommandError(
+                "give --config run.yaml (see `tfmtl init`), or --dataset NAME with --model FAMILY."
+            )
         if need_model and family is None and not any(o.startswith("model") for o in overrides):
-            raise CommandError("--dataset needs --model FAMILY (see `tfmtl models`), or use --config.")
+            raise CommandError(
+                "--dataset needs --model FAMILY (see `tfmtl models`), or use --config."
+            )
         return parse_config("{}", overrides, source="flags")
     except ConfigError as e:
         raise CommandError(str(e)) from None
@@ -121,13 +185,17 @@ def load_model_split(args, path: Path):
     if args.config is None and args.dataset is None:
         beside = path.with_name("config.yaml")
         if not beside.is_file():
-            raise CommandError(f"--model {path}: no config.yaml beside it; name the data with --config or --dataset.")
+            raise CommandError(
+                f"--model {path}: no config.yaml beside it; name the data with --config or --dataset."
+            )
         args.config = str(beside)
     config = resolve_config(args, need_model=False)
     start = time.time()
     data, _ = load_data(config)
     if args.split not in data.splits:
-        raise CommandError(f"--split {args.split}: the data has no such split; it has: {', '.join(data.splits)}.")
+        raise CommandError(
+            f"--split {args.split}: the data has no such split; it has: {', '.join(data.splits)}."
+        )
     print(f"[tfmtl] {data.description} ({time.time() - start:.1f} s)", file=sys.stderr, flush=True)
     return data
 
@@ -135,7 +203,9 @@ def load_model_split(args, path: Path):
 def run_train(args) -> int:
     out = Path(args.output)
     if out.exists():
-        raise CommandError(f"--output {out} exists; choose a new directory (runs are never overwritten).")
+        raise CommandError(
+            f"--output {out} exists; choose a new directory (runs are never overwritten)."
+        )
     config = resolve_config(args)
     from tfmtl.cli.fitting import train_run
 

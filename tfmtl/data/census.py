@@ -30,27 +30,66 @@ from tfmtl.features import CategoricalFeature, DenseFeature, FeatureSpec
 from tfmtl.tasks import Task
 
 COLUMNS = [
-    "age", "class_of_worker", "industry_code", "occupation_code", "education", "wage_per_hour",
-    "enrolled_in_edu_inst_last_wk", "marital_status", "major_industry_code", "major_occupation_code",
-    "race", "hispanic_origin", "sex", "member_of_labor_union", "reason_for_unemployment",
-    "full_or_part_time_employment_stat", "capital_gains", "capital_losses", "dividends_from_stocks",
-    "tax_filer_stat", "region_of_previous_residence", "state_of_previous_residence",
-    "detailed_household_and_family_stat", "detailed_household_summary_in_household",
-    "instance_weight", "migration_code_change_in_msa", "migration_code_change_in_reg",
-    "migration_code_move_within_reg", "live_in_this_house_1_year_ago", "migration_prev_res_in_sunbelt",
-    "num_persons_worked_for_employer", "family_members_under_18", "country_of_birth_father",
-    "country_of_birth_mother", "country_of_birth_self", "citizenship", "own_business_or_self_employed",
-    "fill_inc_questionnaire_for_veterans_admin", "veterans_benefits", "weeks_worked_in_year", "year",
+    "age",
+    "class_of_worker",
+    "industry_code",
+    "occupation_code",
+    "education",
+    "wage_per_hour",
+    "enrolled_in_edu_inst_last_wk",
+    "marital_status",
+    "major_industry_code",
+    "major_occupation_code",
+    "race",
+    "hispanic_origin",
+    "sex",
+    "member_of_labor_union",
+    "reason_for_unemployment",
+    "full_or_part_time_employment_stat",
+    "capital_gains",
+    "capital_losses",
+    "dividends_from_stocks",
+    "tax_filer_stat",
+    "region_of_previous_residence",
+    "state_of_previous_residence",
+    "detailed_household_and_family_stat",
+    "detailed_household_summary_in_household",
+    "instance_weight",
+    "migration_code_change_in_msa",
+    "migration_code_change_in_reg",
+    "migration_code_move_within_reg",
+    "live_in_this_house_1_year_ago",
+    "migration_prev_res_in_sunbelt",
+    "num_persons_worked_for_employer",
+    "family_members_under_18",
+    "country_of_birth_father",
+    "country_of_birth_mother",
+    "country_of_birth_self",
+    "citizenship",
+    "own_business_or_self_employed",
+    "fill_inc_questionnaire_for_veterans_admin",
+    "veterans_benefits",
+    "weeks_worked_in_year",
+    "year",
     "income",
 ]
 DENSE = {
-    "age": "none", "wage_per_hour": "log1p", "capital_gains": "log1p", "capital_losses": "log1p",
-    "dividends_from_stocks": "log1p", "num_persons_worked_for_employer": "none", "weeks_worked_in_year": "none",
+    "age": "none",
+    "wage_per_hour": "log1p",
+    "capital_gains": "log1p",
+    "capital_losses": "log1p",
+    "dividends_from_stocks": "log1p",
+    "num_persons_worked_for_employer": "none",
+    "weeks_worked_in_year": "none",
 }
 COLLEGE = (
-    "Some college but no degree", "Associates degree-occup /vocational", "Associates degree-academic program",
-    "Bachelors degree(BA AB BS)", "Masters degree(MA MS MEng MEd MSW MBA)",
-    "Prof school degree (MD DDS DVM LLB JD)", "Doctorate degree(PhD EdD)",
+    "Some college but no degree",
+    "Associates degree-occup /vocational",
+    "Associates degree-academic program",
+    "Bachelors degree(BA AB BS)",
+    "Masters degree(MA MS MEng MEd MSW MBA)",
+    "Prof school degree (MD DDS DVM LLB JD)",
+    "Doctorate degree(PhD EdD)",
 )
 # task name -> (source column, label function of that column's raw strings)
 LABELS = {
@@ -82,17 +121,27 @@ def census_spec(
         if name in ("instance_weight", "income") or name in exclude:
             continue
         if name in DENSE:
-            features.append(DenseFeature(
-                name, transform=DENSE[name], num_buckets=num_buckets, embedding_dim=embedding_dim, encoding=dense_encoding
-            ))
+            features.append(
+                DenseFeature(
+                    name,
+                    transform=DENSE[name],
+                    num_buckets=num_buckets,
+                    embedding_dim=embedding_dim,
+                    encoding=dense_encoding,
+                )
+            )
         else:
             features.append(CategoricalFeature(name, embedding_dim=embedding_dim))
     return FeatureSpec(features)
 
 
 def load_census(
-    data_dir_=None, tasks=("income", "never_married"), embedding_dim: int = 8,
-    dense_encoding: str = "bucket", protocol: str | None = None, num_buckets: int = 255,
+    data_dir_=None,
+    tasks=("income", "never_married"),
+    embedding_dim: int = 8,
+    dense_encoding: str = "bucket",
+    protocol: str | None = None,
+    num_buckets: int = 255,
 ) -> MultiTaskData:
     """Census-Income (KDD) as `MultiTaskData`; `tasks` from {income, never_married, education}.
 
@@ -103,14 +152,18 @@ def load_census(
     if unknown:
         raise ValueError(f"Unknown Census task(s) {unknown}. Choose from {sorted(LABELS)}.")
     if protocol not in PROTOCOLS + (None,):
-        raise ValueError(f"Unknown Census protocol={protocol!r}. Choose from {list(PROTOCOLS)} or None (auto).")
+        raise ValueError(
+            f"Unknown Census protocol={protocol!r}. Choose from {list(PROTOCOLS)} or None (auto)."
+        )
     folder = data_dir(data_dir_) / "census-income"
     test_path = require_file(folder, TEST_FILE, "Census-Income")
     if protocol is None:
         protocol = "published" if (folder / TRAIN_FILE).is_file() else "test-only"
     test = read_census_file(test_path)
     if protocol == "published":
-        train = read_census_file(require_file(folder, TRAIN_FILE, "Census-Income (protocol='published')"))
+        train = read_census_file(
+            require_file(folder, TRAIN_FILE, "Census-Income (protocol='published')")
+        )
         n_train, n_test = len(train["age"]), len(test["age"])
         columns = {k: np.concatenate([train.pop(k), test.pop(k)]) for k in COLUMNS}
         order = np.random.default_rng(SPLIT_SEED).permutation(n_test) + n_train
@@ -132,8 +185,12 @@ def load_census(
         columns[f"label_{name}"] = fn(columns[column])
         task_objs.append(Task(name, kind="binary", label=f"label_{name}"))
     exclude = [LABELS[t][0] for t in tasks]
-    spec = census_spec(exclude=exclude, embedding_dim=embedding_dim, dense_encoding=dense_encoding,
-                       num_buckets=num_buckets)
+    spec = census_spec(
+        exclude=exclude,
+        embedding_dim=embedding_dim,
+        dense_encoding=dense_encoding,
+        num_buckets=num_buckets,
+    )
     data = build_splits(columns, spec, task_objs, indices, source)
     sizes = ", ".join(f"{k} {len(v):,}" for k, v in data.splits.items())
     data.description = f"Census-Income (KDD): {described}; {sizes} rows"

@@ -22,7 +22,9 @@ def read_csv_columns(path, spec, tasks, delimiter: str = ",") -> dict:
     return read_table(path, delimiter=delimiter, columns=wanted, numeric=numeric, integer=integer)
 
 
-def load_csv(path, spec, tasks, delimiter: str = ",", seed: int = 0, fractions=(0.8, 0.1, 0.1)) -> MultiTaskData:
+def load_csv(
+    path, spec, tasks, delimiter: str = ",", seed: int = 0, fractions=(0.8, 0.1, 0.1)
+) -> MultiTaskData:
     """A CSV file as `MultiTaskData`, split randomly by `seed`. Empty label cells are missing labels.
 
     Example:
@@ -39,6 +41,8 @@ def load_csv(path, spec, tasks, delimiter: str = ",", seed: int = 0, fractions=(
     columns = read_csv_columns(path, spec, tasks, delimiter)
     n = len(next(iter(columns.values())))
     lines = np.arange(n) + 2  # the header is line 1
-    data = build_splits(columns, spec, tasks, split_indices(n, seed, fractions), str(path), lines=lines)
+    data = build_splits(
+        columns, spec, tasks, split_indices(n, seed, fractions), str(path), lines=lines
+    )
     data.description = f"CSV {path}: {n:,} rows, split {fractions} by seed {seed}"
     return data

@@ -43,7 +43,15 @@ class MultiTaskData:
     splits: dict
     description: str = ""
 
-    def dataset(self, split: str, batch_size: int = 1024, shuffle: bool = False, seed: int = 0, tasks=None, **kwargs):
+    def dataset(
+        self,
+        split: str,
+        batch_size: int = 1024,
+        shuffle: bool = False,
+        seed: int = 0,
+        tasks=None,
+        **kwargs,
+    ):
         """`(features, labels)` batches of `split`; `tasks` (names) keeps only those labels, so a model
         of some of the data's tasks (AITM's click -> purchase of a three-task funnel) fits as it is."""
         from tfmtl.data.pipeline import to_dataset
@@ -53,9 +61,13 @@ class MultiTaskData:
         if tasks is not None:
             missing = [t for t in tasks if t not in labels]
             if missing:
-                raise ValueError(f"The data has no labels for task(s) {missing}; its tasks: {sorted(labels)}")
+                raise ValueError(
+                    f"The data has no labels for task(s) {missing}; its tasks: {sorted(labels)}"
+                )
             labels = {t: labels[t] for t in tasks}
-        return to_dataset(s.features, labels, batch_size=batch_size, shuffle=shuffle, seed=seed, **kwargs)
+        return to_dataset(
+            s.features, labels, batch_size=batch_size, shuffle=shuffle, seed=seed, **kwargs
+        )
 
     def __getitem__(self, split: str) -> Split:
         if split not in self.splits:
@@ -63,7 +75,9 @@ class MultiTaskData:
         return self.splits[split]
 
 
-def build_splits(columns: dict, spec: FeatureSpec, tasks, indices: dict, source: str, lines=None) -> MultiTaskData:
+def build_splits(
+    columns: dict, spec: FeatureSpec, tasks, indices: dict, source: str, lines=None
+) -> MultiTaskData:
     """Cut raw `columns` into splits by row `indices` (name -> int array), adapt `spec` on "train".
 
     Label columns are never model inputs: a spec that reads a task's label column is an error.
@@ -72,7 +86,9 @@ def build_splits(columns: dict, spec: FeatureSpec, tasks, indices: dict, source:
     tasks = check_tasks(tasks)
     leaks = sorted({t.label_column for t in tasks} & set(spec.names))
     if leaks:
-        raise ValueError(f"Label column(s) {leaks} are also features: a label's source must not be an input.")
+        raise ValueError(
+            f"Label column(s) {leaks} are also features: a label's source must not be an input."
+        )
     rows = np.arange(len(next(iter(columns.values()))))
     unit = "row" if lines is None else "line"
     lines = rows if lines is None else np.asarray(lines)
@@ -80,7 +96,9 @@ def build_splits(columns: dict, spec: FeatureSpec, tasks, indices: dict, source:
     all_labels = {t.name: t.labels(columns, source, lines, unit) for t in tasks}
     indices = {name: rows_of(idx) for name, idx in indices.items()}
     train = indices["train"]
-    adapted = spec.adapt({n: np.asarray(columns[n])[train] for n in spec.names}, source, lines[train], unit)
+    adapted = spec.adapt(
+        {n: np.asarray(columns[n])[train] for n in spec.names}, source, lines[train], unit
+    )
     splits = {
         name: Split(
             features={n: _as_input(np.asarray(columns[n])[idx], adapted[n]) for n in adapted.names},
@@ -94,7 +112,12 @@ def build_splits(columns: dict, spec: FeatureSpec, tasks, indices: dict, source:
 def rows_of(idx):
     """Row indices as a slice when they are one ascending run (a view, not a copy), else as given."""
     idx = np.asarray(idx)
-    if idx.ndim == 1 and idx.size > 1 and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
+    if (
+        idx.ndim == 1
+        and idx.size > 1
+        and idx[-1] - idx[0] == idx.size - 1
+        and np.all(np.diff(idx) == 1)
+    ):
         return slice(int(idx[0]), int(idx[-1]) + 1)
     return idx
 

@@ -29,12 +29,20 @@ from tfmtl.tasks import Task
 DEMO_TASKS = (
     Task("click", kind="binary", tower_units=(16,)),
     Task("finish", kind="binary", sample_space="click == 1", tower_units=(16,)),
-    Task("watch_time", kind="regression", label="watch", sample_space="click == 1", loss_weight=0.2,
-         tower_units=(16,)),
+    Task(
+        "watch_time",
+        kind="regression",
+        label="watch",
+        sample_space="click == 1",
+        loss_weight=0.2,
+        tower_units=(16,),
+    ),
 )
 
 
-def load_demo(rows: int = 8_000, correlation: float = 0.7, dim: int = 16, seed: int = 0) -> MultiTaskData:
+def load_demo(
+    rows: int = 8_000, correlation: float = 0.7, dim: int = 16, seed: int = 0
+) -> MultiTaskData:
     """`load_synthetic(rows, correlation, dim, seed)` with the click / finish / watch_time tasks."""
     base = load_synthetic(rows=rows, correlation=correlation, dim=dim, seed=seed)
     train = base["train"].labels
@@ -42,9 +50,14 @@ def load_demo(rows: int = 8_000, correlation: float = 0.7, dim: int = 16, seed: 
     splits = {}
     for name, split in base.splits.items():
         y_a, y_b = split.labels["task_a"], split.labels["task_b"]
-        columns = {"click": (y_a > click_at).astype(np.float32), "finish": (y_b > finish_at).astype(np.float32),
-                   "watch": y_b}
+        columns = {
+            "click": (y_a > click_at).astype(np.float32),
+            "finish": (y_b > finish_at).astype(np.float32),
+            "watch": y_b,
+        }
         source = f"demo data ({name} split)"
-        splits[name] = Split(features=split.features, labels={t.name: t.labels(columns, source) for t in DEMO_TASKS})
+        splits[name] = Split(
+            features=split.features, labels={t.name: t.labels(columns, source) for t in DEMO_TASKS}
+        )
     description = f"Demo (MMoE synthetic -> click/finish/watch_time): {rows:,} rows, correlation {correlation}, seed {seed}"
     return MultiTaskData(base.spec, list(DEMO_TASKS), splits, description)

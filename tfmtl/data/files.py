@@ -65,24 +65,42 @@ def read_columns(
             raise ValueError(f"{path} is empty.")
         names = list(column_names) if column_names else None
         if names is None and not header:
-            names = [f"column_{i + 1}" for i in range(len(_first_line(path, encoding).split(delimiter)))]
-        columns = read_table(path, names=names, delimiter=delimiter, strip=skip_initial_space,
-                             missing_values=tuple(missing_values), infer_numbers=True, encoding=encoding)
+            names = [
+                f"column_{i + 1}" for i in range(len(_first_line(path, encoding).split(delimiter)))
+            ]
+        columns = read_table(
+            path,
+            names=names,
+            delimiter=delimiter,
+            strip=skip_initial_space,
+            missing_values=tuple(missing_values),
+            infer_numbers=True,
+            encoding=encoding,
+        )
         table = Table(path, columns, first_line=2 if names is None else 1)
     elif format == "parquet":
         table = Table(path, _parquet(path, missing_values), first_line=None)
     elif format == "tfrecord":
         table = Table(path, _tfrecord(path), first_line=None)
     else:
-        raise ValueError(f"{path}: unknown format {format!r}; choose one of csv, tsv, parquet, tfrecord.")
+        raise ValueError(
+            f"{path}: unknown format {format!r}; choose one of csv, tsv, parquet, tfrecord."
+        )
     if not len(table):
-        raise ValueError(f"{path} has {'a header but ' if format in ('csv', 'tsv') and header else ''}no data rows.")
+        raise ValueError(
+            f"{path} has {'a header but ' if format in ('csv', 'tsv') and header else ''}no data rows."
+        )
     return table
 
 
 def _format_of(path: Path) -> str:
     name = path.name.lower().removesuffix(".gz")
-    for suffix, format in ((".tsv", "tsv"), (".parquet", "parquet"), (".tfrecord", "tfrecord"), (".tfrecords", "tfrecord")):
+    for suffix, format in (
+        (".tsv", "tsv"),
+        (".parquet", "parquet"),
+        (".tfrecord", "tfrecord"),
+        (".tfrecords", "tfrecord"),
+    ):
         if name.endswith(suffix):
             return format
     return "csv"
@@ -107,14 +125,22 @@ def _parquet(path: Path, missing_values) -> dict:
         column = table.column(name).combine_chunks()
         if pa.types.is_dictionary(column.type):
             column = column.dictionary_decode()
-        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
+        if (
+            pa.types.is_integer(column.type)
+            or pa.types.is_floating(column.type)
+            or pa.types.is_boolean(column.type)
+        ):
             out[name] = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
             continue
         text = pc.fill_null(pc.cast(column, pa.string()), "")
         if missing_values:
-            text = pc.if_else(pc.is_in(text, value_set=pa.array(list(missing_values), pa.string())), "", text)
+            text = pc.if_else(
+                pc.is_in(text, value_set=pa.array(list(missing_values), pa.string())), "", text
+            )
         encoded = text.dictionary_encode()
-        out[name] = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)[encoded.indices.to_numpy()]
+        out[name] = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)[
+            encoded.indices.to_numpy()
+        ]
     return out
 
 
@@ -142,12 +168,17 @@ def _tfrecord(path: Path) -> dict:
         try:
             parsed = tf.io.parse_example(batch, spec)
         except tf.errors.InvalidArgumentError as e:
-            raise ValueError(f"{path}: a record does not match the first one's scalar features ({e.message.splitlines()[0]}).") from None
+            raise ValueError(
+                f"{path}: a record does not match the first one's scalar features ({e.message.splitlines()[0]})."
+            ) from None
         for name, values in parsed.items():
             parts[name].append(values.numpy())
     out = {}
     for name, chunks in parts.items():
         values = np.concatenate(chunks)
-        out[name] = values.astype(np.float64) if values.dtype != object else np.array(
-            [v.decode("utf-8") for v in values], dtype=object)
+        out[name] = (
+            values.astype(np.float64)
+            if values.dtype != object
+            else np.array([v.decode("utf-8") for v in values], dtype=object)
+        )
     return out

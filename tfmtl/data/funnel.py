@@ -105,9 +105,14 @@ def funnel_columns(
     affinity = cat_affinity[u_segment[user], categories[item]]
     evening = ((hour >= 18) & (hour <= 23)).astype(np.float64)
 
-    click_logit = 0.8 * u_active[user] + 0.9 * i_appeal[item] + affinity - 0.15 * position + 0.2 * evening
+    click_logit = (
+        0.8 * u_active[user] + 0.9 * i_appeal[item] + affinity - 0.15 * position + 0.2 * evening
+    )
     conv_logit = (
-        0.9 * u_intent[user] + 0.8 * i_quality[item] + 1.2 * affinity - 0.6 * np.log(i_price[item])
+        0.9 * u_intent[user]
+        + 0.8 * i_quality[item]
+        + 1.2 * affinity
+        - 0.6 * np.log(i_price[item])
         + 0.3 * (device == "web")
     )
     p_click = _sigmoid(click_logit + _calibrate(click_logit, click_rate))
@@ -177,7 +182,8 @@ def load_funnel(
     indices = split_indices(rows, seed)
     data = build_splits(columns, funnel_spec(embedding_dim), funnel_tasks(), indices, "funnel")
     oracle = {
-        split: {k: columns[k][idx] for k in ("cvr_if_clicked", "p_click", "p_convert")} for split, idx in indices.items()
+        split: {k: columns[k][idx] for k in ("cvr_if_clicked", "p_click", "p_convert")}
+        for split, idx in indices.items()
     }
     clicks = columns["click"]
     description = (

@@ -66,7 +66,9 @@ def infer_feature(name: str, values: np.ndarray):
     low, median, high = (float(v) for v in np.quantile(present, [0.0, 0.5, 1.0]))
     transform = "log1p" if low >= 0 and high >= 100 * (median + 1) else "none"
     missing = "mean" if present.size < n else "error"
-    feature = DenseFeature(name, transform=transform, missing=missing, num_buckets=buckets, embedding_dim=EMBEDDING_DIM)
+    feature = DenseFeature(
+        name, transform=transform, missing=missing, num_buckets=buckets, embedding_dim=EMBEDDING_DIM
+    )
     note = f"dense: {distinct:,} values, up to {buckets} quantile buckets"
     note += ", log1p (heavy-tailed)" if transform == "log1p" else ""
     note += f", {n - present.size:,} missing -> mean" if missing == "mean" else ""
@@ -76,7 +78,14 @@ def infer_feature(name: str, values: np.ndarray):
 def _categorical(name: str, distinct: int, dtype: str):
     if distinct > MAX_VOCABULARY:
         bins = 1 << int(np.ceil(np.log2(distinct)))
-        feature = CategoricalFeature(name, embedding_dim=16, dtype=dtype, num_hash_bins=min(bins, 1 << 22))
-        return feature, f"categorical: {distinct:,} values, hashed into {feature.num_hash_bins:,} bins"
+        feature = CategoricalFeature(
+            name, embedding_dim=16, dtype=dtype, num_hash_bins=min(bins, 1 << 22)
+        )
+        return (
+            feature,
+            f"categorical: {distinct:,} values, hashed into {feature.num_hash_bins:,} bins",
+        )
     dim = EMBEDDING_DIM if distinct <= 1000 else 16
-    return CategoricalFeature(name, embedding_dim=dim, dtype=dtype), f"categorical: vocabulary of {distinct:,} + OOV"
+    return CategoricalFeature(
+        name, embedding_dim=dim, dtype=dtype
+    ), f"categorical: vocabulary of {distinct:,} + OOV"

@@ -47,8 +47,25 @@ from tfmtl.features import CategoricalFeature, DenseFeature, FeatureSpec
 from tfmtl.tasks import Task
 
 GENRES = (
-    "unknown", "action", "adventure", "animation", "childrens", "comedy", "crime", "documentary", "drama",
-    "fantasy", "film_noir", "horror", "musical", "mystery", "romance", "sci_fi", "thriller", "war", "western",
+    "unknown",
+    "action",
+    "adventure",
+    "animation",
+    "childrens",
+    "comedy",
+    "crime",
+    "documentary",
+    "drama",
+    "fantasy",
+    "film_noir",
+    "horror",
+    "musical",
+    "mystery",
+    "romance",
+    "sci_fi",
+    "thriller",
+    "war",
+    "western",
 )
 FOLDERS = {"100k": "movielens-100k", "1m": "movielens-1m"}
 GROUPS = ("new", "low", "high")
@@ -60,7 +77,10 @@ TASKS = {
 }
 FRACTIONS = (0.8, 0.1, 0.1)
 RATING_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
-RATINGS_1M = ("ratings.dat", "ratings-reconstructed.dat.gz")  # GroupLens' file first, else the rebuild
+RATINGS_1M = (
+    "ratings.dat",
+    "ratings-reconstructed.dat.gz",
+)  # GroupLens' file first, else the rebuild
 
 
 def movielens_variant(variant: str) -> str:
@@ -87,8 +107,12 @@ def read_movielens(data_dir_=None, variant: str = "100k", zip_digits: int = 1) -
     variant = movielens_variant(variant)
     folder = data_dir(data_dir_) / FOLDERS[variant]
     if variant == "100k":
-        ratings = read_table(require_file(folder, "u.data", "MovieLens-100K"), names=RATING_COLUMNS,
-                             delimiter="\t", integer=RATING_COLUMNS)
+        ratings = read_table(
+            require_file(folder, "u.data", "MovieLens-100K"),
+            names=RATING_COLUMNS,
+            delimiter="\t",
+            integer=RATING_COLUMNS,
+        )
         users = _table(require_file(folder, "u.user", "MovieLens-100K"), "|", 5)
         items = _table(require_file(folder, "u.item", "MovieLens-100K"), "|", 5 + len(GENRES))
         years = [_year(d[-4:]) for d in items[:, 2]]
@@ -96,18 +120,25 @@ def read_movielens(data_dir_=None, variant: str = "100k", zip_digits: int = 1) -
         source = "MovieLens-100K (u.data, u.user, u.item)"
     else:
         path = ratings_file_1m(folder)
-        ratings = read_table(path, names=RATING_COLUMNS, delimiter="::", integer=RATING_COLUMNS, quoting=False)
+        ratings = read_table(
+            path, names=RATING_COLUMNS, delimiter="::", integer=RATING_COLUMNS, quoting=False
+        )
         users = _table(require_file(folder, "users.dat", "MovieLens-1M"), "::", 5)
         movies = _table(require_file(folder, "movies.dat", "MovieLens-1M"), "::", 3)
         # users.dat: UserID::Gender::Age::Occupation::Zip -> the 100K order id|age|gender|occ|zip
         users = users[:, [0, 2, 1, 3, 4]]
-        years = [_year(m.group(1)) if (m := re.search(r"\((\d{4})\)\s*$", t)) else np.nan for t in movies[:, 1]]
+        years = [
+            _year(m.group(1)) if (m := re.search(r"\((\d{4})\)\s*$", t)) else np.nan
+            for t in movies[:, 1]
+        ]
         genre_flags = np.zeros((len(movies), len(GENRES)), np.float32)
         for row, names in enumerate(movies[:, 2]):
             for name in names.split("|"):
                 key = _genre_key(name)
                 if key not in GENRES:
-                    raise ValueError(f"{folder / 'movies.dat'}: row {row + 1:,} has unknown genre {name!r}.")
+                    raise ValueError(
+                        f"{folder / 'movies.dat'}: row {row + 1:,} has unknown genre {name!r}."
+                    )
                 genre_flags[row, GENRES.index(key)] = 1.0
         items = movies
         source = f"MovieLens-1M ({path.name}, users.dat, movies.dat)"
@@ -117,7 +148,9 @@ def read_movielens(data_dir_=None, variant: str = "100k", zip_digits: int = 1) -
     u_rows = _rows_of_ids(user_id, users[:, 0].astype(np.int64), source, "user")
     i_rows = _rows_of_ids(item_id, items[:, 0].astype(np.int64), source, "item")
     zip_prefix = np.asarray([z[:zip_digits] for z in users[:, 4]], dtype=object)
-    as_text = lambda column: np.asarray(column.tolist(), dtype=object)  # per user: rows share references
+    as_text = lambda column: np.asarray(
+        column.tolist(), dtype=object
+    )  # per user: rows share references
 
     columns = {
         "user_id": user_id,
@@ -147,7 +180,9 @@ def _rows_of_ids(ids: np.ndarray, table_ids: np.ndarray, source: str, what: str)
     rows = order[pos]
     unknown = np.flatnonzero(table_ids[rows] != ids)
     if unknown.size:
-        raise ValueError(f"{source}: rating row {int(unknown[0]) + 1:,} names unknown {what} id {ids[unknown[0]]}.")
+        raise ValueError(
+            f"{source}: rating row {int(unknown[0]) + 1:,} names unknown {what} id {ids[unknown[0]]}."
+        )
     return rows
 
 
@@ -160,12 +195,24 @@ def activity_groups(user_id: np.ndarray) -> np.ndarray:
 
 def movielens_spec(embedding_dim: int = 8) -> FeatureSpec:
     """The MovieLens features (see module docstring); `embedding_dim` for every categorical."""
-    cat = lambda name, dtype="string": CategoricalFeature(name, embedding_dim=embedding_dim, dtype=dtype)
+    cat = lambda name, dtype="string": CategoricalFeature(
+        name, embedding_dim=embedding_dim, dtype=dtype
+    )
     return FeatureSpec(
-        [cat("user_id", "int64"), cat("item_id", "int64"), DenseFeature("age"), cat("gender"), cat("occupation"),
-         cat("zip_prefix")]
+        [
+            cat("user_id", "int64"),
+            cat("item_id", "int64"),
+            DenseFeature("age"),
+            cat("gender"),
+            cat("occupation"),
+            cat("zip_prefix"),
+        ]
         + [DenseFeature(f"genre_{g}") for g in GENRES]
-        + [DenseFeature("release_year", missing="mean"), cat("hour", "int64"), cat("weekday", "int64")]
+        + [
+            DenseFeature("release_year", missing="mean"),
+            cat("hour", "int64"),
+            cat("weekday", "int64"),
+        ]
     )
 
 
@@ -195,7 +242,9 @@ def load_movielens(
         elif t in TASKS:
             task_objs.append(TASKS[t])
         else:
-            raise ValueError(f"Unknown MovieLens task {t!r}. Choose from {sorted(TASKS)} or pass a tfmtl.Task.")
+            raise ValueError(
+                f"Unknown MovieLens task {t!r}. Choose from {sorted(TASKS)} or pass a tfmtl.Task."
+            )
     if int(zip_digits) < 1:
         raise ValueError(f"zip_digits must be >= 1. Received: zip_digits={zip_digits}")
     columns, source = read_movielens(data_dir_, variant, zip_digits)
@@ -217,7 +266,9 @@ def _table(path, sep: str, min_fields: int) -> np.ndarray:
         rows = [line.rstrip("\r\n").split(sep) for line in f if line.strip()]
     bad = [i for i, r in enumerate(rows) if len(r) < min_fields]
     if bad:
-        raise ValueError(f"{path}: row {bad[0] + 1:,} has {len(rows[bad[0]])} fields; expected {min_fields}.")
+        raise ValueError(
+            f"{path}: row {bad[0] + 1:,} has {len(rows[bad[0]])} fields; expected {min_fields}."
+        )
     return np.asarray([r[:min_fields] for r in rows], dtype=object).astype(str)
 
 

@@ -22,7 +22,7 @@ import dataclasses
 import numpy as np
 
 from tfmtl.data.dataset import MultiTaskData, Split
-from tfmtl.facets import PAPER_INCLUSION, expand_tasks
+from tfmtl.facets import expand_tasks
 from tfmtl.tasks import Task
 
 GROUP_COLUMN = "activity_group"
@@ -35,7 +35,9 @@ BASE_TASKS = (
 )
 
 
-def movielens_leaf_tasks(include: dict | None = None, tower_units: dict | None = None) -> list[Task]:
+def movielens_leaf_tasks(
+    include: dict | None = None, tower_units: dict | None = None
+) -> list[Task]:
     """The 6 leaf tasks (behaviour × activity group), facets `behaviour` and `group`.
 
     Args:
@@ -43,7 +45,12 @@ def movielens_leaf_tasks(include: dict | None = None, tower_units: dict | None =
         tower_units: group -> tower sizes (`HETEROGENEOUS_TOWERS`); default (64, 32) for all.
     """
     return expand_tasks(
-        list(BASE_TASKS), "group", GROUPS, column=GROUP_COLUMN, include=include, tower_units=tower_units
+        list(BASE_TASKS),
+        "group",
+        GROUPS,
+        column=GROUP_COLUMN,
+        include=include,
+        tower_units=tower_units,
     )
 
 
@@ -64,10 +71,15 @@ def load_movielens_groups(
     from tfmtl.data.movielens import load_movielens
 
     leaves = movielens_leaf_tasks(include, HETEROGENEOUS_TOWERS if heterogeneous else None)
-    data = load_movielens(data_dir_, variant, seed, tasks=leaves + list(BASE_TASKS), embedding_dim=embedding_dim)
+    data = load_movielens(
+        data_dir_, variant, seed, tasks=leaves + list(BASE_TASKS), embedding_dim=embedding_dim
+    )
     view = with_tasks(data, leaves)
     for name, split in view.splits.items():  # base labels for the flat 2-task view and the metrics
-        split.extras = {**split.extras, **{t.label_column: data.splits[name].labels[t.name] for t in BASE_TASKS}}
+        split.extras = {
+            **split.extras,
+            **{t.label_column: data.splits[name].labels[t.name] for t in BASE_TASKS},
+        }
     inclusion = "no group inclusion" if not include else f"group inclusion {dict(include)}"
     view.description = f"{data.description}; 6 leaf tasks (behaviour x activity group), {inclusion}"
     return view
@@ -110,4 +122,6 @@ def row_groups(split: Split, column: str = GROUP_COLUMN) -> np.ndarray:
         return np.asarray(extras[column]).astype(str)
     if column in split.features:
         return np.asarray(split.features[column]).astype(str)
-    raise KeyError(f"Split has no column '{column}' in extras {sorted(extras)} or features {sorted(split.features)}")
+    raise KeyError(
+        f"Split has no column '{column}' in extras {sorted(extras)} or features {sorted(split.features)}"
+    )

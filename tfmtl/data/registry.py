@@ -31,7 +31,9 @@ def available_datasets() -> list[str]:
 
 def _loader(name: str) -> tuple[Callable, dict]:
     if name not in _DATASETS:
-        raise ValueError(f"Unknown dataset '{name}'. Choose one of: {', '.join(available_datasets())}")
+        raise ValueError(
+            f"Unknown dataset '{name}'. Choose one of: {', '.join(available_datasets())}"
+        )
     loader, fixed = _DATASETS[name]
     if isinstance(loader, str):
         module, function = loader.split(":")
@@ -51,7 +53,9 @@ def load_dataset(name: str, **kwargs):
 
 
 register_dataset("census", "tfmtl.data.census:load_census")
-register_dataset("census3", "tfmtl.data.census:load_census", tasks=("income", "never_married", "education"))
+register_dataset(
+    "census3", "tfmtl.data.census:load_census", tasks=("income", "never_married", "education")
+)
 register_dataset("synthetic", "tfmtl.data.synthetic:load_synthetic")
 register_dataset("movielens100k", "tfmtl.data.movielens:load_movielens", variant="100k")
 register_dataset("movielens1m", "tfmtl.data.movielens:load_movielens", variant="1m")

@@ -19,8 +19,8 @@ import dataclasses
 
 import numpy as np
 
-from tfmtl.data.dataset import MultiTaskData, build_splits
 from tfmtl.config import is_number
+from tfmtl.data.dataset import MultiTaskData, build_splits
 from tfmtl.data.files import read_columns
 from tfmtl.data.infer import infer_feature, infer_features
 from tfmtl.features import CategoricalFeature, DenseFeature, FeatureSpec
@@ -28,9 +28,17 @@ from tfmtl.tasks import Task, _parse_clauses
 
 SPLITS = ("train", "validation", "test")
 # run-config feature keys -> Feature fields
-_FEATURE_FIELDS = {"buckets": "num_buckets", "hash_bins": "num_hash_bins", "vocabulary": "vocabulary",
-                   "embedding_dim": "embedding_dim", "encoding": "encoding", "transform": "transform",
-                   "missing": "missing", "min_count": "min_count", "dtype": "dtype"}
+_FEATURE_FIELDS = {
+    "buckets": "num_buckets",
+    "hash_bins": "num_hash_bins",
+    "vocabulary": "vocabulary",
+    "embedding_dim": "embedding_dim",
+    "encoding": "encoding",
+    "transform": "transform",
+    "missing": "missing",
+    "min_count": "min_count",
+    "dtype": "dtype",
+}
 
 
 def load_run_data(config: dict) -> tuple[MultiTaskData, dict]:
@@ -44,15 +52,28 @@ def load_run_data(config: dict) -> tuple[MultiTaskData, dict]:
             continue
         path = data[split]["path"]
         if path not in tables:
-            tables[path] = read_columns(path, data["format"], data["header"], data["column_names"], data["delimiter"],
-                                        data["skip_initial_space"], data["missing_values"], data["encoding"])
-        parts[split] = (tables[path], _rows(len(tables[path]), data[split]["part"], data[split]["seed"]))
+            tables[path] = read_columns(
+                path,
+                data["format"],
+                data["header"],
+                data["column_names"],
+                data["delimiter"],
+                data["skip_initial_space"],
+                data["missing_values"],
+                data["encoding"],
+            )
+        parts[split] = (
+            tables[path],
+            _rows(len(tables[path]), data[split]["part"], data[split]["seed"]),
+        )
     tasks, label_columns = _tasks(config["tasks"], parts)
     train_table, train_rows = parts["train"]
     excluded = {t["label"] for t in config["tasks"]} | set(config["drop"])
     _check_columns(config["drop"], train_table, "drop")
     spec, notes = _spec(config["features"], train_table, train_rows, excluded)
-    space_columns = {c for t in tasks if t.sample_space for c, _, _ in _parse_clauses(t.sample_space, t.name)}
+    space_columns = {
+        c for t in tasks if t.sample_space for c, _, _ in _parse_clauses(t.sample_space, t.name)
+    }
     _check_columns(sorted(space_columns), train_table, "a task's space")
     wanted = [*spec.names, *sorted(space_columns - set(spec.names))]
     columns, indices, offset = {n: [] for n in wanted}, {}, 0
@@ -68,7 +89,9 @@ def load_run_data(config: dict) -> tuple[MultiTaskData, dict]:
             if t is table:
                 indices[split] = rows + offset
         offset += len(table)
-    columns = {n: np.concatenate(v) if len(v) > 1 else v[0] for n, v in {**columns, **label_parts}.items()}
+    columns = {
+        n: np.concatenate(v) if len(v) > 1 else v[0] for n, v in {**columns, **label_parts}.items()
+    }
     source = " + ".join(str(p) for p in tables)
     lines = None
     if all(t.first_line is not None for t in tables.values()):
@@ -82,21 +105,36 @@ def load_run_data(config: dict) -> tuple[MultiTaskData, dict]:
 def _builtin(data: dict, overrides: list) -> MultiTaskData:
     from tfmtl.data.registry import dataset_parameters, load_dataset
 
-    kwargs = {"data_dir_" if k == "data_dir" else k: v for k, v in data.items() if k != "dataset" and v is not None}
+    kwargs = {
+        "data_dir_" if k == "data_dir" else k: v
+        for k, v in data.items()
+        if k != "dataset" and v is not None
+    }
     accepted = dataset_parameters(data["dataset"])
     for key in kwargs:
         if key not in accepted:
-            raise ValueError(f"data.{key.rstrip('_')}: dataset '{data['dataset']}' does not take it.")
+            raise ValueError(
+                f"data.{key.rstrip('_')}: dataset '{data['dataset']}' does not take it."
+            )
     loaded = load_dataset(data["dataset"], **kwargs)
     by_name = {t.name: t for t in loaded.tasks}
     for i, o in enumerate(overrides):
         if o["name"] not in by_name:
-            raise ValueError(f"tasks[{i}].name: dataset '{data['dataset']}' has no task '{o['name']}'; "
-                             f"its tasks: {', '.join(by_name)}.")
-        fields = {"weight": "loss_weight", "decay": "decay", "facets": "facets", "tower_units": "tower_units"}
+            raise ValueError(
+                f"tasks[{i}].name: dataset '{data['dataset']}' has no task '{o['name']}'; "
+                f"its tasks: {', '.join(by_name)}."
+            )
+        fields = {
+            "weight": "loss_weight",
+            "decay": "decay",
+            "facets": "facets",
+            "tower_units": "tower_units",
+        }
         if "space" in o:
             raise ValueError(f"tasks[{i}].space: a built-in dataset's sample spaces are fixed.")
-        by_name[o["name"]] = dataclasses.replace(by_name[o["name"]], **{fields[k]: v for k, v in o.items() if k in fields})
+        by_name[o["name"]] = dataclasses.replace(
+            by_name[o["name"]], **{fields[k]: v for k, v in o.items() if k in fields}
+        )
     # listed tasks are the ones to train (AITM's click -> purchase of the three-task funnel)
     loaded.tasks = [by_name[o["name"]] for o in overrides] if overrides else list(by_name.values())
     return loaded
@@ -106,7 +144,7 @@ def _rows(n: int, part, seed: int) -> np.ndarray:
     if part == [0.0, 1.0]:
         return np.arange(n)
     order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[int(round(part[0] * n)):int(round(part[1] * n))])
+    return np.sort(order[int(round(part[0] * n)) : int(round(part[1] * n))])
 
 
 def _tasks(configs: list, parts: dict):
@@ -118,12 +156,23 @@ def _tasks(configs: list, parts: dict):
         labels[column] = {}
         for path, table in tables.items():
             if c["label"] not in table.columns:
-                raise ValueError(f"tasks[{i}].label: {path} has no column '{c['label']}'. "
-                                 f"Columns: {', '.join(table.columns)}")
+                raise ValueError(
+                    f"tasks[{i}].label: {path} has no column '{c['label']}'. "
+                    f"Columns: {', '.join(table.columns)}"
+                )
             labels[column][path] = _label(table, c, i)
-        tasks.append(Task(c["name"], kind=c["kind"], label=column, loss_weight=float(c["weight"]),
-                          decay=float(c["decay"]), sample_space=c["space"], tower_units=tuple(c["tower_units"]),
-                          facets=c["facets"]))
+        tasks.append(
+            Task(
+                c["name"],
+                kind=c["kind"],
+                label=column,
+                loss_weight=float(c["weight"]),
+                decay=float(c["decay"]),
+                sample_space=c["space"],
+                tower_units=tuple(c["tower_units"]),
+                facets=c["facets"],
+            )
+        )
     return tasks, labels
 
 
@@ -139,13 +188,17 @@ def _label(table, c: dict, i: int) -> np.ndarray:
         return np.where(missing, np.nan, np.isin(values, positive)).astype(np.float32)
     if not numeric:
         row = int(np.flatnonzero(raw != "")[0]) if np.any(raw != "") else 0
-        raise ValueError(f"tasks[{i}].positive: label column '{c['label']}' holds text ({raw[row]!r} on "
-                         f"{table.line(row)} of {table.path}); list the values that mean 1 in `positive`.")
+        raise ValueError(
+            f"tasks[{i}].positive: label column '{c['label']}' holds text ({raw[row]!r} on "
+            f"{table.line(row)} of {table.path}); list the values that mean 1 in `positive`."
+        )
     if c["kind"] == "binary":
         bad = np.flatnonzero(np.isfinite(raw) & (raw != 0) & (raw != 1))
         if bad.size:
-            raise ValueError(f"{table.path}: {table.line(int(bad[0]))}: label '{c['label']}' of binary task "
-                             f"'{c['name']}' is {raw[bad[0]]:g}; a binary label is 0 or 1 (or set tasks[{i}].positive).")
+            raise ValueError(
+                f"{table.path}: {table.line(int(bad[0]))}: label '{c['label']}' of binary task "
+                f"'{c['name']}' is {raw[bad[0]]:g}; a binary label is 0 or 1 (or set tasks[{i}].positive)."
+            )
     return raw.astype(np.float32)
 
 
@@ -157,17 +210,25 @@ def _spec(overrides, table, rows, excluded: set):
     for i, o in enumerate([] if overrides == "auto" else overrides):
         name = o["name"]
         if name in excluded:
-            raise ValueError(f"features[{i}].name: '{name}' is a label or dropped column, never an input.")
+            raise ValueError(
+                f"features[{i}].name: '{name}' is a label or dropped column, never an input."
+            )
         _check_columns([name], table, f"features[{i}]")
         base = by_name.get(name) or infer_feature(name, train[name])[0]
         kind = o.get("kind") or (base.kind if base is not None else "categorical")
         cls = DenseFeature if kind == "dense" else CategoricalFeature
         fields = {f.name for f in dataclasses.fields(cls)}
-        kept = {k: getattr(base, k) for k in fields if base is not None and base.kind == kind and k != "name"}
+        kept = {
+            k: getattr(base, k)
+            for k in fields
+            if base is not None and base.kind == kind and k != "name"
+        }
         given = {_FEATURE_FIELDS[k]: v for k, v in o.items() if k in _FEATURE_FIELDS}
         stray = sorted(k for k in given if k not in fields)
         if stray:
-            raise ValueError(f"features[{i}]: a {kind} feature has no {next(k for k, v in _FEATURE_FIELDS.items() if v == stray[0])}.")
+            raise ValueError(
+                f"features[{i}]: a {kind} feature has no {next(k for k, v in _FEATURE_FIELDS.items() if v == stray[0])}."
+            )
         if kind == "dense" and train[name].dtype.kind != "f":
             raise ValueError(f"features[{i}]: '{name}' holds text, so it cannot be dense.")
         if kind == "categorical" and train[name].dtype.kind == "f" and "dtype" not in given:
@@ -186,7 +247,12 @@ def config_features(spec: FeatureSpec) -> list:
         entry = {"name": f.name, "kind": f.kind}
         for field in dataclasses.fields(f):
             value = getattr(f, field.name)
-            if field.name in keys and field.name != "vocabulary" and value is not None and value != field.default:
+            if (
+                field.name in keys
+                and field.name != "vocabulary"
+                and value is not None
+                and value != field.default
+            ):
                 entry[keys[field.name]] = value
         out.append(entry)
     return out
@@ -195,7 +261,9 @@ def config_features(spec: FeatureSpec) -> list:
 def _check_columns(names, table, where: str) -> None:
     for name in names:
         if name not in table.columns:
-            raise ValueError(f"{where}: {table.path} has no column '{name}'. Columns: {', '.join(table.columns)}")
+            raise ValueError(
+                f"{where}: {table.path} has no column '{name}'. Columns: {', '.join(table.columns)}"
+            )
 
 
 def _as_text(values: np.ndarray) -> np.ndarray:

@@ -34,7 +34,9 @@ BEHAVIOURS = {
 }
 
 
-def behaviour_sequences(users, items, timestamps, behaviours: dict, max_len: int, padding: int = 0) -> dict:
+def behaviour_sequences(
+    users, items, timestamps, behaviours: dict, max_len: int, padding: int = 0
+) -> dict:
     """Per row and behaviour, the user's earlier items: `{name: int64 [N, max_len]}`.
 
     Args:
@@ -49,15 +51,21 @@ def behaviour_sequences(users, items, timestamps, behaviours: dict, max_len: int
     users, items, ts = (np.asarray(a) for a in (users, items, timestamps))
     n = len(users)
     if len(items) != n or len(ts) != n:
-        raise ValueError(f"users, items, timestamps differ in length: {n}, {len(items)}, {len(ts)}.")
+        raise ValueError(
+            f"users, items, timestamps differ in length: {n}, {len(items)}, {len(ts)}."
+        )
     if int(max_len) < 1:
         raise ValueError(f"max_len must be >= 1. Received: max_len={max_len}")
     if np.any(items == padding):
         row = int(np.flatnonzero(items == padding)[0])
-        raise ValueError(f"Row {row:,} has item id {padding}, the padding value: choose another `padding`.")
+        raise ValueError(
+            f"Row {row:,} has item id {padding}, the padding value: choose another `padding`."
+        )
     _, user_code = np.unique(users, return_inverse=True)
     ts_code = np.unique(ts, return_inverse=True)[1].astype(np.int64)
-    key = user_code.astype(np.int64) * (int(ts_code.max(initial=0)) + 2) + ts_code  # (user, time) order
+    key = (
+        user_code.astype(np.int64) * (int(ts_code.max(initial=0)) + 2) + ts_code
+    )  # (user, time) order
     user_start = user_code.astype(np.int64) * (int(ts_code.max(initial=0)) + 2)
     positions = np.arange(int(max_len))
     out = {}
@@ -73,19 +81,31 @@ def behaviour_sequences(users, items, timestamps, behaviours: dict, max_len: int
         count = end - start
         index = start[:, None] + positions[None, :]
         valid = positions[None, :] < count[:, None]
-        gathered = chosen_items[np.clip(index, 0, max(len(chosen_items) - 1, 0))] if len(chosen_items) else index
+        gathered = (
+            chosen_items[np.clip(index, 0, max(len(chosen_items) - 1, 0))]
+            if len(chosen_items)
+            else index
+        )
         out[name] = np.where(valid, gathered, padding).astype(np.int64)
     return out
 
 
-def movielens_sequence_spec(embedding_dim: int = 8, max_len: int = 20, behaviours=("liked", "disliked")) -> FeatureSpec:
+def movielens_sequence_spec(
+    embedding_dim: int = 8, max_len: int = 20, behaviours=("liked", "disliked")
+) -> FeatureSpec:
     """`movielens_spec` plus one `<behaviour>_items` SequenceFeature per behaviour (sharing item_id)."""
     from tfmtl.data.movielens import movielens_spec
 
     base = movielens_spec(embedding_dim)
     seqs = [
-        SequenceFeature(f"{b}_items", max_len=int(max_len), embedding_dim=embedding_dim, dtype="int64",
-                        share_with="item_id", padding=0)
+        SequenceFeature(
+            f"{b}_items",
+            max_len=int(max_len),
+            embedding_dim=embedding_dim,
+            dtype="int64",
+            share_with="item_id",
+            padding=0,
+        )
         for b in behaviours
     ]
     return FeatureSpec(list(base) + seqs)
@@ -115,16 +135,22 @@ def load_movielens_sequences(
 
     unknown = [b for b in behaviours if b not in BEHAVIOURS]
     if unknown or not behaviours:
-        raise ValueError(f"Unknown behaviour(s) {unknown or list(behaviours)}. Choose from {sorted(BEHAVIOURS)}.")
+        raise ValueError(
+            f"Unknown behaviour(s) {unknown or list(behaviours)}. Choose from {sorted(BEHAVIOURS)}."
+        )
     task_objs = []
     for t in tasks:
         if not isinstance(t, Task) and t not in TASKS:
-            raise ValueError(f"Unknown MovieLens task {t!r}. Choose from {sorted(TASKS)} or pass a tfmtl.Task.")
+            raise ValueError(
+                f"Unknown MovieLens task {t!r}. Choose from {sorted(TASKS)} or pass a tfmtl.Task."
+            )
         task_objs.append(t if isinstance(t, Task) else TASKS[t])
     columns, source = read_movielens(data_dir_, variant, zip_digits)
     rating = np.asarray(columns["rating"])
     flags = {b: BEHAVIOURS[b](rating) for b in behaviours}
-    seqs = behaviour_sequences(columns["user_id"], columns["item_id"], columns["timestamp"], flags, max_len)
+    seqs = behaviour_sequences(
+        columns["user_id"], columns["item_id"], columns["timestamp"], flags, max_len
+    )
     for b, values in seqs.items():
         columns[f"{b}_items"] = values
     indices = split_indices(len(rating), seed, FRACTIONS)

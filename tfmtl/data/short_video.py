@@ -44,12 +44,18 @@ BEHAVIOURS = (
 )
 
 
-def short_video_columns(rows: int, users: int = 600, items: int = 400, dim: int = 6, seed: int = 0) -> dict:
+def short_video_columns(
+    rows: int, users: int = 600, items: int = 400, dim: int = 6, seed: int = 0
+) -> dict:
     """Raw columns: ids, `u0..`, `i0..`, `video_len`, `activity_group`, `freshness` and the labels."""
     if rows < 10 or users < 3 or items < 2:
-        raise ValueError(f"short_video needs rows >= 10, users >= 3, items >= 2. Received: {rows}, {users}, {items}")
+        raise ValueError(
+            f"short_video needs rows >= 10, users >= 3, items >= 2. Received: {rows}, {users}, {items}"
+        )
     rng = np.random.default_rng(seed)
-    user_group = np.repeat(np.arange(3), np.ceil(users * np.array([0.3, 0.3, 0.4])).astype(int))[:users]
+    user_group = np.repeat(np.arange(3), np.ceil(users * np.array([0.3, 0.3, 0.4])).astype(int))[
+        :users
+    ]
     # rows per user follow the group's share of rows
     weight = np.asarray(GROUP_SHARES)[user_group] / np.bincount(user_group, minlength=3)[user_group]
     user = rng.choice(users, size=rows, p=weight / weight.sum())
@@ -87,20 +93,28 @@ def short_video_columns(rows: int, users: int = 600, items: int = 400, dim: int 
         "freshness": fresh,
         "label_finish": (rng.random(rows) < sigmoid(z["finish"])).astype(np.float32),
         "label_skip": (rng.random(rows) < sigmoid(-z["skip"] - 1.0)).astype(np.float32),
-        "label_cmpl": np.clip(2.0 * sigmoid(z["cmpl"]) + rng.normal(scale=0.1, size=rows), 0.0, 2.0).astype(np.float32),
+        "label_cmpl": np.clip(
+            2.0 * sigmoid(z["cmpl"]) + rng.normal(scale=0.1, size=rows), 0.0, 2.0
+        ).astype(np.float32),
     }
 
 
-def short_video_tasks(facets: int = 2, fresh_groups=("high",), include: dict | None = None) -> list[Task]:
+def short_video_tasks(
+    facets: int = 2, fresh_groups=("high",), include: dict | None = None
+) -> list[Task]:
     """Leaf tasks: behaviour × group, and with `facets=3` × freshness for `fresh_groups`."""
     if facets not in (2, 3):
         raise ValueError(f"short_video has 2 or 3 facets. Received: facets={facets}")
-    leaves = expand_tasks(list(BEHAVIOURS), "group", GROUPS, column="activity_group", include=include)
+    leaves = expand_tasks(
+        list(BEHAVIOURS), "group", GROUPS, column="activity_group", include=include
+    )
     if facets == 2:
         return leaves
     unknown = sorted(set(fresh_groups) - set(GROUPS))
     if unknown:
-        raise ValueError(f"fresh_groups names unknown group(s) {unknown}; groups are {list(GROUPS)}")
+        raise ValueError(
+            f"fresh_groups names unknown group(s) {unknown}; groups are {list(GROUPS)}"
+        )
     out = []
     for t in leaves:
         if t.facets["group"] in fresh_groups:
@@ -127,12 +141,17 @@ def load_short_video(
     tasks = short_video_tasks(facets, fresh_groups, include)
     dim = sum(1 for c in columns if c.startswith("u") and c[1:].isdigit())
     spec = FeatureSpec(
-        [CategoricalFeature("user_id", embedding_dim=8, dtype="int64"),
-         CategoricalFeature("item_id", embedding_dim=8, dtype="int64")]
+        [
+            CategoricalFeature("user_id", embedding_dim=8, dtype="int64"),
+            CategoricalFeature("item_id", embedding_dim=8, dtype="int64"),
+        ]
         + [DenseFeature(f"u{i}") for i in range(dim)]
         + [DenseFeature(f"i{i}") for i in range(dim)]
-        + [DenseFeature("video_len", transform="log1p"), CategoricalFeature("activity_group", embedding_dim=2),
-           CategoricalFeature("freshness", embedding_dim=2)]
+        + [
+            DenseFeature("video_len", transform="log1p"),
+            CategoricalFeature("activity_group", embedding_dim=2),
+            CategoricalFeature("freshness", embedding_dim=2),
+        ]
     )
     indices = split_indices(rows, seed)
     data = build_splits(columns, spec, tasks, indices, "short_video")

@@ -21,7 +21,9 @@ from tfmtl.features import CategoricalFeature, DenseFeature, FeatureSpec
 from tfmtl.tasks import Task
 
 
-def mmoe_synthetic(rows: int, correlation: float, dim: int = 16, scale: float = 1.0, sines: int = 10, seed: int = 0):
+def mmoe_synthetic(
+    rows: int, correlation: float, dim: int = 16, scale: float = 1.0, sines: int = 10, seed: int = 0
+):
     """Raw arrays `(x [rows, dim], y_a [rows], y_b [rows])` of the MMoE generator."""
     if not -1.0 <= correlation <= 1.0:
         raise ValueError(f"correlation must be in [-1, 1]. Received: correlation={correlation}")
@@ -39,7 +41,9 @@ def mmoe_synthetic(rows: int, correlation: float, dim: int = 16, scale: float = 
     return x.astype(np.float32), target(w1).astype(np.float32), target(w2).astype(np.float32)
 
 
-def load_synthetic(rows: int = 20_000, correlation: float = 0.5, dim: int = 16, seed: int = 0) -> MultiTaskData:
+def load_synthetic(
+    rows: int = 20_000, correlation: float = 0.5, dim: int = 16, seed: int = 0
+) -> MultiTaskData:
     """The generator as `MultiTaskData` (60/20/20 split), tasks `task_a`, `task_b` (regression)."""
     x, y_a, y_b = mmoe_synthetic(rows, correlation, dim=dim, seed=seed)
     columns = {f"x{i}": x[:, i] for i in range(dim)}
@@ -48,9 +52,17 @@ def load_synthetic(rows: int = 20_000, correlation: float = 0.5, dim: int = 16, 
     columns["y_a"], columns["y_b"] = y_a, y_b
     spec = FeatureSpec(
         [DenseFeature(f"x{i}") for i in range(dim)]
-        + [CategoricalFeature("segment", embedding_dim=4), DenseFeature("video_len", transform="log1p")]
+        + [
+            CategoricalFeature("segment", embedding_dim=4),
+            DenseFeature("video_len", transform="log1p"),
+        ]
     )
-    tasks = [Task("task_a", kind="regression", label="y_a"), Task("task_b", kind="regression", label="y_b")]
+    tasks = [
+        Task("task_a", kind="regression", label="y_a"),
+        Task("task_b", kind="regression", label="y_b"),
+    ]
     data = build_splits(columns, spec, tasks, split_indices(rows, seed), "synthetic")
-    data.description = f"MMoE synthetic: {rows:,} rows, correlation {correlation}, dim {dim}, seed {seed}"
+    data.description = (
+        f"MMoE synthetic: {rows:,} rows, correlation {correlation}, dim {dim}, seed {seed}"
+    )
     return data

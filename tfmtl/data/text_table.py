@@ -89,19 +89,29 @@ def read_table(
     reader = pa_csv.open_csv(
         pa.BufferReader(data),
         read_options=pa_csv.ReadOptions(
-            column_names=names, skip_rows=int(header), encoding=encoding, block_size=_BLOCK_BYTES, use_threads=False,
+            column_names=names,
+            skip_rows=int(header),
+            encoding=encoding,
+            block_size=_BLOCK_BYTES,
+            use_threads=False,
         ),
         parse_options=pa_csv.ParseOptions(
-            delimiter=delimiter, quote_char='"' if quoting else False, invalid_row_handler=on_invalid,
+            delimiter=delimiter,
+            quote_char='"' if quoting else False,
+            invalid_row_handler=on_invalid,
         ),
         convert_options=pa_csv.ConvertOptions(
-            column_types={n: pa.string() for n in names}, include_columns=wanted, strings_can_be_null=False,
+            column_types={n: pa.string() for n in names},
+            include_columns=wanted,
+            strings_can_be_null=False,
         ),
     )
     batches = []
     from tqdm import tqdm
 
-    with tqdm(desc=f"reading {path.name}", unit=" rows", unit_scale=True, delay=2, leave=False) as progress:
+    with tqdm(
+        desc=f"reading {path.name}", unit=" rows", unit_scale=True, delay=2, leave=False
+    ) as progress:
         for batch in reader:
             batches.append(batch)
             progress.update(batch.num_rows)
@@ -119,11 +129,19 @@ def read_table(
         if strip:
             column = pc.utf8_trim_whitespace(column)
         if missing_values:
-            column = pc.if_else(pc.is_in(column, value_set=pa.array(list(missing_values), pa.string())), "", column)
-        if infer_numbers and name not in integer and _all_numbers(column.dictionary_encode().dictionary):
+            column = pc.if_else(
+                pc.is_in(column, value_set=pa.array(list(missing_values), pa.string())), "", column
+            )
+        if (
+            infer_numbers
+            and name not in integer
+            and _all_numbers(column.dictionary_encode().dictionary)
+        ):
             out[name] = _number_column(column, name, path, int(header), np.float64)
         elif name in numeric or name in integer:
-            out[name] = _number_column(column, name, path, int(header), np.int64 if name in integer else np.float64)
+            out[name] = _number_column(
+                column, name, path, int(header), np.int64 if name in integer else np.float64
+            )
         else:
             encoded = column.dictionary_encode()
             values = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)

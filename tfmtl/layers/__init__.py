@@ -13,8 +13,20 @@ from tfmtl.layers.switcher import Switcher
 from tfmtl.layers.towers import Tower
 
 __all__ = [
-    "CGC", "ExpertBank", "FeatureEmbedding", "Gate", "MLMMoE", "MLP", "MMoE", "OMoE", "PLE",
-    "SharedBottom", "SingleTask", "Switcher", "Tower", "mix",
+    "CGC",
+    "ExpertBank",
+    "FeatureEmbedding",
+    "Gate",
+    "MLMMoE",
+    "MLP",
+    "MMoE",
+    "OMoE",
+    "PLE",
+    "SharedBottom",
+    "SingleTask",
+    "Switcher",
+    "Tower",
+    "mix",
 ]
 from tfmtl.layers.adatt import AdaTT, AdaTTSp
 from tfmtl.layers.aitm import AITM, BehaviourCalibration
@@ -25,8 +37,15 @@ from tfmtl.layers.esmm import EntireSpaceProduct
 from tfmtl.layers.sluice import Sluice
 
 __all__ += [
-    "AITM", "AdaTT", "AdaTTSp", "AsymmetricSharing", "BehaviourCalibration", "CrossStitch", "CustomizedSharing",
-    "EntireSpaceProduct", "Sluice",
+    "AITM",
+    "AdaTT",
+    "AdaTTSp",
+    "AsymmetricSharing",
+    "BehaviourCalibration",
+    "CrossStitch",
+    "CustomizedSharing",
+    "EntireSpaceProduct",
+    "Sluice",
 ]
 __all__ += ["CTFM", "DMLTowers", "GKD"]
 from tfmtl.layers.dtrn import DTRNBottom

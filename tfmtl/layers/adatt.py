@@ -71,15 +71,25 @@ class AdaTT(Switcher):
         super().__init__(num_outputs, **kwargs)
         if int(num_levels) < 1:
             raise ValueError(f"AdaTT needs num_levels >= 1. Received: num_levels={num_levels}")
-        counts = list(num_task_experts) if isinstance(num_task_experts, (list, tuple)) else [num_task_experts] * self.num_outputs
+        counts = (
+            list(num_task_experts)
+            if isinstance(num_task_experts, (list, tuple))
+            else [num_task_experts] * self.num_outputs
+        )
         if len(counts) != self.num_outputs or any(int(c) < 1 for c in counts):
             raise ValueError(
                 "AdaTT needs num_task_experts as one int >= 1 or a list of num_outputs "
                 f"({self.num_outputs}) ints >= 1. Received: num_task_experts={num_task_experts}"
             )
         if int(num_shared_experts) < 0:
-            raise ValueError(f"AdaTT needs num_shared_experts >= 0. Received: num_shared_experts={num_shared_experts}")
-        self.num_task_experts = int(num_task_experts) if not isinstance(num_task_experts, (list, tuple)) else [int(c) for c in counts]
+            raise ValueError(
+                f"AdaTT needs num_shared_experts >= 0. Received: num_shared_experts={num_shared_experts}"
+            )
+        self.num_task_experts = (
+            int(num_task_experts)
+            if not isinstance(num_task_experts, (list, tuple))
+            else [int(c) for c in counts]
+        )
         self._counts = [int(c) for c in counts]
         self.num_levels, self.num_shared_experts = int(num_levels), int(num_shared_experts)
         self.expert_units = per_level_units(expert_units, self.num_levels, "AdaTT")
@@ -92,7 +102,9 @@ class AdaTT(Switcher):
         # P[t, e] = 1 when expert e is native to task t: pad() in eq 11.
         self._native_mask = np.zeros((t, self._num_total), "float32")
         self._native_mask[self._owner, np.arange(self._num_task_total)] = 1.0
-        self._learnt = np.asarray([1.0 if self._counts[k] > 1 else 0.0 for k in self._owner], "float32")
+        self._learnt = np.asarray(
+            [1.0 if self._counts[k] > 1 else 0.0 for k in self._owner], "float32"
+        )
 
     def accepted_view_counts(self):
         return (self.num_outputs, self.num_outputs + 1)
@@ -101,7 +113,13 @@ class AdaTT(Switcher):
     def build_switcher(self, input_shape):
         t, m_s = self.num_outputs, self.num_shared_experts
         d = int(input_shape[-1])
-        self.task_experts, self.shared_experts, self.task_gates, self.shared_gates, self.native_weights = [], [], [], [], []
+        (
+            self.task_experts,
+            self.shared_experts,
+            self.task_gates,
+            self.shared_gates,
+            self.native_weights,
+        ) = [], [], [], [], []
         for j, units in enumerate(self.expert_units):
             bank = ExpertBank(self._num_task_total, units, name=f"task_experts_{j}")
             bank.build((None, d) if j == 0 else (None, self._num_task_total, d))
@@ -150,10 +168,14 @@ class AdaTT(Switcher):
         if tensor_input:
             task_e = self.task_experts[j](task_views[0])
         else:  # eq 4: task t's experts read f^{l-1}_t only
-            task_e = self.task_experts[j](ops.take(ops.stack(task_views, axis=1), self._owner, axis=1))
+            task_e = self.task_experts[j](
+                ops.take(ops.stack(task_views, axis=1), self._owner, axis=1)
+            )
         experts = task_e
         if self.num_shared_experts:
-            experts = ops.concatenate([task_e, self.shared_experts[j](shared_view)], axis=1)  # eq 6 + shared
+            experts = ops.concatenate(
+                [task_e, self.shared_experts[j](shared_view)], axis=1
+            )  # eq 6 + shared
         gates = [gate(v) for gate, v in zip(self.task_gates[j], task_views)]  # eq 10
         weights = ops.stack(gates, axis=1)  # [B, T, E]
         if self.native_fusion:
@@ -170,7 +192,9 @@ class AdaTT(Switcher):
     def _run(self, task_views, shared_view, tensor_input):
         all_gates = []
         for j in range(self.num_levels):
-            task_views, shared_view, gates = self._level(j, task_views, shared_view, tensor_input and j == 0)
+            task_views, shared_view, gates = self._level(
+                j, task_views, shared_view, tensor_input and j == 0
+            )
             all_gates.extend(gates)
         return task_views, all_gates
 
@@ -179,7 +203,9 @@ class AdaTT(Switcher):
 
     def forward_views(self, views):
         task_views = list(views[: self.num_outputs])
-        shared = views[-1] if len(views) > self.num_outputs else ops.mean(ops.stack(task_views, 0), 0)
+        shared = (
+            views[-1] if len(views) > self.num_outputs else ops.mean(ops.stack(task_views, 0), 0)
+        )
         return self._run(task_views, shared, False)
 
     @property
@@ -216,13 +242,17 @@ class AdaTTSp(AdaTT):
     2
     """
 
-    def __init__(self, num_outputs: int, num_task_experts, expert_units, num_levels: int = 2, **kwargs):
+    def __init__(
+        self, num_outputs: int, num_task_experts, expert_units, num_levels: int = 2, **kwargs
+    ):
         shared = kwargs.pop("num_shared_experts", 0)
         if shared:
             raise ValueError(
                 f"AdaTTSp has no shared experts. Received: num_shared_experts={shared}; use AdaTT for general AdaTT."
             )
-        super().__init__(num_outputs, num_task_experts, expert_units, num_levels=num_levels, **kwargs)
+        super().__init__(
+            num_outputs, num_task_experts, expert_units, num_levels=num_levels, **kwargs
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -38,14 +38,24 @@ class AITM(keras.layers.Layer):
         self.return_attention = bool(return_attention)
 
     def build(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) < 2 or not isinstance(input_shape[0], (list, tuple)):
-            raise ValueError(f"AITM '{self.name}' takes a list of >= 2 task representations. Received: {input_shape}")
+        if (
+            not isinstance(input_shape, (list, tuple))
+            or len(input_shape) < 2
+            or not isinstance(input_shape[0], (list, tuple))
+        ):
+            raise ValueError(
+                f"AITM '{self.name}' takes a list of >= 2 task representations. Received: {input_shape}"
+            )
         dims = [int(s[-1]) for s in input_shape]
         if len(set(dims)) != 1:
-            raise ValueError(f"AITM '{self.name}' needs task representations of one width. Received widths {dims}.")
+            raise ValueError(
+                f"AITM '{self.name}' needs task representations of one width. Received widths {dims}."
+            )
         d, steps = dims[0], len(input_shape) - 1
         self.dim = d
-        self.transfer = [keras.layers.Dense(d, activation="relu", name=f"transfer_{t}") for t in range(steps)]
+        self.transfer = [
+            keras.layers.Dense(d, activation="relu", name=f"transfer_{t}") for t in range(steps)
+        ]
         self.h1 = [keras.layers.Dense(d, name=f"query_{t + 1}") for t in range(steps)]
         self.h2 = [keras.layers.Dense(d, name=f"key_{t + 1}") for t in range(steps)]
         self.h3 = [keras.layers.Dense(d, name=f"value_{t + 1}") for t in range(steps)]
@@ -56,7 +66,9 @@ class AITM(keras.layers.Layer):
     def call(self, inputs):
         z, weights = [inputs[0]], []
         for t in range(1, len(inputs)):
-            u = ops.stack([self.transfer[t - 1](z[-1]), inputs[t]], axis=1)  # [B, 2, d]: p_{t-1}, q_t
+            u = ops.stack(
+                [self.transfer[t - 1](z[-1]), inputs[t]], axis=1
+            )  # [B, 2, d]: p_{t-1}, q_t
             scores = ops.sum(self.h1[t - 1](u) * self.h2[t - 1](u), axis=-1) / math.sqrt(self.dim)
             w = ops.softmax(scores, axis=-1)  # AITM eq 4
             z.append(ops.einsum("bu,bud->bd", w, self.h3[t - 1](u)))  # AITM eq 3

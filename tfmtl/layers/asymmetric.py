@@ -38,10 +38,14 @@ class AsymmetricSharing(Switcher):
     [(3, 8), (3, 16)]
     """
 
-    def __init__(self, num_outputs: int, units: list[int], sources=None, fusion: str = "sum", **kwargs):
+    def __init__(
+        self, num_outputs: int, units: list[int], sources=None, fusion: str = "sum", **kwargs
+    ):
         super().__init__(num_outputs, **kwargs)
         if fusion not in FUSIONS:
-            raise ValueError(f"AsymmetricSharing fusion must be one of {FUSIONS}. Received: fusion={fusion!r}")
+            raise ValueError(
+                f"AsymmetricSharing fusion must be one of {FUSIONS}. Received: fusion={fusion!r}"
+            )
         if sources is None:
             sources = [list(range(k)) for k in range(self.num_outputs)]
         sources = [[int(s) for s in row] for row in sources]
@@ -80,4 +84,9 @@ class AsymmetricSharing(Switcher):
         return self._fuse(self.bottoms(ops.stack(views, axis=1)))  # view t feeds bottom t
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "sources": self.sources, "fusion": self.fusion}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "sources": self.sources,
+            "fusion": self.fusion,
+        }

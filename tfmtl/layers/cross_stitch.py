@@ -49,9 +49,13 @@ class CrossStitch(Switcher):
         super().__init__(num_outputs, **kwargs)
         units = [int(u) for u in units]
         if not units or any(u < 1 for u in units):
-            raise ValueError(f"CrossStitch units must be a non-empty list of positive ints. Received: units={units}")
+            raise ValueError(
+                f"CrossStitch units must be a non-empty list of positive ints. Received: units={units}"
+            )
         if not 0.0 <= float(self_weight) <= 1.0:
-            raise ValueError(f"CrossStitch self_weight must be in [0, 1]. Received: self_weight={self_weight}")
+            raise ValueError(
+                f"CrossStitch self_weight must be in [0, 1]. Received: self_weight={self_weight}"
+            )
         self.units, self.self_weight = units, float(self_weight)
 
     def build_switcher(self, input_shape):
@@ -61,7 +65,13 @@ class CrossStitch(Switcher):
             bank = ExpertBank(t, [u], name=f"columns_{j}")
             bank.build((None, t, d))
             self.columns.append(bank)
-            self.alphas.append(self.add_weight(name=f"alpha_{j}", shape=(t, t), initializer=stitch_initializer(t, self.self_weight)))
+            self.alphas.append(
+                self.add_weight(
+                    name=f"alpha_{j}",
+                    shape=(t, t),
+                    initializer=stitch_initializer(t, self.self_weight),
+                )
+            )
             d = u
 
     def _run(self, h):

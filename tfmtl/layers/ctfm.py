@@ -63,7 +63,9 @@ class CTFM(keras.layers.Layer):
         if int(num_tasks) < 1:
             raise ValueError(f"CTFM needs num_tasks >= 1. Received: num_tasks={num_tasks}")
         if stop_gradient not in STOP_GRADIENT:
-            raise ValueError(f"CTFM stop_gradient must be one of {STOP_GRADIENT}. Received: stop_gradient={stop_gradient!r}")
+            raise ValueError(
+                f"CTFM stop_gradient must be one of {STOP_GRADIENT}. Received: stop_gradient={stop_gradient!r}"
+            )
         self.num_tasks, self.stop_gradient = int(num_tasks), stop_gradient
         self.use_task_embeddings = bool(use_task_embeddings)
         self.projection_activation = projection_activation
@@ -81,7 +83,9 @@ class CTFM(keras.layers.Layer):
         d = self.dim = widths[0]
         init = keras.initializers.RandomNormal(stddev=self.embedding_stddev)
         if self.use_task_embeddings:
-            self.task_embeddings = self.add_weight(shape=(self.num_tasks, d), initializer=init, name="task_embeddings")
+            self.task_embeddings = self.add_weight(
+                shape=(self.num_tasks, d), initializer=init, name="task_embeddings"
+            )
         self.w_q = self.add_weight(shape=(d, d), initializer="glorot_uniform", name="w_q")
         self.w_k = self.add_weight(shape=(d, d), initializer="glorot_uniform", name="w_k")
         self.w_v = self.add_weight(shape=(d, d), initializer="glorot_uniform", name="w_v")
@@ -137,8 +141,16 @@ class CTFM(keras.layers.Layer):
 
 def _check_list(input_shape, count: int | None, owner: str) -> list:
     """The per-task shapes of a list input (of `count` tensors, if given), or a ValueError naming `owner`."""
-    if not (isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple))):
-        raise ValueError(f"{owner} takes a list of per-task tensors [B, d]. Received one input of shape {input_shape}.")
+    if not (
+        isinstance(input_shape, (list, tuple))
+        and input_shape
+        and isinstance(input_shape[0], (list, tuple))
+    ):
+        raise ValueError(
+            f"{owner} takes a list of per-task tensors [B, d]. Received one input of shape {input_shape}."
+        )
     if count is not None and len(input_shape) != count:
-        raise ValueError(f"{owner} was built for {count} tasks but received a list of {len(input_shape)} tensors.")
+        raise ValueError(
+            f"{owner} was built for {count} tasks but received a list of {len(input_shape)} tensors."
+        )
     return [tuple(s) for s in input_shape]

@@ -35,7 +35,10 @@ class CustomizedSharing(Switcher):
 
     def __init__(self, num_outputs: int, shared_units: list[int], task_units: list[int], **kwargs):
         super().__init__(num_outputs, **kwargs)
-        self.shared_units, self.task_units = [int(u) for u in shared_units], [int(u) for u in task_units]
+        self.shared_units, self.task_units = (
+            [int(u) for u in shared_units],
+            [int(u) for u in task_units],
+        )
         if not self.shared_units or not self.task_units:
             raise ValueError(
                 "CustomizedSharing needs non-empty shared_units and task_units. Received: "
@@ -59,8 +62,14 @@ class CustomizedSharing(Switcher):
 
     def forward_views(self, views):
         task_views = views[: self.num_outputs]
-        shared_view = views[-1] if len(views) > self.num_outputs else ops.mean(ops.stack(task_views, 0), 0)
+        shared_view = (
+            views[-1] if len(views) > self.num_outputs else ops.mean(ops.stack(task_views, 0), 0)
+        )
         return self._join(self.shared(shared_view), self.bottoms(ops.stack(task_views, axis=1)))
 
     def get_config(self):
-        return {**super().get_config(), "shared_units": self.shared_units, "task_units": self.task_units}
+        return {
+            **super().get_config(),
+            "shared_units": self.shared_units,
+            "task_units": self.task_units,
+        }

@@ -76,21 +76,42 @@ class DMLTowers(keras.layers.Layer):
         if bad:
             raise ValueError(f"DMLTowers kinds must be in {KINDS}. Received: kinds={self.kinds}")
         if gkd and any(not u for u in self.tower_units):
-            raise ValueError(f"GKD reads each task's hidden h^k, so every tower needs hidden units. Received: tower_units={self.tower_units}")
+            raise ValueError(
+                f"GKD reads each task's hidden h^k, so every tower needs hidden units. Received: tower_units={self.tower_units}"
+            )
         self.ctfm, self.gkd = bool(ctfm), bool(gkd)
         self.ctfm_stop_gradient, self.gkd_stop_gradient = ctfm_stop_gradient, gkd_stop_gradient
-        self.gkd_units, self.gkd_gate_units = [int(u) for u in gkd_units], [int(u) for u in gkd_gate_units]
+        self.gkd_units, self.gkd_gate_units = (
+            [int(u) for u in gkd_units],
+            [int(u) for u in gkd_gate_units],
+        )
         self.dropout, self.ctfm_activation = float(dropout), ctfm_activation
         k = len(self.kinds)
         self.cross = (
-            CTFM(k, stop_gradient=ctfm_stop_gradient, projection_activation=ctfm_activation, name="ctfm")
+            CTFM(
+                k,
+                stop_gradient=ctfm_stop_gradient,
+                projection_activation=ctfm_activation,
+                name="ctfm",
+            )
             if self.ctfm
             else None
         )
         if self.gkd:
-            self.hidden = [MLP(u, dropout=self.dropout, name=f"hidden_{i}") for i, u in enumerate(self.tower_units)]
+            self.hidden = [
+                MLP(u, dropout=self.dropout, name=f"hidden_{i}")
+                for i, u in enumerate(self.tower_units)
+            ]
             self.heads = [
-                GKD(i, kind, self.gkd_units, self.gkd_gate_units, gkd_stop_gradient, self.dropout, name=f"gkd_{i}")
+                GKD(
+                    i,
+                    kind,
+                    self.gkd_units,
+                    self.gkd_gate_units,
+                    gkd_stop_gradient,
+                    self.dropout,
+                    name=f"gkd_{i}",
+                )
                 for i, kind in enumerate(self.kinds)
             ]
         else:

@@ -63,10 +63,16 @@ class DTRNBottom(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.spec = features if isinstance(features, FeatureSpec) else FeatureSpec.from_config(features)
+        self.spec = (
+            features if isinstance(features, FeatureSpec) else FeatureSpec.from_config(features)
+        )
         self.num_tasks, self.sequences, self.target = int(num_tasks), list(sequences), target
         self.use_tim, self.use_trm, self.lookup = bool(tim), bool(trm), bool(lookup)
-        self.num_heads, self.ffn_units, self.hyper_units = int(num_heads), ffn_units, int(hyper_units)
+        self.num_heads, self.ffn_units, self.hyper_units = (
+            int(num_heads),
+            ffn_units,
+            int(hyper_units),
+        )
         self.type_dim, self.trm_units = type_dim, int(trm_units)
         self.injection = [injection] if isinstance(injection, str) else list(injection)
         self._check()
@@ -87,20 +93,30 @@ class DTRNBottom(keras.layers.Layer):
 
     def _check(self):
         if self.num_tasks < 1:
-            raise ValueError(f"DTRNBottom needs num_tasks >= 1. Received: num_tasks={self.num_tasks}")
+            raise ValueError(
+                f"DTRNBottom needs num_tasks >= 1. Received: num_tasks={self.num_tasks}"
+            )
         if self.use_tim and not self.sequences:
-            raise ValueError("DTRN's TIM reads behaviour sequences: pass `sequences` or set `tim=False`.")
+            raise ValueError(
+                "DTRN's TIM reads behaviour sequences: pass `sequences` or set `tim=False`."
+            )
         if not self.sequences:
             return
         if self.target is None:
-            raise ValueError(f"DTRNBottom needs `target` (the target item feature) to attend over {self.sequences}.")
+            raise ValueError(
+                f"DTRNBottom needs `target` (the target item feature) to attend over {self.sequences}."
+            )
         target = self.spec[self.target]
         if target.kind != "categorical":
-            raise ValueError(f"DTRN target '{self.target}' must be a categorical feature; it is {target.kind}.")
+            raise ValueError(
+                f"DTRN target '{self.target}' must be a categorical feature; it is {target.kind}."
+            )
         for name in self.sequences:
             f = self.spec[name]
             if f.kind != "sequence":
-                raise ValueError(f"DTRN behaviour '{name}' must be a SequenceFeature; it is {f.kind}.")
+                raise ValueError(
+                    f"DTRN behaviour '{name}' must be a SequenceFeature; it is {f.kind}."
+                )
             dim = target.embedding_dim if f.share_with else f.embedding_dim
             if f.share_with not in (None, self.target) or dim != target.embedding_dim:
                 raise ValueError(
@@ -117,15 +133,20 @@ class DTRNBottom(keras.layers.Layer):
         self.features.build(input_shape)
         if self.tim is not None:
             d = self.spec[self.target].embedding_dim
-            self.tim.build((None, d), [(None, self.spec[n].max_len, d) for n in self.sequences],
-                           [(None, self.spec[n].max_len) for n in self.sequences])
+            self.tim.build(
+                (None, d),
+                [(None, self.spec[n].max_len, d) for n in self.sequences],
+                [(None, self.spec[n].max_len) for n in self.sequences],
+            )
         if self.trm is not None:
             self.trm.build((None, self.output_dim))
         self.built = True
 
     def interests(self, inputs):
         """TIM's `[B, T, M * d]` task-specific (or `[B, 1, M * d]` task-shared) interests."""
-        target = self.features.tables[self.target](self.features.ids(self.target, inputs[self.target]))
+        target = self.features.tables[self.target](
+            self.features.ids(self.target, inputs[self.target])
+        )
         embedded = [self.features.embed_sequence(n, inputs[n]) for n in self.sequences]
         return self.tim(target, [e for e, _ in embedded], [m for _, m in embedded])
 
@@ -136,7 +157,10 @@ class DTRNBottom(keras.layers.Layer):
         else:
             interests = self.interests(inputs)
             # DTRN §3.4: raw_i = [e^s_1, ..., e^s_N, interest_i]
-            raw = [ops.concatenate([sparse, interests[:, i]], axis=-1) for i in range(interests.shape[1])]
+            raw = [
+                ops.concatenate([sparse, interests[:, i]], axis=-1)
+                for i in range(interests.shape[1])
+            ]
             raw = raw if self.use_tim else raw[0]
         if self.trm is not None:
             return self.trm(raw)

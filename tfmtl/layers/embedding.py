@@ -35,12 +35,16 @@ class FeatureEmbedding(keras.layers.Layer):
 
     def __init__(self, features, lookup: bool = True, **kwargs):
         super().__init__(**kwargs)
-        self.spec = features if isinstance(features, FeatureSpec) else FeatureSpec.from_config(features)
+        self.spec = (
+            features if isinstance(features, FeatureSpec) else FeatureSpec.from_config(features)
+        )
         self.lookup = bool(lookup)
         self.lookups, self.tables, self.piecewise = {}, {}, {}
         for f in self.spec:
             if f.kind == "dense" and _piecewise(f):
-                self.piecewise[f.name] = keras.layers.Dense(f.embedding_dim, name=f"piecewise_{f.name}")
+                self.piecewise[f.name] = keras.layers.Dense(
+                    f.embedding_dim, name=f"piecewise_{f.name}"
+                )
             elif f.kind == "dense" and f.boundaries and f.encoding == "bucket":
                 self.tables[f.name] = keras.layers.Embedding(
                     len(f.boundaries) + 1, f.embedding_dim, name=f"embedding_{f.name}"
@@ -48,9 +52,13 @@ class FeatureEmbedding(keras.layers.Layer):
             if f.kind == "dense" or getattr(f, "share_with", None):
                 continue
             if f.kind == "sequence" and f.vocabulary is None:
-                raise ValueError(f"Sequence feature '{f.name}' has no vocabulary: adapt the spec first.")
+                raise ValueError(
+                    f"Sequence feature '{f.name}' has no vocabulary: adapt the spec first."
+                )
             size = f.num_ids if f.kind == "categorical" else len(f.vocabulary) + 1
-            self.tables[f.name] = keras.layers.Embedding(size, f.embedding_dim, name=f"embedding_{f.name}")
+            self.tables[f.name] = keras.layers.Embedding(
+                size, f.embedding_dim, name=f"embedding_{f.name}"
+            )
             if self.lookup:
                 self.lookups[f.name] = _lookup_layer(f)
 
@@ -58,7 +66,8 @@ class FeatureEmbedding(keras.layers.Layer):
     def output_dim(self) -> int:
         return sum(
             (1 + (f.embedding_dim if f.name in self.piecewise or f.name in self.tables else 0))
-            if f.kind == "dense" else f.embedding_dim
+            if f.kind == "dense"
+            else f.embedding_dim
             for f in self.spec
             if f.kind != "sequence"
         )
@@ -127,7 +136,9 @@ def piecewise_linear(x, edges):
     left, width = edges[:-1], np.diff(edges)
     low = np.where(np.arange(len(width)) == 0, -np.inf, 0.0)
     high = np.where(np.arange(len(width)) == len(width) - 1, np.inf, 1.0)
-    z = (ops.expand_dims(ops.cast(x, "float32"), -1) - left.astype("float32")) / width.astype("float32")
+    z = (ops.expand_dims(ops.cast(x, "float32"), -1) - left.astype("float32")) / width.astype(
+        "float32"
+    )
     return ops.minimum(ops.maximum(z, low.astype("float32")), high.astype("float32"))
 
 

@@ -29,7 +29,11 @@ class EntireSpaceProduct(keras.layers.Layer):
     """
 
     def build(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) < 2 or not isinstance(input_shape[0], (list, tuple)):
+        if (
+            not isinstance(input_shape, (list, tuple))
+            or len(input_shape) < 2
+            or not isinstance(input_shape[0], (list, tuple))
+        ):
             raise ValueError(
                 f"EntireSpaceProduct '{self.name}' takes a list of >= 2 probabilities (pCTR, pCVR, ...). "
                 f"Received input shape {input_shape}."

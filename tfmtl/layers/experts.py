@@ -34,9 +34,13 @@ class ExpertBank(keras.layers.Layer):
         super().__init__(**kwargs)
         units = [int(u) for u in units]
         if num_experts < 1:
-            raise ValueError(f"ExpertBank needs num_experts >= 1. Received: num_experts={num_experts}")
+            raise ValueError(
+                f"ExpertBank needs num_experts >= 1. Received: num_experts={num_experts}"
+            )
         if not units or any(u < 1 for u in units):
-            raise ValueError(f"ExpertBank units must be a non-empty list of positive ints. Received: units={units}")
+            raise ValueError(
+                f"ExpertBank units must be a non-empty list of positive ints. Received: units={units}"
+            )
         self.num_experts, self.units, self.activation = int(num_experts), units, activation
         self._activation = keras.activations.get(activation)
 
@@ -49,10 +53,14 @@ class ExpertBank(keras.layers.Layer):
         self.kernels, self.biases = [], []
         for i, units in enumerate(self.units):
             self.kernels.append(
-                self.add_weight(name=f"kernel_{i}", shape=(self.num_experts, d_in, units), initializer=init)
+                self.add_weight(
+                    name=f"kernel_{i}", shape=(self.num_experts, d_in, units), initializer=init
+                )
             )
             self.biases.append(
-                self.add_weight(name=f"bias_{i}", shape=(self.num_experts, units), initializer="zeros")
+                self.add_weight(
+                    name=f"bias_{i}", shape=(self.num_experts, units), initializer="zeros"
+                )
             )
             d_in = units
 
@@ -105,7 +113,9 @@ class Gate(keras.layers.Layer):
 
     def build(self, input_shape):
         self.kernel = self.add_weight(
-            name="kernel", shape=(int(input_shape[-1]), self.num_experts), initializer="glorot_uniform"
+            name="kernel",
+            shape=(int(input_shape[-1]), self.num_experts),
+            initializer="glorot_uniform",
         )
         self.bias = self.add_weight(name="bias", shape=(self.num_experts,), initializer="zeros")
 
@@ -166,11 +176,10 @@ def run_banks(x, banks, heads=()):
         wide = ops.matmul(x, ops.concatenate(kernels, axis=1)) + ops.concatenate(biases, axis=0)
         z, start = [], 0
         for w in widths:
-            z.append(wide[:, start:start + w])
+            z.append(wide[:, start : start + w])
             start += w
     outs = []
     for bank, zb in zip(banks, z):
         e, u = bank.num_experts, bank.units[0]
         outs.append(bank.deeper_layers(ops.reshape(bank._activation(zb), (-1, e, u))))
-    return outs, z[len(banks):]
-
+    return outs, z[len(banks) :]

@@ -46,7 +46,9 @@ class FeatureSelect(keras.layers.Layer):
 
     def __init__(self, features, names: list[str], **kwargs):
         super().__init__(**kwargs)
-        self.spec = features if isinstance(features, FeatureSpec) else FeatureSpec.from_config(features)
+        self.spec = (
+            features if isinstance(features, FeatureSpec) else FeatureSpec.from_config(features)
+        )
         spans = feature_columns(self.spec)
         unknown = [n for n in names if n not in spans]
         if unknown:

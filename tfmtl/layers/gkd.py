@@ -61,11 +61,18 @@ class GKD(keras.layers.Layer):
         if kind not in KINDS:
             raise ValueError(f"GKD kind must be one of {KINDS}. Received: kind={kind!r}")
         if stop_gradient not in STOP_GRADIENT:
-            raise ValueError(f"GKD stop_gradient must be one of {STOP_GRADIENT}. Received: stop_gradient={stop_gradient!r}")
+            raise ValueError(
+                f"GKD stop_gradient must be one of {STOP_GRADIENT}. Received: stop_gradient={stop_gradient!r}"
+            )
         if not global_units:
-            raise ValueError("GKD global_units must name at least one layer (its last width is d1). Received: []")
+            raise ValueError(
+                "GKD global_units must name at least one layer (its last width is d1). Received: []"
+            )
         self.task_index, self.kind, self.stop_gradient = int(task_index), kind, stop_gradient
-        self.global_units, self.gate_units = [int(u) for u in global_units], [int(u) for u in gate_units]
+        self.global_units, self.gate_units = (
+            [int(u) for u in global_units],
+            [int(u) for u in gate_units],
+        )
         self.dropout = float(dropout)
         self.global_mlp = MLP(self.global_units, dropout=self.dropout, name="global_mlp")
         self.gate_mlp = MLP(self.gate_units, name="gate_mlp")
@@ -92,9 +99,13 @@ class GKD(keras.layers.Layer):
             h if (self.stop_gradient == "others" and j == self.task_index) else ops.stop_gradient(h)
             for j, h in enumerate(hidden)
         ]
-        gk = self.global_mlp(ops.concatenate(parts, axis=-1), training=training)  # §2.4: GK^k from sg(concat h^j)
+        gk = self.global_mlp(
+            ops.concatenate(parts, axis=-1), training=training
+        )  # §2.4: GK^k from sg(concat h^j)
         gw = self.gate(self.gate_mlp(ops.concatenate([gk, own], axis=-1)))  # §2.4: GW^k, sigmoid
-        z = self.head(ops.concatenate([gk * gw, own], axis=-1))  # §2.4: WGK^k = GK^k ⊙ GW^k, concat h^k
+        z = self.head(
+            ops.concatenate([gk * gw, own], axis=-1)
+        )  # §2.4: WGK^k = GK^k ⊙ GW^k, concat h^k
         z = ops.squeeze(z, axis=-1)
         return ops.sigmoid(z) if self.kind == "binary" else z
 

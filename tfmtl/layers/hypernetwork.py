@@ -33,12 +33,24 @@ class HyperNetwork(keras.layers.Layer):
 
     def __init__(self, num_generators: int, units: int, output_dim: int, **kwargs):
         super().__init__(**kwargs)
-        for arg, value in (("num_generators", num_generators), ("units", units), ("output_dim", output_dim)):
+        for arg, value in (
+            ("num_generators", num_generators),
+            ("units", units),
+            ("output_dim", output_dim),
+        ):
             if int(value) < 1:
                 raise ValueError(f"HyperNetwork needs `{arg}` >= 1. Received: `{arg}={value}`")
-        self.num_generators, self.units, self.output_dim = int(num_generators), int(units), int(output_dim)
-        self.hidden = ExpertBank(self.num_generators, [self.units], activation="relu", name="hidden")
-        self.out = ExpertBank(self.num_generators, [self.output_dim], activation="linear", name="out")
+        self.num_generators, self.units, self.output_dim = (
+            int(num_generators),
+            int(units),
+            int(output_dim),
+        )
+        self.hidden = ExpertBank(
+            self.num_generators, [self.units], activation="relu", name="hidden"
+        )
+        self.out = ExpertBank(
+            self.num_generators, [self.output_dim], activation="linear", name="out"
+        )
 
     def build(self, input_shape):
         self.hidden.build(input_shape)

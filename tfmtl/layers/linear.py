@@ -31,7 +31,9 @@ def dense(x, kernel):
         return ops.einsum("btld,tde->btle", repeat_to(x, kernel.shape[0], axis=1), kernel)
     lead = tuple(x.shape[1:-1])
     if any(size is None for size in lead):
-        raise ValueError(f"dense() needs static inner axes; received an input of shape {tuple(x.shape)}.")
+        raise ValueError(
+            f"dense() needs static inner axes; received an input of shape {tuple(x.shape)}."
+        )
     y = ops.matmul(ops.reshape(x, (-1, x.shape[-1])), kernel)
     return ops.reshape(y, (-1, *lead, kernel.shape[-1]))
 

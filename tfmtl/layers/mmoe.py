@@ -55,7 +55,11 @@ class MMoE(Switcher):
         return [f"task_{k}" for k in range(self._num_gates())]
 
     def get_config(self):
-        return {**super().get_config(), "num_experts": self.num_experts, "expert_units": self.expert_units}
+        return {
+            **super().get_config(),
+            "num_experts": self.num_experts,
+            "expert_units": self.expert_units,
+        }
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
@@ -101,7 +105,9 @@ class MLMMoE(Switcher):
     [(4, 8), (4, 8)]
     """
 
-    def __init__(self, num_outputs: int, num_experts: int, expert_units, num_levels: int = 2, **kwargs):
+    def __init__(
+        self, num_outputs: int, num_experts: int, expert_units, num_levels: int = 2, **kwargs
+    ):
         super().__init__(num_outputs, **kwargs)
         if int(num_levels) < 1:
             raise ValueError(f"MLMMoE needs num_levels >= 1. Received: num_levels={num_levels}")
@@ -113,13 +119,17 @@ class MLMMoE(Switcher):
         self.levels, self.expert_gates = [], []
         for j, units in enumerate(self.expert_units):
             bank = ExpertBank(self.num_experts, units, name=f"experts_{j}")
-            bank.build((None, d) if j == 0 else (None, self.num_experts, self.expert_units[j - 1][-1]))
+            bank.build(
+                (None, d) if j == 0 else (None, self.num_experts, self.expert_units[j - 1][-1])
+            )
             self.levels.append(bank)
             if j > 0:  # one gate per expert of level j over the experts of level j-1
                 gates = Gate(self.num_experts * self.num_experts, name=f"expert_gates_{j}")
                 gates.build(input_shape)
                 self.expert_gates.append(gates)
-        self.task_gates = [Gate(self.num_experts, name=f"gate_{k}") for k in range(self.num_outputs)]
+        self.task_gates = [
+            Gate(self.num_experts, name=f"gate_{k}") for k in range(self.num_outputs)
+        ]
         for gate in self.task_gates:
             gate.build(input_shape)
 
@@ -135,7 +145,7 @@ class MLMMoE(Switcher):
         for bank, z in zip(self.levels[1:], logits):
             w = ops.softmax(ops.reshape(z, (-1, self.num_experts, self.num_experts)), axis=-1)
             h = bank(ops.einsum("bfe,beu->bfu", w, h))
-        weights = [ops.softmax(z, axis=-1) for z in logits[len(self.expert_gates):]]
+        weights = [ops.softmax(z, axis=-1) for z in logits[len(self.expert_gates) :]]
         return [mix(w, h) for w in weights], weights
 
     @property

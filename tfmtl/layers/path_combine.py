@@ -34,14 +34,22 @@ class PathCombine(keras.layers.Layer):
         if int(num_paths) < 1:
             raise ValueError(f"PathCombine needs num_paths >= 1. Received: num_paths={num_paths}")
         if initial not in ("mean", "sum"):
-            raise ValueError(f"PathCombine initial must be 'mean' or 'sum'. Received: initial={initial!r}")
+            raise ValueError(
+                f"PathCombine initial must be 'mean' or 'sum'. Received: initial={initial!r}"
+            )
         self.num_paths, self.initial = int(num_paths), initial
 
     def build(self, input_shape):
-        shapes = list(input_shape) if isinstance(input_shape, (list, tuple)) and isinstance(input_shape[0], (list, tuple)) else None
+        shapes = (
+            list(input_shape)
+            if isinstance(input_shape, (list, tuple)) and isinstance(input_shape[0], (list, tuple))
+            else None
+        )
         if shapes is None or len(shapes) != self.num_paths:
             got = len(shapes) if shapes is not None else "one tensor"
-            raise ValueError(f"PathCombine '{self.name}' takes a list of {self.num_paths} paths. Received: {got}")
+            raise ValueError(
+                f"PathCombine '{self.name}' takes a list of {self.num_paths} paths. Received: {got}"
+            )
         widths = [int(s[-1]) for s in shapes]
         if len(set(widths)) != 1:
             raise ValueError(

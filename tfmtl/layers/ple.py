@@ -49,12 +49,19 @@ class CGC(Switcher):
         **kwargs,
     ):
         super().__init__(num_outputs, **kwargs)
-        if int(num_task_experts) < 0 or int(num_shared_experts) < 0 or int(num_task_experts) + int(num_shared_experts) < 1:
+        if (
+            int(num_task_experts) < 0
+            or int(num_shared_experts) < 0
+            or int(num_task_experts) + int(num_shared_experts) < 1
+        ):
             raise ValueError(
                 "CGC needs at least one expert per task gate. Received: "
                 f"num_task_experts={num_task_experts}, num_shared_experts={num_shared_experts}"
             )
-        self.num_task_experts, self.num_shared_experts = int(num_task_experts), int(num_shared_experts)
+        self.num_task_experts, self.num_shared_experts = (
+            int(num_task_experts),
+            int(num_shared_experts),
+        )
         self.expert_units, self.shared_output = [int(u) for u in expert_units], bool(shared_output)
 
     def accepted_view_counts(self):
@@ -62,8 +69,12 @@ class CGC(Switcher):
 
     def build_switcher(self, input_shape):
         t, m_t, m_s = self.num_outputs, self.num_task_experts, self.num_shared_experts
-        self.task_experts = ExpertBank(t * m_t, self.expert_units, name="task_experts") if m_t else None
-        self.shared_experts = ExpertBank(m_s, self.expert_units, name="shared_experts") if m_s else None
+        self.task_experts = (
+            ExpertBank(t * m_t, self.expert_units, name="task_experts") if m_t else None
+        )
+        self.shared_experts = (
+            ExpertBank(m_s, self.expert_units, name="shared_experts") if m_s else None
+        )
         for bank in (self.task_experts, self.shared_experts):
             if bank is not None:
                 bank.build(input_shape)
@@ -80,7 +91,9 @@ class CGC(Switcher):
                 weights.append(self.shared_gate(shared_view))
         for k, w in enumerate(weights[: self.num_outputs]):
             # PLE eq 4: task k's own experts, then the shared experts.
-            parts = ([task_e[:, k * m_t:(k + 1) * m_t]] if m_t else []) + ([shared_e] if shared_e is not None else [])
+            parts = ([task_e[:, k * m_t : (k + 1) * m_t]] if m_t else []) + (
+                [shared_e] if shared_e is not None else []
+            )
             outputs.append(mix(w, ops.concatenate(parts, axis=1)))
         if self.shared_gate is not None:
             # PLE eq 6: the shared module's selected matrix holds every expert of the level.
@@ -100,7 +113,9 @@ class CGC(Switcher):
 
     def forward_views(self, views):
         task_views = views[: self.num_outputs]
-        shared_view = views[-1] if len(views) > self.num_outputs else ops.mean(ops.stack(task_views, 0), 0)
+        shared_view = (
+            views[-1] if len(views) > self.num_outputs else ops.mean(ops.stack(task_views, 0), 0)
+        )
         task_e = None
         if self.task_experts:
             per_expert = ops.repeat(ops.stack(task_views, axis=1), self.num_task_experts, axis=1)
@@ -110,7 +125,9 @@ class CGC(Switcher):
 
     @property
     def gate_names(self):
-        return [f"task_{k}" for k in range(self.num_outputs)] + (["shared"] if self.shared_output else [])
+        return [f"task_{k}" for k in range(self.num_outputs)] + (
+            ["shared"] if self.shared_output else []
+        )
 
     def get_config(self):
         return {
@@ -159,7 +176,10 @@ class PLE(Switcher):
         if int(num_levels) < 1:
             raise ValueError(f"PLE needs num_levels >= 1. Received: num_levels={num_levels}")
         self.num_levels = int(num_levels)
-        self.num_task_experts, self.num_shared_experts = int(num_task_experts), int(num_shared_experts)
+        self.num_task_experts, self.num_shared_experts = (
+            int(num_task_experts),
+            int(num_shared_experts),
+        )
         self.expert_units = per_level_units(expert_units, self.num_levels, "PLE")
 
     def accepted_view_counts(self):

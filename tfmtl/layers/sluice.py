@@ -60,21 +60,27 @@ class Sluice(Switcher):
         units = [int(u) for u in units]
         g = int(num_subspaces)
         if not units or any(u < 1 for u in units):
-            raise ValueError(f"Sluice units must be a non-empty list of positive ints. Received: units={units}")
+            raise ValueError(
+                f"Sluice units must be a non-empty list of positive ints. Received: units={units}"
+            )
         if g < 1 or any(u % g for u in units):
             raise ValueError(
                 f"Sluice needs every layer width divisible by num_subspaces. Received: units={units}, "
                 f"num_subspaces={num_subspaces}"
             )
         if combine not in COMBINES:
-            raise ValueError(f"Sluice combine must be one of {COMBINES}. Received: combine={combine!r}")
+            raise ValueError(
+                f"Sluice combine must be one of {COMBINES}. Received: combine={combine!r}"
+            )
         if combine == "sum" and len(set(units)) > 1:
             raise ValueError(
                 f"Sluice combine='sum' adds the layers, so they need one width. Received: units={units}; "
                 "use equal widths or combine='concat'."
             )
         if not 0.0 <= float(self_weight) <= 1.0:
-            raise ValueError(f"Sluice self_weight must be in [0, 1]. Received: self_weight={self_weight}")
+            raise ValueError(
+                f"Sluice self_weight must be in [0, 1]. Received: self_weight={self_weight}"
+            )
         self.units, self.num_subspaces, self.self_weight = units, g, float(self_weight)
         self.combine, self.orthogonality_weight = combine, float(orthogonality_weight)
 
@@ -86,12 +92,18 @@ class Sluice(Switcher):
             bank.build((None, t, d))
             self.columns.append(bank)
             self.alphas.append(
-                self.add_weight(name=f"alpha_{j}", shape=(t * g, t * g), initializer=stitch_initializer(t * g, self.self_weight))
+                self.add_weight(
+                    name=f"alpha_{j}",
+                    shape=(t * g, t * g),
+                    initializer=stitch_initializer(t * g, self.self_weight),
+                )
             )
             d = u
         beta = np.zeros((t, len(self.units)), "float32")
         beta[:, -1] = 1.0
-        self.beta = self.add_weight(name="beta", shape=beta.shape, initializer=keras.initializers.Constant(beta))
+        self.beta = self.add_weight(
+            name="beta", shape=beta.shape, initializer=keras.initializers.Constant(beta)
+        )
 
     def _run(self, h):
         t, g = self.num_outputs, self.num_subspaces
@@ -107,7 +119,9 @@ class Sluice(Switcher):
         if self.combine == "sum":  # eq 2: β mixes each task's layers
             out = ops.einsum("tl,bltu->btu", self.beta, ops.stack(layers, axis=1))
         else:
-            out = ops.concatenate([self.beta[:, j][None, :, None] * h_j for j, h_j in enumerate(layers)], axis=-1)
+            out = ops.concatenate(
+                [self.beta[:, j][None, :, None] * h_j for j, h_j in enumerate(layers)], axis=-1
+            )
         return [out[:, k] for k in range(t)], []
 
     def _orthogonality(self, sub):

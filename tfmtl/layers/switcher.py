@@ -61,7 +61,11 @@ class Switcher(keras.layers.Layer):
             return keras.Operation.__call__(self, *args, **kwargs)
 
     def _check_views(self, input_shape):
-        if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
+        if (
+            isinstance(input_shape, (list, tuple))
+            and input_shape
+            and isinstance(input_shape[0], (list, tuple))
+        ):
             if len(input_shape) not in self.accepted_view_counts():
                 raise ValueError(
                     f"{type(self).__name__} '{self.name}' takes a tensor or a list of "
@@ -96,4 +100,8 @@ class Switcher(keras.layers.Layer):
         return (outputs, gates) if self.return_gates else outputs
 
     def get_config(self):
-        return {**super().get_config(), "num_outputs": self.num_outputs, "return_gates": self.return_gates}
+        return {
+            **super().get_config(),
+            "num_outputs": self.num_outputs,
+            "return_gates": self.return_gates,
+        }

@@ -81,8 +81,12 @@ class TIM(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for arg, value in (("num_tasks", num_tasks), ("num_behaviours", num_behaviours), ("num_heads", num_heads),
-                           ("hyper_units", hyper_units)):
+        for arg, value in (
+            ("num_tasks", num_tasks),
+            ("num_behaviours", num_behaviours),
+            ("num_heads", num_heads),
+            ("hyper_units", hyper_units),
+        ):
             if int(value) < 1:
                 raise ValueError(f"TIM needs `{arg}` >= 1. Received: `{arg}={value}`")
         injection = [injection] if isinstance(injection, str) else list(injection)
@@ -113,20 +117,33 @@ class TIM(keras.layers.Layer):
                     f"(d={d}). Received sequence widths {widths}."
                 )
         if d % self.num_heads:
-            raise ValueError(f"TIM `num_heads`={self.num_heads} must divide the item embedding size d={d}.")
+            raise ValueError(
+                f"TIM `num_heads`={self.num_heads} must divide the item embedding size d={d}."
+            )
         self.d = d
         f = self.ffn_units or 4 * d
         c = self.type_dim or d
-        self.task_embedding = self.add_weight(name="task_embedding", shape=(self.num_tasks, c), initializer="uniform")
+        self.task_embedding = self.add_weight(
+            name="task_embedding", shape=(self.num_tasks, c), initializer="uniform"
+        )
         self.behaviour_embedding = self.add_weight(
             name="behaviour_embedding", shape=(self.num_behaviours, c), initializer="uniform"
         )
         self.blocks = []
         for block in ("encoder", "decoder"):
-            w = {f"w{m}": self.add_weight(name=f"{block}_w{m}", shape=(d, d), initializer="glorot_uniform") for m in "qkvo"}
-            w["w1"] = self.add_weight(name=f"{block}_ffn_w1", shape=(d, f), initializer="glorot_uniform")
+            w = {
+                f"w{m}": self.add_weight(
+                    name=f"{block}_w{m}", shape=(d, d), initializer="glorot_uniform"
+                )
+                for m in "qkvo"
+            }
+            w["w1"] = self.add_weight(
+                name=f"{block}_ffn_w1", shape=(d, f), initializer="glorot_uniform"
+            )
             w["b1"] = self.add_weight(name=f"{block}_ffn_b1", shape=(f,), initializer="zeros")
-            w["w2"] = self.add_weight(name=f"{block}_ffn_w2", shape=(f, d), initializer="glorot_uniform")
+            w["w2"] = self.add_weight(
+                name=f"{block}_ffn_w2", shape=(f, d), initializer="glorot_uniform"
+            )
             w["b2"] = self.add_weight(name=f"{block}_ffn_b2", shape=(d,), initializer="zeros")
             self.blocks.append(w)
         # LayerNorm positions l = 0..3 of eq 7: encoder attention, encoder FFN, decoder attention, decoder FFN.
@@ -137,7 +154,9 @@ class TIM(keras.layers.Layer):
         for site in self.injection:
             names = ("gamma", "beta") if site == "ln" else (site,)
             for name in names:
-                hyper = HyperNetwork(sizes[site][0], self.hyper_units, sizes[site][1], name=f"hyper_{name}")
+                hyper = HyperNetwork(
+                    sizes[site][0], self.hyper_units, sizes[site][1], name=f"hyper_{name}"
+                )
                 hyper.build((None, 2 * c))
                 self.hypernetworks[name] = hyper
         self.built = True
@@ -156,7 +175,9 @@ class TIM(keras.layers.Layer):
         out = {}
         for name, hyper in self.hypernetworks.items():
             g = hyper(cond)
-            g = ops.reshape(g, (self.num_tasks, self.num_behaviours, hyper.num_generators, hyper.output_dim))
+            g = ops.reshape(
+                g, (self.num_tasks, self.num_behaviours, hyper.num_generators, hyper.output_dim)
+            )
             out[name] = 1.0 + g if name == "gamma" else g
         return out
 
@@ -214,11 +235,11 @@ class TIM(keras.layers.Layer):
         if "ffn1" in p:
             g = p["ffn1"][:, block]
             w1 = w1[None] * (1.0 + ops.reshape(g[:, : d * f], (-1, d, f)))
-            b1 = b1 * (1.0 + ops.reshape(g[:, d * f:], (-1, 1, f)))
+            b1 = b1 * (1.0 + ops.reshape(g[:, d * f :], (-1, 1, f)))
         if "ffn2" in p:
             g = p["ffn2"][:, block]
             w2 = w2[None] * (1.0 + ops.reshape(g[:, : f * d], (-1, f, d)))
-            b2 = b2 * (1.0 + ops.reshape(g[:, f * d:], (-1, 1, d)))
+            b2 = b2 * (1.0 + ops.reshape(g[:, f * d :], (-1, 1, d)))
         return dense(ops.relu(dense(x, w1) + b1), w2) + b2
 
     def _norm(self, x, pos, p):

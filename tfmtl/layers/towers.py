@@ -40,7 +40,9 @@ class Tower(keras.layers.Layer):
 
     def build(self, input_shape):
         self.mlp.build(input_shape)
-        self.head.build(tuple(input_shape)[:-1] + ((self.units[-1],) if self.units else (input_shape[-1],)))
+        self.head.build(
+            tuple(input_shape)[:-1] + ((self.units[-1],) if self.units else (input_shape[-1],))
+        )
         self.built = True
 
     def call(self, x, training=None):
@@ -51,4 +53,9 @@ class Tower(keras.layers.Layer):
         return tuple(input_shape)[:-1]
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "kind": self.kind, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "kind": self.kind,
+            "dropout": self.dropout,
+        }

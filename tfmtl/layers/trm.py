@@ -42,7 +42,11 @@ class TRM(keras.layers.Layer):
         self.num_tasks, self.units = int(num_tasks), int(units)
 
     def _width(self, input_shape):
-        if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
+        if (
+            isinstance(input_shape, (list, tuple))
+            and input_shape
+            and isinstance(input_shape[0], (list, tuple))
+        ):
             if len(input_shape) != self.num_tasks:
                 raise ValueError(
                     f"TRM '{self.name}' has num_tasks={self.num_tasks} but received a list of "
@@ -50,7 +54,9 @@ class TRM(keras.layers.Layer):
                 )
             widths = [int(s[-1]) for s in input_shape]
             if len(set(widths)) != 1:
-                raise ValueError(f"TRM '{self.name}' needs representations of one width. Received widths {widths}.")
+                raise ValueError(
+                    f"TRM '{self.name}' needs representations of one width. Received widths {widths}."
+                )
             return widths[0]
         return int(input_shape[-1])
 

@@ -7,13 +7,30 @@ the registry (to check a run config) loads no Keras.
 import importlib
 
 _EXPORTS = {
-    "DML_VARIANTS": "dml", "build_dml": "dml", "build_dml_model": "dml",
-    "build_flat": "flat", "gate_model": "flat", "MultiTaskModel": "multitask_model",
-    "available_models": "zoo", "build_model": "zoo", "default_hparams": "zoo", "make_switcher": "zoo",
-    "register_switcher": "registry", "register_family": "registry", "available_families": "registry",
-    "build": "registry", "resolve": "registry", "load_model": "loading",
-    "build_aitm": "sequential", "build_esmm": "sequential", "build_dtrn": "dtrn",
-    "build_flat_facets": "tree", "build_hmtl": "tree", "build_mfh": "tree", "hmtl_plan": "tree", "mfh_plan": "tree",
+    "DML_VARIANTS": "dml",
+    "build_dml": "dml",
+    "build_dml_model": "dml",
+    "build_flat": "flat",
+    "gate_model": "flat",
+    "MultiTaskModel": "multitask_model",
+    "available_models": "zoo",
+    "build_model": "zoo",
+    "default_hparams": "zoo",
+    "make_switcher": "zoo",
+    "register_switcher": "registry",
+    "register_family": "registry",
+    "available_families": "registry",
+    "build": "registry",
+    "resolve": "registry",
+    "load_model": "loading",
+    "build_aitm": "sequential",
+    "build_esmm": "sequential",
+    "build_dtrn": "dtrn",
+    "build_flat_facets": "tree",
+    "build_hmtl": "tree",
+    "build_mfh": "tree",
+    "hmtl_plan": "tree",
+    "mfh_plan": "tree",
 }
 __all__ = sorted(_EXPORTS)
 

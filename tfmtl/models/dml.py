@@ -60,7 +60,9 @@ def build_dml(
     """
     tasks = check_tasks(tasks)
     if not isinstance(switcher, Switcher):
-        raise TypeError(f"build_dml needs a tfmtl Switcher as backbone; got {type(switcher).__name__}.")
+        raise TypeError(
+            f"build_dml needs a tfmtl Switcher as backbone; got {type(switcher).__name__}."
+        )
     if switcher.num_outputs != len(tasks):
         raise ValueError(
             f"Switcher '{switcher.name}' has num_outputs={switcher.num_outputs} but there are "
@@ -85,12 +87,21 @@ def build_dml(
         name="dml_towers",
     )
     heads = dict(zip((t.name for t in tasks), towers(list(tower_inputs))))
-    meta = {"dml": {"ctfm": bool(ctfm), "gkd": bool(gkd), "ctfm_stop_gradient": cut}, **(metadata or {})}
+    meta = {
+        "dml": {"ctfm": bool(ctfm), "gkd": bool(gkd), "ctfm_stop_gradient": cut},
+        **(metadata or {}),
+    }
     return MultiTaskModel(inputs=inputs, outputs=heads, tasks=tasks, metadata=meta, name=name)
 
 
 def build_dml_model(
-    backbone: str, spec, tasks, variant: str = "dml", lookup: bool = True, return_gates: bool = False, **hparams
+    backbone: str,
+    spec,
+    tasks,
+    variant: str = "dml",
+    lookup: bool = True,
+    return_gates: bool = False,
+    **hparams,
 ) -> MultiTaskModel:
     """Zoo backbone `backbone` (e.g. "mmoe") with `variant` in `DML_VARIANTS` as its towers.
 
@@ -99,11 +110,19 @@ def build_dml_model(
     from tfmtl.models.zoo import default_hparams, make_switcher
 
     if variant not in DML_VARIANTS:
-        raise ValueError(f"Unknown DML variant={variant!r}. Choose one of: {', '.join(DML_VARIANTS)}")
+        raise ValueError(
+            f"Unknown DML variant={variant!r}. Choose one of: {', '.join(DML_VARIANTS)}"
+        )
     tasks = check_tasks(tasks)
     switcher = make_switcher(backbone, len(tasks), return_gates=return_gates, **hparams)
-    metadata = {"model": backbone, "variant": variant, "hparams": {**default_hparams(backbone), **hparams}}
+    metadata = {
+        "model": backbone,
+        "variant": variant,
+        "hparams": {**default_hparams(backbone), **hparams},
+    }
     name = backbone if variant == "plain" else f"{backbone}_{variant}"
     if DML_VARIANTS[variant] is None:
         return build_flat(spec, tasks, switcher, lookup=lookup, name=name, metadata=metadata)
-    return build_dml(spec, tasks, switcher, lookup=lookup, name=name, metadata=metadata, **DML_VARIANTS[variant])
+    return build_dml(
+        spec, tasks, switcher, lookup=lookup, name=name, metadata=metadata, **DML_VARIANTS[variant]
+    )

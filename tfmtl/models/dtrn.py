@@ -75,7 +75,9 @@ def build_dtrn(
             )
         hparams = {}
     if not isinstance(switcher, Switcher):
-        raise TypeError(f"build_dtrn needs a tfmtl Switcher or a zoo name; got {type(switcher).__name__}.")
+        raise TypeError(
+            f"build_dtrn needs a tfmtl Switcher or a zoo name; got {type(switcher).__name__}."
+        )
     if switcher.num_outputs != len(tasks):
         raise ValueError(
             f"Switcher '{switcher.name}' has num_outputs={switcher.num_outputs} but there are "
@@ -85,28 +87,60 @@ def build_dtrn(
     if target is None:
         shared = sorted({spec[n].share_with for n in sequences if spec[n].share_with})
         if len(shared) > 1:
-            raise ValueError(f"Sequences {sequences} share with several features {shared}: pass `target=`.")
+            raise ValueError(
+                f"Sequences {sequences} share with several features {shared}: pass `target=`."
+            )
         target = shared[0] if shared else None
     bottom = DTRNBottom(
-        spec, len(tasks), sequences, target, tim=tim, trm=trm, lookup=lookup, num_heads=num_heads,
-        ffn_units=ffn_units, hyper_units=hyper_units, type_dim=type_dim, injection=injection,
-        trm_units=trm_units, name="dtrn_bottom",
+        spec,
+        len(tasks),
+        sequences,
+        target,
+        tim=tim,
+        trm=trm,
+        lookup=lookup,
+        num_heads=num_heads,
+        ffn_units=ffn_units,
+        hyper_units=hyper_units,
+        type_dim=type_dim,
+        injection=injection,
+        trm_units=trm_units,
+        name="dtrn_bottom",
     )
     inputs = spec.inputs(lookup=lookup)
     outputs = switcher(bottom(inputs))
     if switcher.return_gates:
         outputs = outputs[0]
     heads = {
-        t.name: Tower(list(t.tower_units), kind=t.kind, dropout=tower_dropout, name=f"tower_{t.name}")(o)
+        t.name: Tower(
+            list(t.tower_units), kind=t.kind, dropout=tower_dropout, name=f"tower_{t.name}"
+        )(o)
         for t, o in zip(tasks, outputs)
     }
-    variant = {(True, True): "dtrn", (True, False): "tim", (False, True): "trm", (False, False): "plain"}[(tim, trm)]
+    variant = {
+        (True, True): "dtrn",
+        (True, False): "tim",
+        (False, True): "trm",
+        (False, False): "plain",
+    }[(tim, trm)]
     metadata = {
         "model": "dtrn",
         "backbone": backbone,
         "variant": variant,
         "hparams": hparams,
-        "dtrn": {"sequences": sequences, "target": target, "tim": tim, "trm": trm, "injection": bottom.injection},
+        "dtrn": {
+            "sequences": sequences,
+            "target": target,
+            "tim": tim,
+            "trm": trm,
+            "injection": bottom.injection,
+        },
         **(metadata or {}),
     }
-    return MultiTaskModel(inputs=inputs, outputs=heads, tasks=tasks, metadata=metadata, name=name or f"dtrn_{backbone}")
+    return MultiTaskModel(
+        inputs=inputs,
+        outputs=heads,
+        tasks=tasks,
+        metadata=metadata,
+        name=name or f"dtrn_{backbone}",
+    )

@@ -18,31 +18,90 @@ def build_flat_family(spec, tasks, switcher: str = "mmoe", return_gates: bool = 
     return build_model(switcher, spec, tasks, return_gates=return_gates, **hparams)
 
 
-def build_hmtl_family(spec, tasks, switcher: dict, facet_order=None, branch_units=(64,), route_facets=None,
-                      task_features=None, tower_dropout: float = 0.0, return_gates: bool = False):
+def build_hmtl_family(
+    spec,
+    tasks,
+    switcher: dict,
+    facet_order=None,
+    branch_units=(64,),
+    route_facets=None,
+    task_features=None,
+    tower_dropout: float = 0.0,
+    return_gates: bool = False,
+):
     """H-MTL (MFH eq 4): one tree over `facet_order` (default: the tasks' facets, in order)."""
     from tfmtl.models.tree import build_hmtl
 
-    return _tree(build_hmtl, spec, tasks, switcher, facet_order, branch_units, route_facets, task_features,
-                 return_gates, tower_dropout=tower_dropout)
+    return _tree(
+        build_hmtl,
+        spec,
+        tasks,
+        switcher,
+        facet_order,
+        branch_units,
+        route_facets,
+        task_features,
+        return_gates,
+        tower_dropout=tower_dropout,
+    )
 
 
-def build_mfh_family(spec, tasks, switcher: dict, facet_order=None, branch_units=(64,), route_facets=None,
-                     task_features=None, tower_dropout: float = 0.0, depth=None, return_gates: bool = False):
+def build_mfh_family(
+    spec,
+    tasks,
+    switcher: dict,
+    facet_order=None,
+    branch_units=(64,),
+    route_facets=None,
+    task_features=None,
+    tower_dropout: float = 0.0,
+    depth=None,
+    return_gates: bool = False,
+):
     """MFH (MFH eq 5): nested trees over every facet ordering, codes expanded up to `depth`."""
     from tfmtl.models.tree import build_mfh
 
-    return _tree(build_mfh, spec, tasks, switcher, facet_order, branch_units, route_facets, task_features,
-                 return_gates, tower_dropout=tower_dropout, depth=depth)
+    return _tree(
+        build_mfh,
+        spec,
+        tasks,
+        switcher,
+        facet_order,
+        branch_units,
+        route_facets,
+        task_features,
+        return_gates,
+        tower_dropout=tower_dropout,
+        depth=depth,
+    )
 
 
-def _tree(builder, spec, tasks, switcher, facet_order, branch_units, route_facets, task_features, return_gates,
-          **extra):
+def _tree(
+    builder,
+    spec,
+    tasks,
+    switcher,
+    facet_order,
+    branch_units,
+    route_facets,
+    task_features,
+    return_gates,
+    **extra,
+):
     """`builder` (build_hmtl or build_mfh) with the facet order from the tasks by default."""
     tasks = check_tasks(tasks)
     name, hparams = _split(switcher)
-    model = builder(spec, tasks, facet_order or _facet_order(tasks), _tree_switcher(name, hparams, return_gates),
-                    hparams, branch_units, route_facets, task_features, **extra)
+    model = builder(
+        spec,
+        tasks,
+        facet_order or _facet_order(tasks),
+        _tree_switcher(name, hparams, return_gates),
+        hparams,
+        branch_units,
+        route_facets,
+        task_features,
+        **extra,
+    )
     model.metadata["switcher"] = name
     return model
 

@@ -52,7 +52,9 @@ def build_flat(
     if switcher.return_gates:
         outputs = outputs[0]
     heads = {
-        t.name: Tower(list(t.tower_units), kind=t.kind, dropout=tower_dropout, name=f"tower_{t.name}")(o)
+        t.name: Tower(
+            list(t.tower_units), kind=t.kind, dropout=tower_dropout, name=f"tower_{t.name}"
+        )(o)
         for t, o in zip(tasks, outputs)
     }
     return MultiTaskModel(inputs=inputs, outputs=heads, tasks=tasks, metadata=metadata, name=name)
@@ -67,7 +69,7 @@ def gate_model(model: keras.Model) -> keras.Model:
     for layer in model.layers:
         if isinstance(layer, Switcher) and layer.return_gates and layer._inbound_nodes:
             flat = layer._inbound_nodes[0].output_tensors  # outputs, then gates
-            for gate_name, tensor in zip(layer.gate_names, flat[layer.num_outputs:]):
+            for gate_name, tensor in zip(layer.gate_names, flat[layer.num_outputs :]):
                 outputs[f"{layer.name}/{gate_name}"] = tensor
     if not outputs:
         raise ValueError(

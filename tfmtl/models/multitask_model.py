@@ -33,7 +33,9 @@ class MultiTaskModel(keras.Model):
         heads = self.output.keys() if isinstance(self.output, dict) else ()
         missing = sorted(set(t.name for t in self.tasks) ^ set(heads))
         if missing:
-            raise ValueError(f"Model outputs and tasks differ on {missing}: one output per task, named after it.")
+            raise ValueError(
+                f"Model outputs and tasks differ on {missing}: one output per task, named after it."
+            )
 
     @property
     def feature_spec(self) -> FeatureSpec:
@@ -51,8 +53,10 @@ class MultiTaskModel(keras.Model):
         balancer's variables train with the model's.
         """
         if balancer is not None and list(balancer.tasks) != [t.name for t in self.tasks]:
-            raise ValueError(f"The balancer's tasks {balancer.tasks} are not the model's "
-                             f"{[t.name for t in self.tasks]} in order.")
+            raise ValueError(
+                f"The balancer's tasks {balancer.tasks} are not the model's "
+                f"{[t.name for t in self.tasks]} in order."
+            )
         self.balancer = balancer
 
     def task_losses(self, y, y_pred) -> list:
@@ -77,7 +81,11 @@ class MultiTaskModel(keras.Model):
         return super().train_step(*args)
 
     def get_config(self):
-        config = {**super().get_config(), "tasks": [t.to_config() for t in self.tasks], "metadata": self.metadata}
+        config = {
+            **super().get_config(),
+            "tasks": [t.to_config() for t in self.tasks],
+            "metadata": self.metadata,
+        }
         if self.balancer is not None:
             config["balancer"] = keras.saving.serialize_keras_object(self.balancer)
         return config
@@ -88,12 +96,17 @@ class MultiTaskModel(keras.Model):
 
         config = dict(config)
         balancer = config.pop("balancer", None)
-        policy = dict(config.get("metadata") or {}).get("dtype_policy") or keras.config.dtype_policy().name
+        policy = (
+            dict(config.get("metadata") or {}).get("dtype_policy")
+            or keras.config.dtype_policy().name
+        )
         with dtype_policy(policy):
             model = super().from_config(config, custom_objects=custom_objects)
         if balancer is not None:
             from tfmtl.balancing import load_strategies
 
             load_strategies()
-            model.set_balancer(keras.saving.deserialize_keras_object(balancer, custom_objects=custom_objects))
+            model.set_balancer(
+                keras.saving.deserialize_keras_object(balancer, custom_objects=custom_objects)
+            )
         return model

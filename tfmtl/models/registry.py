@@ -303,41 +303,77 @@ _SLUICE = dict(units=[64, 64], num_subspaces=2, self_weight=0.9, combine="sum")
 _SLUICE["orthogonality_weight"] = 0.0
 register_switcher("sluice", _L + "sluice:Sluice", _SLUICE, choices={"combine": ("sum", "concat")})
 register_switcher(
-    "asymmetric", _L + "asymmetric:AsymmetricSharing",
-    dict(units=_UNITS, sources=None, fusion="sum"), choices={"fusion": ("sum", "mean", "concat")},
+    "asymmetric",
+    _L + "asymmetric:AsymmetricSharing",
+    dict(units=_UNITS, sources=None, fusion="sum"),
+    choices={"fusion": ("sum", "mean", "concat")},
 )
 register_switcher(
-    "customized", _L + "customized:CustomizedSharing",
+    "customized",
+    _L + "customized:CustomizedSharing",
     dict(shared_units=_UNITS, task_units=[64, 32]),
 )
 
 _M = "tfmtl.models.families:"
-_TREE = dict(switcher="mmoe", facet_order=None, branch_units=[64], route_facets=None,
-             task_features=None, tower_dropout=0.0)
+_TREE = dict(
+    switcher="mmoe",
+    facet_order=None,
+    branch_units=[64],
+    route_facets=None,
+    task_features=None,
+    tower_dropout=0.0,
+)
 register_family(FLAT, _M + "build_flat_family", dict(switcher="mmoe"), switcher="switcher")
 register_family("hmtl", _M + "build_hmtl_family", _TREE, switcher="switcher")
 register_family("mfh", _M + "build_mfh_family", {**_TREE, "depth": None}, switcher="switcher")
 register_family(
-    "dml", _M + "build_dml_family",
+    "dml",
+    _M + "build_dml_family",
     dict(backbone="mmoe", variant="dml", gkd_units=[80], gkd_gate_units=[], tower_dropout=0.0),
-    switcher="backbone", choices={"variant": ("plain", "ctfm", "gkd", "dml_v0", "dml")},
+    switcher="backbone",
+    choices={"variant": ("plain", "ctfm", "gkd", "dml_v0", "dml")},
 )
 register_family(
-    "dtrn", _M + "build_dtrn_family",
-    dict(backbone="mmoe", tim=True, trm=True, sequences=None, target=None, num_heads=2,
-         ffn_units=None, hyper_units=32, type_dim=None, injection="ln", trm_units=64,
-         tower_dropout=0.0),
-    switcher="backbone", choices={"injection": ("ln", "qkv", "ffn1", "ffn2")},
+    "dtrn",
+    _M + "build_dtrn_family",
+    dict(
+        backbone="mmoe",
+        tim=True,
+        trm=True,
+        sequences=None,
+        target=None,
+        num_heads=2,
+        ffn_units=None,
+        hyper_units=32,
+        type_dim=None,
+        injection="ln",
+        trm_units=64,
+        tower_dropout=0.0,
+    ),
+    switcher="backbone",
+    choices={"injection": ("ln", "qkv", "ffn1", "ffn2")},
 )
 register_family(
-    "esmm", _M + "build_esmm_family",
-    dict(switcher=None, ctr_loss_weight=1.0, cvr_loss_weight=0.0, ctcvr_loss_weight=1.0,
-         tower_dropout=0.0),
+    "esmm",
+    _M + "build_esmm_family",
+    dict(
+        switcher=None,
+        ctr_loss_weight=1.0,
+        cvr_loss_weight=0.0,
+        ctcvr_loss_weight=1.0,
+        tower_dropout=0.0,
+    ),
     switcher="switcher",
 )
 register_family(
-    "aitm", _M + "build_aitm_family",
-    dict(switcher=None, steps=None, bottom_units=[128, 64, 32], calibrator_weight=0.6,
-         tower_dropout=0.0),
+    "aitm",
+    _M + "build_aitm_family",
+    dict(
+        switcher=None,
+        steps=None,
+        bottom_units=[128, 64, 32],
+        calibrator_weight=0.6,
+        tower_dropout=0.0,
+    ),
     switcher="switcher",
 )

@@ -59,7 +59,9 @@ def build_esmm(
     """
     tasks = check_tasks(tasks)
     if len(tasks) != 3:
-        raise ValueError(f"build_esmm needs tasks [ctr, cvr, ctcvr]. Received {len(tasks)}: {[t.name for t in tasks]}")
+        raise ValueError(
+            f"build_esmm needs tasks [ctr, cvr, ctcvr]. Received {len(tasks)}: {[t.name for t in tasks]}"
+        )
     ctr, cvr, ctcvr = tasks
     _check_entire_space("build_esmm", [ctr, ctcvr])
     _check_binary("build_esmm", tasks)
@@ -130,17 +132,25 @@ def build_aitm(
     q = _views(switcher, x, len(tasks), "build_aitm")
     z = AITM(name="aitm")(q)
     probs = [
-        Tower(list(t.tower_units), dropout=tower_dropout, name=f"tower_{t.name}")(z_t) for t, z_t in zip(tasks, z)
+        Tower(list(t.tower_units), dropout=tower_dropout, name=f"tower_{t.name}")(z_t)
+        for t, z_t in zip(tasks, z)
     ]
     probs = BehaviourCalibration(calibrator_weight, name="calibrator")(probs)
     metadata = {
         "model": "aitm",
         "family": "aitm",
         "entire_space_task": tasks[-1].name,  # the last step is trained over every impression
-        "hparams": {"bottom_units": [int(u) for u in bottom_units], "calibrator_weight": float(calibrator_weight)},
+        "hparams": {
+            "bottom_units": [int(u) for u in bottom_units],
+            "calibrator_weight": float(calibrator_weight),
+        },
     }
     return MultiTaskModel(
-        inputs=inputs, outputs={t.name: p for t, p in zip(tasks, probs)}, tasks=tasks, metadata=metadata, name=name
+        inputs=inputs,
+        outputs={t.name: p for t, p in zip(tasks, probs)},
+        tasks=tasks,
+        metadata=metadata,
+        name=name,
     )
 
 
@@ -150,7 +160,9 @@ def _views(switcher, x, count: int, owner: str):
     if not isinstance(switcher, Switcher):
         raise TypeError(f"{owner} needs a tfmtl Switcher; got {type(switcher).__name__}.")
     if switcher.num_outputs != count:
-        raise ValueError(f"{owner}: switcher '{switcher.name}' has num_outputs={switcher.num_outputs}; it needs {count}.")
+        raise ValueError(
+            f"{owner}: switcher '{switcher.name}' has num_outputs={switcher.num_outputs}; it needs {count}."
+        )
     out = switcher(x)
     return out[0] if switcher.return_gates else out
 
@@ -167,4 +179,6 @@ def _check_entire_space(owner: str, tasks) -> None:
 def _check_binary(owner: str, tasks) -> None:
     for t in tasks:
         if t.kind != "binary":
-            raise ValueError(f"{owner}: task '{t.name}' is {t.kind!r}; funnel steps are binary probabilities.")
+            raise ValueError(
+                f"{owner}: task '{t.name}' is {t.kind!r}; funnel steps are binary probabilities."
+            )

@@ -88,7 +88,12 @@ class TreePlan:
             "kind": self.kind,
             "facet_order": list(self.facet_order),
             "nodes": [
-                {"name": n.name, "level": n.level, "parents": [list(p) for p in n.parents], "children": list(n.children)}
+                {
+                    "name": n.name,
+                    "level": n.level,
+                    "parents": [list(p) for p in n.parents],
+                    "children": list(n.children),
+                }
                 for n in self.nodes.values()
             ],
             "leaves": {t: [list(p) for p in paths] for t, paths in self.leaves.items()},
@@ -206,7 +211,9 @@ def mfh_plan(tasks, facet_order=None, depth: int | None = None) -> TreePlan:
         plan.nodes[f].parents = connect(f, [ROOT])
     for code in sorted(inner, key=sort_key):
         node = plan.nodes[code_name(code)]
-        node.parents = connect(node.name, [code[0][0]] if len(code) == 1 else parents_of(code, len(code) - 1))
+        node.parents = connect(
+            node.name, [code[0][0]] if len(code) == 1 else parents_of(code, len(code) - 1)
+        )
     for t in tasks:
         code = codes[t.name]
         size = min(len(code) - 1, depth)
@@ -251,8 +258,19 @@ def build_hmtl(
         lookup, tower_dropout: as for `build_flat`.
     """
     tasks = check_tasks(tasks)
-    return _build(hmtl_plan(tasks, facet_order), spec, tasks, switcher, switcher_hparams, branch_units,
-                  route_facets, task_features, lookup, tower_dropout, name)
+    return _build(
+        hmtl_plan(tasks, facet_order),
+        spec,
+        tasks,
+        switcher,
+        switcher_hparams,
+        branch_units,
+        route_facets,
+        task_features,
+        lookup,
+        tower_dropout,
+        name,
+    )
 
 
 def build_mfh(
@@ -279,8 +297,19 @@ def build_mfh(
     is in the model); `depth` caps the size of the codes expanded (default N - 1).
     """
     tasks = check_tasks(tasks)
-    return _build(mfh_plan(tasks, facet_order, depth), spec, tasks, switcher, switcher_hparams, branch_units,
-                  route_facets, task_features, lookup, tower_dropout, name)
+    return _build(
+        mfh_plan(tasks, facet_order, depth),
+        spec,
+        tasks,
+        switcher,
+        switcher_hparams,
+        branch_units,
+        route_facets,
+        task_features,
+        lookup,
+        tower_dropout,
+        name,
+    )
 
 
 def build_flat_facets(
@@ -311,13 +340,30 @@ def build_flat_facets(
         "hparams": {**default_hparams(switcher), **hparams},
         "facet_groups": fg,
     }
-    return build_flat(spec, tasks, make_switcher(switcher, len(tasks), **hparams), lookup=lookup,
-                      name=name or f"flat_{switcher}", metadata=metadata)
+    return build_flat(
+        spec,
+        tasks,
+        make_switcher(switcher, len(tasks), **hparams),
+        lookup=lookup,
+        name=name or f"flat_{switcher}",
+        metadata=metadata,
+    )
 
 
 # -- wiring ---------------------------------------------------------------------------------
-def _build(plan, spec, tasks, switcher, switcher_hparams, branch_units, route_facets, task_features,
-           lookup, tower_dropout, name) -> MultiTaskModel:
+def _build(
+    plan,
+    spec,
+    tasks,
+    switcher,
+    switcher_hparams,
+    branch_units,
+    route_facets,
+    task_features,
+    lookup,
+    tower_dropout,
+    name,
+) -> MultiTaskModel:
     make = _switcher_maker(switcher, switcher_hparams)
     units_of = branch_units if callable(branch_units) else (lambda node, u=list(branch_units): u)
     inputs = spec.inputs(lookup=lookup)
@@ -328,7 +374,9 @@ def _build(plan, spec, tasks, switcher, switcher_hparams, branch_units, route_fa
         if node.name == ROOT:
             h = shared
         else:
-            h = _combine([outputs[p][i] for p, i in node.parents], f"combine_{scope_name(node.name)}")
+            h = _combine(
+                [outputs[p][i] for p, i in node.parents], f"combine_{scope_name(node.name)}"
+            )
             units = list(units_of(node))
             if units:
                 h = MLP(units, name=f"mlp_{scope_name(node.name)}")(h)
@@ -343,13 +391,25 @@ def _build(plan, spec, tasks, switcher, switcher_hparams, branch_units, route_fa
         outputs[node.name] = list(result[0] if layer.return_gates else result)
     heads = {}
     for t in tasks:
-        h = _combine([outputs[p][i] for p, i in plan.leaves[t.name]], f"combine_{scope_name(t.name)}")
+        h = _combine(
+            [outputs[p][i] for p, i in plan.leaves[t.name]], f"combine_{scope_name(t.name)}"
+        )
         if t.name in own:
-            h = keras.layers.Concatenate(name=f"with_features_{scope_name(t.name)}")([h, own[t.name]])
-        heads[t.name] = Tower(list(t.tower_units), kind=t.kind, dropout=tower_dropout, name=f"tower_{scope_name(t.name)}")(h)
+            h = keras.layers.Concatenate(name=f"with_features_{scope_name(t.name)}")(
+                [h, own[t.name]]
+            )
+        heads[t.name] = Tower(
+            list(t.tower_units),
+            kind=t.kind,
+            dropout=tower_dropout,
+            name=f"tower_{scope_name(t.name)}",
+        )(h)
     # default routing: by every facet but the behaviour (user group, item freshness, ...)
-    route = route_facets if route_facets is not None else ([f for f in plan.facet_order if f != BEHAVIOUR]
-                                                           or plan.facet_order[-1:])
+    route = (
+        route_facets
+        if route_facets is not None
+        else ([f for f in plan.facet_order if f != BEHAVIOUR] or plan.facet_order[-1:])
+    )
     metadata = {
         "model": plan.kind,
         "macro": plan.kind,
@@ -377,12 +437,18 @@ def _feature_views(spec, x, tasks, task_features):
     claimed = {f for fs in task_features.values() for f in fs}
     missing = sorted(claimed - set(spec.names))
     if missing:
-        raise ValueError(f"task_features names feature(s) {missing} absent from the spec. Known: {spec.names}")
+        raise ValueError(
+            f"task_features names feature(s) {missing} absent from the spec. Known: {spec.names}"
+        )
     if not claimed:
         return x, {}
     shared_names = [n for n in spec.names if n not in claimed and spec[n].kind != "sequence"]
     shared = FeatureSelect(spec, shared_names, name="shared_features")(x)
-    own = {t: FeatureSelect(spec, fs, name=f"features_{scope_name(t)}")(x) for t, fs in task_features.items() if fs}
+    own = {
+        t: FeatureSelect(spec, fs, name=f"features_{scope_name(t)}")(x)
+        for t, fs in task_features.items()
+        if fs
+    }
     return shared, own
 
 
@@ -399,11 +465,19 @@ def _switcher_maker(switcher, hparams):
                     f"switcher has no entry for level {node.level} (node '{node.name}') and no 'default'. "
                     f"Levels given: {sorted(k for k in switcher if k != 'default')}"
                 )
-            zoo_name, own = (choice, {}) if isinstance(choice, str) else (choice[0], dict(choice[1]))
-            accepted = default_hparams(zoo_name)  # shared hparams reach the switchers that take them
-            return make_switcher(zoo_name, n, **{k: v for k, v in hparams.items() if k in accepted}, **own)
+            zoo_name, own = (
+                (choice, {}) if isinstance(choice, str) else (choice[0], dict(choice[1]))
+            )
+            accepted = default_hparams(
+                zoo_name
+            )  # shared hparams reach the switchers that take them
+            return make_switcher(
+                zoo_name, n, **{k: v for k, v in hparams.items() if k in accepted}, **own
+            )
 
         return by_level
     if callable(switcher):
         return switcher
-    raise TypeError(f"switcher must be a zoo name, a dict level -> name, or a callable. Received: {switcher!r}")
+    raise TypeError(
+        f"switcher must be a zoo name, a dict level -> name, or a callable. Received: {switcher!r}"
+    )
