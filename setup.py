@@ -50,6 +50,9 @@ setup(
             "cryptography>=42",
             # The JAX backend's tests: backend neutrality and the gradient loss-balancing step.
             "jax[cpu]>=0.4.30",
+            # tests/test_style.py runs `ruff check` and `ruff format --check`; pinned because
+            # ruff's rules and formatter output change between releases.
+            "ruff==0.17.6",
         ],
         "plot": ["matplotlib>=3.8"],
         "tensorboard": ["tensorboard>=2.20"],

@@ -1,4 +1,4 @@
-"""A/B of the first expert layer on the reference workload: one GEMM vs. factorised through the tables.
+"""A/B of the first expert layer on the reference workload: one GEMM vs. via the tables.
 
 The first layer reads `x = [E_1[id_1] | ... | E_33[id_33] | dense]`, so
 `x @ W = sum_f (E_f @ W_f)[id_f] + dense @ W_dense` (the same numbers, summed in another order):
@@ -138,7 +138,8 @@ def main() -> None:
         args.framework
     ]():
         print(
-            f"{args.framework:5s} {name:32s} {ms:7.1f} ms/step  loss {loss:.4f}  |dtables| {g_tables:.3f}  |dW| {g_w:.3f}",
+            f"{args.framework:5s} {name:32s} {ms:7.1f} ms/step  loss {loss:.4f}  "
+            f"|dtables| {g_tables:.3f}  |dW| {g_w:.3f}",
             flush=True,
         )
 

@@ -2,7 +2,8 @@
 
 Two copies of tfmtl MMoE on the reference workload, same weights, in ONE process: "fused"
 (the library: `run_banks`, multiply-sum `mix`) and "unfused" (the pre-issue-10 path: one einsum
-per expert layer, one matmul per gate, einsum mix). Their train steps alternate in rounds, so machine load hits both alike.
+per expert layer, one matmul per gate, einsum mix). Their train steps alternate in rounds, so
+machine load hits both alike.
 
     KERAS_BACKEND=torch python benchmarks/ab_fusion.py --rounds 4 --steps 10
 """
@@ -18,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.train_throughput import build  # noqa: E402
+from benchmarks.throughput_worker import build  # noqa: E402
 
 
 def unfused_forward(self, x):
-    """MMoE.forward as first written: ExpertBank einsum per layer, one Gate call per gate, einsum mix."""
+    """The unfused MMoE.forward: an ExpertBank einsum per layer, a Gate per gate, einsum mix."""
     from keras import ops
 
     def mix(w, experts):
@@ -67,15 +68,16 @@ def main():
             loss={t: MaskedLoss("binary", name=f"{t}_loss") for t in y},
             jit_compile=backend != "torch",
         )
-    batch = lambda i: (
-        {k: v[i * b : (i + 1) * b] for k, v in x.items()},
-        {k: v[i * b : (i + 1) * b] for k, v in y.items()},
-    )  # noqa: E731
+
+    def batch(i):
+        return (
+            {k: v[i * b : (i + 1) * b] for k, v in x.items()},
+            {k: v[i * b : (i + 1) * b] for k, v in y.items()},
+        )
+
     losses = {}
-    for name, (
-        model,
-        fwd,
-    ) in variants.items():  # compile + warm up; same first-step loss = same numbers
+    # Compile and warm up; an equal first-step loss means both variants compute the same numbers.
+    for name, (model, fwd) in variants.items():
         MMoE.forward = fwd
         out = model.train_on_batch(*batch(0))
         losses[name] = float(out[0] if isinstance(out, (list, tuple)) else out)
@@ -92,9 +94,10 @@ def main():
     MMoE.forward = fused_forward
     med = {n: statistics.median(v) for n, v in rates.items()}
     print(
-        f"{backend}{' (jit)' if backend != 'torch' else ''}: fused {med['fused']:,.0f} samples/s, unfused "
-        f"{med['unfused']:,.0f} (x{med['fused'] / med['unfused']:.2f}); first-step loss fused "
-        f"{losses['fused']:.6f} unfused {losses['unfused']:.6f}; rounds {args.rounds} x {args.steps} steps; "
+        f"{backend}{' (jit)' if backend != 'torch' else ''}: fused {med['fused']:,.0f} samples/s, "
+        f"unfused {med['unfused']:,.0f} (x{med['fused'] / med['unfused']:.2f}); first-step loss "
+        f"fused {losses['fused']:.6f} unfused {losses['unfused']:.6f}; "
+        f"rounds {args.rounds} x {args.steps} steps; "
         f"load {os.getloadavg()[0]:.2f}"
     )
 

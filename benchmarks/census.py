@@ -40,7 +40,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def run_one(data, model_name: str, seed: int, args) -> dict:
-    """One seed of `model_name` trained with the command line's schedule; its test AUCs and speed."""
+    """Trains one seed of `model_name` on the command line's schedule; its test AUCs and speed."""
     training.set_seed(seed)
     with training.dtype_policy(args.precision):
         model = tfmtl.models.build_model(
@@ -96,7 +96,7 @@ def table(results: dict, tasks: list[str]) -> str:
     return "\n".join(rows)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -148,8 +148,40 @@ def main() -> None:
         help="Census split (default: published when census-income.data.gz is present)",
     )
     p.add_argument("--out", default=None, help="write the Markdown report here")
-    args = p.parse_args()
+    return p.parse_args()
 
+
+def render_report(data, results: dict, tasks: list[str], args: argparse.Namespace) -> str:
+    """The Markdown report: how it was run, then the table of every model's seeds."""
+    load = os.getloadavg()
+    command = (
+        f"python benchmarks/census.py --seeds {args.seeds} --epochs {args.epochs} "
+        f"--patience {args.patience} --batch-size {args.batch_size} "
+        f"--learning-rate {args.learning_rate} --weight-decay {args.weight_decay} "
+        f"--ema {args.ema} --protocol {args.protocol} --num-buckets {args.num_buckets} "
+        f"--hparams '{args.hparams}' --embedding-dim {args.embedding_dim} "
+        f"--dense-encoding {args.dense_encoding} --precision {args.precision}"
+    )
+    return "\n".join(
+        [
+            "# Census-Income (KDD) benchmark",
+            "",
+            f"Data: {data.description}.",
+            f"Run: `{command}` on {platform.machine()}, {os.cpu_count()} cores (load average at "
+            f"the end {load[0]:.1f}); zoo default hyper-parameters; AdamW with cosine decay; "
+            "test AUC mean ± std over seeds.",
+            "",
+            table(results, tasks),
+            "",
+            "Reference on the same split: `benchmarks/census_gbdt.py` "
+            "(scikit-learn HistGradientBoosting).",
+            "",
+        ]
+    )
+
+
+def main() -> None:
+    args = parse_args()
     data = load_census(
         embedding_dim=args.embedding_dim,
         dense_encoding=args.dense_encoding,
@@ -165,24 +197,7 @@ def main() -> None:
             r = run_one(data, name, seed, args)
             results[name].append(r)
             print(f"[census] {name} seed {seed}: " + json.dumps(r), flush=True)
-    load = os.getloadavg()
-    report = "\n".join(
-        [
-            "# Census-Income (KDD) benchmark",
-            "",
-            f"Data: {data.description}.",
-            f"Run: `python benchmarks/census.py --seeds {args.seeds} --epochs {args.epochs} --patience {args.patience} "
-            f"--batch-size {args.batch_size} --learning-rate {args.learning_rate} --weight-decay {args.weight_decay} "
-            f"--ema {args.ema} --protocol {args.protocol} --num-buckets {args.num_buckets} --hparams '{args.hparams}' --embedding-dim {args.embedding_dim} --dense-encoding {args.dense_encoding} --precision {args.precision}` "
-            f"on {platform.machine()}, {os.cpu_count()} cores (load average at the end {load[0]:.1f}); zoo default "
-            "hyper-parameters; AdamW with cosine decay; test AUC mean ± std over seeds.",
-            "",
-            table(results, tasks),
-            "",
-            "Reference on the same split: `benchmarks/census_gbdt.py` (scikit-learn HistGradientBoosting).",
-            "",
-        ]
-    )
+    report = render_report(data, results, tasks, args)
     print(report)
     if args.out:
         with open(args.out, "w") as f:

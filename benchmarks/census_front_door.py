@@ -33,7 +33,7 @@ def tfmtl(*argv: str) -> None:
     subprocess.run([sys.executable, "-m", "tfmtl.cli", *argv], check=True, stdout=sys.stderr)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--model", default="ple")
@@ -42,13 +42,15 @@ def main() -> None:
         default=None,
         help="keep the configs and runs here (default: a temporary folder)",
     )
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def infer_config(work: Path, model: str) -> Path:
+    """Runs `tfmtl init` on the raw UCI files into `work/inferred.yaml` (kept if already there)."""
     from tfmtl.data.census import COLUMNS
     from tfmtl.data.paths import data_dir
 
     folder = data_dir() / "census-income"
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="census-front-door-"))
-    work.mkdir(parents=True, exist_ok=True)
     (work / "names.txt").write_text("\n".join(COLUMNS) + "\n")
     inferred = work / "inferred.yaml"
     if not inferred.exists():
@@ -68,14 +70,19 @@ def main() -> None:
             "--drop",
             "instance_weight",
             "--model",
-            args.model,
+            model,
             "--output",
             str(inferred),
         )
+    return inferred
+
+
+def train_seeds(work: Path, inferred: Path, model: str, seeds: int) -> list[dict]:
+    """Test metrics of both configs per seed: `[{"inferred": ..., "hand-written": ...}]`."""
     hand = ROOT / "examples" / "configs" / "census.yaml"
     schedule = yaml.safe_load(hand.read_text())["training"]
     rows = []
-    for seed in range(args.seeds):
+    for seed in range(seeds):
         result = {}
         for label, config in (("inferred", inferred), ("hand-written", hand)):
             out = work / f"{label}-{seed}"
@@ -87,12 +94,17 @@ def main() -> None:
                     "--output",
                     str(out),
                     "--set",
-                    f"model.family={args.model}",
+                    f"model.family={model}",
                     "--set",
                     f"training={json.dumps({**schedule, 'seed': seed})}",
                 )
             result[label] = json.loads((out / "metrics.json").read_text())["test"]
         rows.append(result)
+    return rows
+
+
+def render(rows: list[dict], model: str, work: Path) -> str:
+    """The per-seed AUC table, the mean gap per task, and how it was run."""
     tasks = list(rows[0]["inferred"])
     lines = [
         f"| seed | {' | '.join(f'{t} inferred | {t} hand-written' for t in tasks)} |",
@@ -112,11 +124,18 @@ def main() -> None:
         "Mean inferred - hand-written test AUC: "
         + ", ".join(f"{t} {g:+.4f}" for t, g in gaps.items())
     )
-    lines.append(
-        f"(model {args.model}; `{' '.join(['python', 'benchmarks/census_front_door.py', *sys.argv[1:]])}`, "
-        f"{os.cpu_count()} cores; runs in {work})"
-    )
-    print("\n".join(lines))
+    command = " ".join(["python", "benchmarks/census_front_door.py", *sys.argv[1:]])
+    lines.append(f"(model {model}; `{command}`, {os.cpu_count()} cores; runs in {work})")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    args = parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="census-front-door-"))
+    work.mkdir(parents=True, exist_ok=True)
+    inferred = infer_config(work, args.model)
+    rows = train_seeds(work, inferred, args.model, args.seeds)
+    print(render(rows, args.model, work))
 
 
 if __name__ == "__main__":

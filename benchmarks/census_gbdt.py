@@ -22,7 +22,10 @@ from tfmtl.features import FeatureSpec
 
 
 def matrix(split, spec) -> np.ndarray:
-    """Features as one float matrix: dense values raw, categoricals as vocabulary codes (OOV -> -1 -> NaN)."""
+    """Features as one float matrix: dense values raw, categoricals as vocabulary codes.
+
+    An out-of-vocabulary categorical (code -1) becomes NaN.
+    """
     cols = []
     for f in spec:
         values = split.features[f.name]
@@ -73,15 +76,16 @@ def main() -> None:
                 flush=True,
             )
         rows.append(
-            f"| {task.name} | {np.mean(aucs):.4f} ± {np.std(aucs):.4f} | {'/'.join(map(str, iters))} | "
-            f"{(time.perf_counter() - start) / args.seeds:.0f} |"
+            f"| {task.name} | {np.mean(aucs):.4f} ± {np.std(aucs):.4f} | "
+            f"{'/'.join(map(str, iters))} | {(time.perf_counter() - start) / args.seeds:.0f} |"
         )
     print(
         "\n".join(
             [
                 f"HistGradientBoosting on {data.description}.",
-                f"Run: `python benchmarks/census_gbdt.py --protocol {args.protocol} --seeds {args.seeds} --learning-rate "
-                f"{args.learning_rate} --max-iter {args.max_iter} --max-leaf-nodes {args.max_leaf_nodes}`.",
+                f"Run: `python benchmarks/census_gbdt.py --protocol {args.protocol} "
+                f"--seeds {args.seeds} --learning-rate {args.learning_rate} "
+                f"--max-iter {args.max_iter} --max-leaf-nodes {args.max_leaf_nodes}`.",
                 "",
                 *rows,
             ]

@@ -51,12 +51,14 @@ elif case == "movielens100k":
 elif case == "movielens1m":
     data = load_movielens(variant="1m")
 elif case == "csv-1m":
-    spec = FeatureSpec([DenseFeature(f"d{i}") for i in range(6)] + [CategoricalFeature(f"c{i}") for i in range(4)]
+    spec = FeatureSpec([DenseFeature(f"d{i}") for i in range(6)]
+                       + [CategoricalFeature(f"c{i}") for i in range(4)]
                        + [CategoricalFeature(f"k{i}", dtype="int64") for i in range(2)])
     data = load_csv(arg, spec, [Task("click", label="click"), Task("buy", label="buy")])
 seconds = time.perf_counter() - start
+rows = sum(len(s) for s in data.splits.values())
 print(json.dumps({"seconds": seconds, "peak_gib": peak(), "import_gib": before,
-                  "rows": sum(len(s) for s in data.splits.values()), "description": data.description}))
+                  "rows": rows, "description": data.description}))
 """
 
 
@@ -127,8 +129,9 @@ def main() -> None:
             write_csv(tmp / "shop.csv")
         extra = {"census-test-only": str(tmp), "csv-1m": str(tmp / "shop.csv")}
         lines = [
-            f"Loading, {'tree ' + args.tree if args.tree else 'this tree'} on {platform.machine()}, {os.cpu_count()} "
-            f"cores; fastest of {args.repeats} fresh processes; peak RSS of the process (TensorFlow's import included).",
+            f"Loading, {'tree ' + args.tree if args.tree else 'this tree'} on "
+            f"{platform.machine()}, {os.cpu_count()} cores; fastest of {args.repeats} fresh "
+            "processes; peak RSS of the process (TensorFlow's import included).",
             "",
             "| case | rows | seconds | peak RSS GiB | import alone GiB | floor | source |",
             "|---|---|---|---|---|---|---|",
@@ -153,8 +156,8 @@ def main() -> None:
                 )
             )
             lines.append(
-                f"| {case} | {ok[0]['rows']:,} | {seconds:.2f} | {peak:.2f} | {ok[0]['import_gib']:.2f} | "
-                f"{floor_text}{met} | {ok[0]['description'][:90]} |"
+                f"| {case} | {ok[0]['rows']:,} | {seconds:.2f} | {peak:.2f} | "
+                f"{ok[0]['import_gib']:.2f} | {floor_text}{met} | {ok[0]['description'][:90]} |"
             )
             print(lines[-1], flush=True)
     print("\n".join(lines))

@@ -1,4 +1,4 @@
-"""Loss-balancing strategies against equal and tuned fixed weights: test quality and step-time cost.
+r"""Loss-balancing strategies against equal and tuned fixed weights: test quality, step-time cost.
 
 Every strategy in `tfmtl.balancing` (`training.loss_balancing`) and a small grid of fixed task
 weights (the second task's weight relative to the first) train the same zoo model on the same
@@ -7,7 +7,8 @@ std, and the median epoch time relative to equal weights. Runs are appended to a
 keyed by (dataset, model, strategy, seed), so a killed benchmark resumes where it stopped.
 
     TFMTL_DATA_DIR=../shared/data python benchmarks/loss_balancing.py --dataset census --seeds 5
-    python benchmarks/loss_balancing.py --dataset census3 --models mmoe,ple --out benchmarks/BALANCING.md
+    python benchmarks/loss_balancing.py --dataset census3 --models mmoe,ple \
+        --out benchmarks/BALANCING.md
     python benchmarks/loss_balancing.py --dataset movielens1m --strategies fixed,uncertainty,dwa
 
 Datasets: `census` (income, never_married; published protocol), `census3` (+ education),
@@ -115,7 +116,7 @@ def table(runs: dict, tasks, kinds) -> str:
     return "\n".join(rows)
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="census", choices=("census", "census3", "movielens1m"))
     p.add_argument("--models", default="mmoe")
@@ -134,8 +135,73 @@ def main(argv=None) -> int:
         help="JSONL of finished runs (resume)",
     )
     p.add_argument("--out", default=None, help="write the Markdown report here")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
+
+def read_runs(runs_file: Path) -> dict:
+    """Finished runs on file, keyed by (dataset, model, strategy, seed, epochs, batch_size)."""
+    done = {}
+    if runs_file.is_file():
+        for line in runs_file.read_text().splitlines():
+            r = json.loads(line)
+            done[
+                (r["dataset"], r["model"], r["strategy"], r["seed"], r["epochs"], r["batch_size"])
+            ] = r
+    return done
+
+
+def model_runs(data, model_name: str, strategies: list[str], done: dict, args) -> dict:
+    """Every seed of every strategy for `model_name`; runs not in `done` train and are appended."""
+    runs_file = Path(args.runs)
+    runs = {}
+    for strategy in strategies:
+        runs[strategy] = []
+        for seed in range(args.seeds):
+            key = (args.dataset, model_name, strategy, seed, args.epochs, args.batch_size)
+            if key not in done:
+                start = time.time()
+                result = run_one(data, model_name, strategy, seed, args)
+                done[key] = {
+                    "dataset": args.dataset,
+                    "model": model_name,
+                    "strategy": strategy,
+                    "seed": seed,
+                    "epochs": args.epochs,
+                    "batch_size": args.batch_size,
+                    **result,
+                }
+                with runs_file.open("a") as f:
+                    f.write(json.dumps(done[key]) + "\n")
+                print(
+                    f"[balancing] {model_name} {strategy} seed {seed} "
+                    f"({time.time() - start:.0f} s): {json.dumps(result['metric'])}",
+                    flush=True,
+                )
+            runs[strategy].append(done[key])
+    return runs
+
+
+def render_report(data, reports: list[str], command: str, args) -> str:
+    """The Markdown report: how it was run, then one table per model."""
+    load_avg = os.getloadavg()[0]
+    return "\n".join(
+        [
+            f"## Loss balancing on {args.dataset}",
+            "",
+            f"`{command}` on {platform.machine()}, {os.cpu_count()} cores (load average at the "
+            f"end {load_avg:.1f}); {data.description}; {args.epochs} epochs, batch "
+            f"{args.batch_size}, AdamW {args.learning_rate} with cosine decay; test metric "
+            f"mean ± std over {args.seeds} seeds; `fixed:W` weights the second task W; epoch s "
+            "is the median training time of an epoch after the first; final weights are the "
+            "`loss_weight/<task>` logged at the last epoch.",
+            "",
+            *reports,
+        ]
+    )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     command = "python benchmarks/loss_balancing.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
@@ -144,56 +210,13 @@ def main(argv=None) -> int:
     strategies = args.strategies.split(",") + [f"fixed:{w}" for w in args.grid.split(",") if w]
     runs_file = Path(args.runs)
     runs_file.parent.mkdir(parents=True, exist_ok=True)
-    done = {}
-    if runs_file.is_file():
-        for line in runs_file.read_text().splitlines():
-            r = json.loads(line)
-            done[
-                (r["dataset"], r["model"], r["strategy"], r["seed"], r["epochs"], r["batch_size"])
-            ] = r
+    done = read_runs(runs_file)
     print(f"[balancing] {data.description}; {len(done)} runs on file", flush=True)
     reports = []
     for model_name in args.models.split(","):
-        runs = {}
-        for strategy in strategies:
-            runs[strategy] = []
-            for seed in range(args.seeds):
-                key = (args.dataset, model_name, strategy, seed, args.epochs, args.batch_size)
-                if key not in done:
-                    start = time.time()
-                    result = run_one(data, model_name, strategy, seed, args)
-                    done[key] = {
-                        "dataset": args.dataset,
-                        "model": model_name,
-                        "strategy": strategy,
-                        "seed": seed,
-                        "epochs": args.epochs,
-                        "batch_size": args.batch_size,
-                        **result,
-                    }
-                    with runs_file.open("a") as f:
-                        f.write(json.dumps(done[key]) + "\n")
-                    print(
-                        f"[balancing] {model_name} {strategy} seed {seed} ({time.time() - start:.0f} s): "
-                        f"{json.dumps(result['metric'])}",
-                        flush=True,
-                    )
-                runs[strategy].append(done[key])
+        runs = model_runs(data, model_name, strategies, done, args)
         reports.append(f"### {model_name}\n\n{table(runs, tasks, kinds)}\n")
-    load_avg = os.getloadavg()[0]
-    report = "\n".join(
-        [
-            f"## Loss balancing on {args.dataset}",
-            "",
-            f"`{command}` on {platform.machine()}, {os.cpu_count()} cores (load average at the end {load_avg:.1f}); "
-            f"{data.description}; {args.epochs} epochs, batch {args.batch_size}, AdamW {args.learning_rate} with cosine "
-            f"decay; test metric mean ± std over {args.seeds} seeds; `fixed:W` weights the second task W; epoch s is "
-            "the median training time of an epoch after the first; final weights are the `loss_weight/<task>` "
-            "logged at the last epoch.",
-            "",
-            *reports,
-        ]
-    )
+    report = render_report(data, reports, command, args)
     print(report, flush=True)
     if args.out:
         Path(args.out).write_text(report)

@@ -1,4 +1,4 @@
-"""Small-Predict throughput with and without server-side batching (`tfmtl serve --enable_batching`).
+"""Small-Predict throughput with and without server-side batching (`--enable_batching`).
 
 A PLE (zoo defaults) on the demo data, exported and served by `tfmtl serve` in its own process
 on loopback, once plainly and once with `--enable_batching`; 16 client threads (one channel
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ranking_latency import free_port, start  # noqa: E402 - the benchmarks' shared server start
+from serving_processes import free_port, start  # noqa: E402 - the benchmarks' shared server start
 
 VARIANTS = 64
 
@@ -97,7 +97,10 @@ def load(address: str, requests: list, rows: int, clients: int, seconds: float) 
 
 
 def same_answers(plain: str, batched: str, requests: list) -> float:
-    """Largest |difference| between the two servers' outputs, requests sent concurrently to `batched`."""
+    """Largest |difference| between the two servers' outputs.
+
+    The requests go to `batched` concurrently, so that its batcher merges them.
+    """
     from concurrent import futures
 
     import grpc
@@ -117,7 +120,7 @@ def same_answers(plain: str, batched: str, requests: list) -> float:
     return worst
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rows", type=int, default=4000, help="demo data rows")
@@ -128,7 +131,63 @@ def main(argv=None) -> int:
     p.add_argument("--batching_timeout_micros", type=int, default=1000)
     p.add_argument("--num_batch_threads", type=int, default=2)
     p.add_argument("--output", default=None, help="write the results as JSON here")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def start_servers(base: Path, args: argparse.Namespace, procs: list) -> dict:
+    """Starts `tfmtl serve` plainly and with batching on `base/ple`; their addresses by name.
+
+    Each started process is appended to `procs`, for the caller to stop.
+    """
+    batching = [
+        "--enable_batching",
+        "--batching_max_batch_size",
+        str(args.batching_max_batch_size),
+        "--batching_timeout_micros",
+        str(args.batching_timeout_micros),
+        "--num_batch_threads",
+        str(args.num_batch_threads),
+    ]
+    servers = {}
+    for name, extra in (("plain", []), ("batching", batching)):
+        port = free_port()
+        argv = [
+            "serve",
+            "--model_base_path",
+            str(base / "ple"),
+            "--model_name",
+            "ple",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            *extra,
+        ]
+        procs.append(start(argv, port, base / f"{name}.log"))
+        servers[name] = f"127.0.0.1:{port}"
+    return servers
+
+
+def measure(servers: dict, test: dict, args: argparse.Namespace) -> list[dict]:
+    """For each request size: compares the two servers' answers, then loads each in turn."""
+    results = []
+    for size in args.sizes:
+        requests = build_requests(test, size, args.seed + size)
+        worst = same_answers(servers["plain"], servers["batching"], requests)
+        print(
+            f"[bench] {size}-row requests: batched answers differ from plain by at most "
+            f"{worst:.2e}",
+            flush=True,
+        )
+        for name in ("plain", "batching"):
+            r = load(servers[name], requests, size, args.clients, args.seconds)
+            results.append({"server": name, "rows_per_request": size, **r})
+            print(f"[bench] {name:>8}, {size} row(s): {json.dumps(r)}", flush=True)
+    return results
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
 
     from tfmtl import training
     from tfmtl.data.demo import load_demo
@@ -142,16 +201,6 @@ def main(argv=None) -> int:
     data = load_demo(rows=args.rows, seed=args.seed)
     training.set_seed(args.seed)
     model = build_model("ple", data.spec, data.tasks)
-    batching = [
-        "--enable_batching",
-        "--batching_max_batch_size",
-        str(args.batching_max_batch_size),
-        "--batching_timeout_micros",
-        str(args.batching_timeout_micros),
-        "--num_batch_threads",
-        str(args.num_batch_threads),
-    ]
-    results = []
     with tempfile.TemporaryDirectory(prefix="tfmtl-bench-") as tmp:
         base = Path(tmp)
         version_dir = export_saved_model(model, base, "ple")
@@ -159,37 +208,10 @@ def main(argv=None) -> int:
             f"[bench] PLE with {model.count_params():,} parameters exported to {version_dir}",
             flush=True,
         )
-        test = data["test"].features
-        servers = {}
         procs = []
         try:
-            for name, extra in (("plain", []), ("batching", batching)):
-                port = free_port()
-                argv_ = [
-                    "serve",
-                    "--model_base_path",
-                    str(base / "ple"),
-                    "--model_name",
-                    "ple",
-                    "--port",
-                    str(port),
-                    "--host",
-                    "127.0.0.1",
-                    *extra,
-                ]
-                procs.append(start(argv_, port, base / f"{name}.log"))
-                servers[name] = f"127.0.0.1:{port}"
-            for size in args.sizes:
-                requests = build_requests(test, size, args.seed + size)
-                worst = same_answers(servers["plain"], servers["batching"], requests)
-                print(
-                    f"[bench] {size}-row requests: batched answers differ from plain by at most {worst:.2e}",
-                    flush=True,
-                )
-                for name in ("plain", "batching"):
-                    r = load(servers[name], requests, size, args.clients, args.seconds)
-                    results.append({"server": name, "rows_per_request": size, **r})
-                    print(f"[bench] {name:>8}, {size} row(s): {json.dumps(r)}", flush=True)
+            servers = start_servers(base, args, procs)
+            results = measure(servers, data["test"].features, args)
         finally:
             for proc in procs:
                 proc.terminate()
@@ -204,8 +226,9 @@ def main(argv=None) -> int:
 def report(results: list, args, command: str) -> None:
     print(
         f"\n`{command}` ({args.clients} client threads, {args.seconds:g} s per case, "
-        f"batching: max_batch_size {args.batching_max_batch_size}, timeout {args.batching_timeout_micros} us, "
-        f"{args.num_batch_threads} batch threads; {os.cpu_count()} cores)\n"
+        f"batching: max_batch_size {args.batching_max_batch_size}, "
+        f"timeout {args.batching_timeout_micros} us, {args.num_batch_threads} batch threads; "
+        f"{os.cpu_count()} cores)\n"
     )
     print("| rows/request | server | requests/s | rows/s | p50 ms | p99 ms | errors | speed-up |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
@@ -213,8 +236,9 @@ def report(results: list, args, command: str) -> None:
     for r in results:
         ratio = r["requests_per_s"] / plain[r["rows_per_request"]]
         print(
-            f"| {r['rows_per_request']} | {r['server']} | {r['requests_per_s']:,.0f} | {r['rows_per_s']:,.0f} | "
-            f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {ratio:.2f}x |"
+            f"| {r['rows_per_request']} | {r['server']} | {r['requests_per_s']:,.0f} | "
+            f"{r['rows_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | "
+            f"{ratio:.2f}x |"
         )
     print("\nGoal: requests/s with batching >= 3x without, for small Predicts.", flush=True)
 

@@ -19,7 +19,70 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.train_throughput import build, flops_per_sample  # noqa: E402
+from benchmarks.throughput_worker import build, flops_per_sample  # noqa: E402
+
+# On CPU torch's _foreach ops (Keras' Adam) loop over per-tensor aten ops, so Adam's work shows
+# up as elementwise mul/add/sqrt/div, next to bias adds and activations.
+ELEMENTWISE = (
+    "aten::mul",
+    "aten::add",
+    "aten::sqrt",
+    "aten::div",
+    "aten::copy_",
+    "aten::fill_",
+    "aten::threshold_backward",
+    "aten::clamp_min",
+    "aten::sub",
+    "aten::zero_",
+)
+ELEMENTWISE_GROUP = "elementwise (Adam, bias, relu, copies)"
+
+
+def group_ops(prof) -> tuple[dict, list]:
+    """Self CPU seconds per op group, and `(seconds, op, calls)` for every op of the profile."""
+    groups = {"GEMM": 0.0, "embedding": 0.0, ELEMENTWISE_GROUP: 0.0, "other ops": 0.0}
+    rows = []
+    for e in prof.key_averages():
+        if e.key.startswith("ProfilerStep"):
+            continue
+        t = e.self_cpu_time_total / 1e6
+        rows.append((t, e.key, e.count))
+        k = e.key.lower()
+        if any(s in k for s in ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")):
+            groups["GEMM"] += t
+        elif "embedding" in k or "index_select" in k or "index_add" in k:
+            groups["embedding"] += t
+        elif any(k == op or k == op + "_" for op in ELEMENTWISE):
+            groups[ELEMENTWISE_GROUP] += t
+        else:
+            groups["other ops"] += t
+    return groups, rows
+
+
+def profile_torch(model, batches: list, args: argparse.Namespace, batch_size: int) -> None:
+    """Runs the timed steps under `torch.profiler`; prints op groups and the top ops."""
+    t0 = time.perf_counter()
+    import torch
+
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for xb, yb in batches:
+            model.train_on_batch(xb, yb)
+    wall = time.perf_counter() - t0
+    groups, rows = group_ops(prof)
+    ops_total = sum(groups.values())
+    print(
+        f"## torch profile, tfmtl {args.model}, {args.steps} steps, batch {batch_size}: "
+        f"{args.steps * batch_size / wall:,.0f} samples/s under the profiler "
+        f"({wall / args.steps * 1e3:.1f} ms/step; "
+        f"{torch.get_num_threads()} threads; load {os.getloadavg()[0]:.2f})\n"
+    )
+    print("| group | self CPU s | share of op time | ms/step |\n|---|---:|---:|---:|")
+    for g, t in groups.items():
+        print(f"| {g} | {t:.2f} | {100 * t / ops_total:.0f}% | {t / args.steps * 1e3:.1f} |")
+    print(f"\nop time {ops_total:.2f} s vs wall {wall:.2f} s (the rest: Python/Keras dispatch).\n")
+    print("| op | calls | self CPU s |\n|---|---:|---:|")
+    for t, key, count in sorted(rows, reverse=True)[: args.top]:
+        print(f"| {key} | {count} | {t:.3f} |")
 
 
 def main():
@@ -50,65 +113,10 @@ def main():
     ]
     for xb, yb in batches[:5]:  # warm-up / compile
         model.train_on_batch(xb, yb)
-    t0 = time.perf_counter()
     if backend == "torch":
-        import torch
-
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-            for xb, yb in batches[5:]:
-                model.train_on_batch(xb, yb)
-        wall = time.perf_counter() - t0
-        # On CPU torch's _foreach ops (Keras' Adam) loop over per-tensor aten ops, so Adam's
-        # work shows up as elementwise mul/add/sqrt/div, next to bias adds and activations.
-        elementwise = (
-            "aten::mul",
-            "aten::add",
-            "aten::sqrt",
-            "aten::div",
-            "aten::copy_",
-            "aten::fill_",
-            "aten::threshold_backward",
-            "aten::clamp_min",
-            "aten::sub",
-            "aten::zero_",
-        )
-        groups = {
-            "GEMM": 0.0,
-            "embedding": 0.0,
-            "elementwise (Adam, bias, relu, copies)": 0.0,
-            "other ops": 0.0,
-        }
-        rows = []
-        for e in prof.key_averages():
-            if e.key.startswith("ProfilerStep"):
-                continue
-            t = e.self_cpu_time_total / 1e6
-            rows.append((t, e.key, e.count))
-            k = e.key.lower()
-            if any(s in k for s in ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")):
-                groups["GEMM"] += t
-            elif "embedding" in k or "index_select" in k or "index_add" in k:
-                groups["embedding"] += t
-            elif any(k == e or k == e + "_" for e in elementwise):
-                groups["elementwise (Adam, bias, relu, copies)"] += t
-            else:
-                groups["other ops"] += t
-        ops_total = sum(groups.values())
-        print(
-            f"## torch profile, tfmtl {args.model}, {args.steps} steps, batch {b}: "
-            f"{args.steps * b / wall:,.0f} samples/s under the profiler ({wall / args.steps * 1e3:.1f} ms/step; "
-            f"{torch.get_num_threads()} threads; load {os.getloadavg()[0]:.2f})\n"
-        )
-        print("| group | self CPU s | share of op time | ms/step |\n|---|---:|---:|---:|")
-        for g, t in groups.items():
-            print(f"| {g} | {t:.2f} | {100 * t / ops_total:.0f}% | {t / args.steps * 1e3:.1f} |")
-        print(
-            f"\nop time {ops_total:.2f} s vs wall {wall:.2f} s (the rest: Python/Keras dispatch).\n"
-        )
-        print("| op | calls | self CPU s |\n|---|---:|---:|")
-        for t, key, count in sorted(rows, reverse=True)[: args.top]:
-            print(f"| {key} | {count} | {t:.3f} |")
+        profile_torch(model, batches[5:], args, b)
         return
+    t0 = time.perf_counter()
     for xb, yb in batches[5:]:
         model.train_on_batch(xb, yb)
     wall = time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""Ranking latency and throughput: RankRequest -> RankingService -> PredictionService -> fused ranking.
+"""Ranking latency and throughput: RankRequest -> RankingService -> PredictionService -> fusion.
 
 A PLE (zoo defaults) on the demo data, exported and served by `tfmtl serve` and
 `tfmtl rank-server` in their own processes on loopback; every request carries 500
@@ -17,9 +17,9 @@ request layouts (`candidates`, a map per candidate, and `candidate_columns`, one
 list per feature); and candidates/s with 8 concurrent clients (requests built once, so the
 clients measure the servers, not Python proto building). On `plain`, also: the exported
 serving signature and the eager Keras call for reference, and Rank's p99 while 8 attacker
-threads (in their own process) flood the PredictionService with 455-byte Predicts claiming 65,536 rows and the
-ranking service with Rank requests one candidate over `--max_candidates` (both refused at
-once), against its idle p99.
+threads (in their own process) flood the PredictionService with 455-byte Predicts claiming
+65,536 rows and the ranking service with Rank requests one candidate over `--max_candidates`
+(both refused at once), against its idle p99 (`rank_flood.py`).
 
 Goals from the serving issue: Rank p99 <= 1.5x the raw call; >= 100k candidates/s with 8
 clients; Rank p99 under the flood <= 5x idle.
@@ -33,8 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,136 +41,26 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The benchmarks' shared timing, server start and flood, from this folder.
+from latency_timing import interleaved, percentiles, timed  # noqa: E402
+from rank_flood import under_flood  # noqa: E402
+from serving_processes import Servers, start_servers, stop  # noqa: E402
 
 USER = ("x0", "x1", "x2", "x3", "segment")
 SETUPS = ("plain", "batching", "tls")
-ATTACKERS = 8
 FUSION = {"length_feature": "video_len", "length_transform": "log1p"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def export_ple(seed: int, args, workdir: Path):
+    """The zoo PLE on the demo data, trained `args.epochs` and exported with fusion.
 
-
-def percentiles(seconds: list[float]) -> dict:
-    ms = np.asarray(seconds) * 1e3
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 3),
-        "p99_ms": round(float(np.percentile(ms, 99)), 3),
-        "mean_ms": round(float(ms.mean()), 3),
-        "n": int(ms.size),
-    }
-
-
-def timed(fn, n: int, warmup: int = 5) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-def interleaved(fns, n: int, warmup: int = 5) -> list[list[float]]:
-    """Time each of `fns` n times, round-robin: one call of each per round."""
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    out = [[] for _ in fns]
-    for _ in range(n):
-        for fn, times in zip(fns, out):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return out
-
-
-def start(argv: list[str], port: int, log: Path, tls=None) -> subprocess.Popen:
-    """Run `tfmtl ARGV` in its own process; return once its port answers (over `tls` when given)."""
-    import grpc
-
-    from tfmtl.serving.tls import channel
-
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tfmtl.cli", *argv],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"{argv[0]} exited with {proc.returncode}; see {log}:\n{log.read_text()[-2000:]}"
-            )
-        try:
-            grpc.channel_ready_future(channel(f"127.0.0.1:{port}", tls)).result(timeout=1)
-            return proc
-        except grpc.FutureTimeoutError:
-            pass
-    proc.kill()
-    raise RuntimeError(f"{argv[0]} did not start within 180 s; see {log}")
-
-
-def start_servers(setup: str, base: Path, workdir: Path):
-    """Start `tfmtl serve` and `tfmtl rank-server` for `setup`: (processes, predict, rank address, ChannelTls)."""
-    from tfmtl.serving.tls import ChannelTls
-
-    pport, rport = free_port(), free_port()
-    serve = [
-        "serve",
-        "--model_base_path",
-        str(base / "ple"),
-        "--model_name",
-        "ple",
-        "--port",
-        str(pport),
-    ]
-    rank = ["rank-server", "--prediction_service", f"127.0.0.1:{pport}", "--port", str(rport)]
-    tls = None
-    if setup == "batching":
-        serve.append("--enable_batching")
-    elif setup == "tls":
-        sys.path.insert(0, str(ROOT))
-        from tests.serving.certs import write_certs
-
-        certs = write_certs(workdir / "certs")
-        server = ["--tls_cert", str(certs.server_cert), "--tls_key", str(certs.server_key)]
-        serve += server
-        rank += [*server, "--prediction_service_tls_ca", str(certs.ca)]
-        tls = ChannelTls.from_files(certs.ca)
-    procs = [start(serve, pport, workdir / f"serve-{setup}.log", tls)]
-    try:
-        procs.append(start(rank, rport, workdir / f"rank-{setup}.log", tls))
-    except BaseException:
-        stop(procs)
-        raise
-    return procs, f"127.0.0.1:{pport}", f"127.0.0.1:{rport}", tls
-
-
-def stop(procs) -> None:
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        p.wait(timeout=30)
-
-
-def run_seed(seed: int, args, workdir: Path) -> dict:
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2
-
+    Returns `(data, model, base, version_dir)`: `base` is the serving base path.
+    """
     from tfmtl import training
     from tfmtl.data.demo import load_demo
     from tfmtl.export import export_saved_model
     from tfmtl.models.zoo import build_model
-    from tfmtl.serving import rank_request
-    from tfmtl.serving.tensors import to_tensor_proto
 
     data = load_demo(rows=args.rows, seed=seed)
     training.set_seed(seed)
@@ -183,25 +71,40 @@ def run_seed(seed: int, args, workdir: Path) -> dict:
     base = workdir / f"seed{seed}"
     version_dir = export_saved_model(model, base, "ple", fusion=FUSION)
     print(
-        f"[bench] seed {seed}: PLE with {model.count_params():,} parameters exported to {version_dir}",
+        f"[bench] seed {seed}: PLE with {model.count_params():,} parameters exported to "
+        f"{version_dir}",
         flush=True,
     )
+    return data, model, base, version_dir
 
-    test = data["test"].features
+
+def candidate_inputs(test: dict, seed: int, num_candidates: int) -> dict:
+    """One test user and `num_candidates` test rows as candidates, in every layout sent.
+
+    Returns a dict: `context` (the user's features), `items` (candidate id -> its features),
+    `ids`, `columns` (feature -> one value per candidate), `batch` (the model's inputs, `[C]`
+    each), `rank` (the RankRequests, `rows` and `columns` layouts) and `predict` (the
+    PredictRequest of `batch`).
+    """
+    from tensorflow_serving.apis import predict_pb2
+
+    from tfmtl.serving import rank_request
+    from tfmtl.serving.tensors import to_tensor_proto
+
     rng = np.random.default_rng(seed)
     pick = rng.choice(
-        len(test["x0"]), size=args.candidates, replace=args.candidates > len(test["x0"])
+        len(test["x0"]), size=num_candidates, replace=num_candidates > len(test["x0"])
     )
     user = int(rng.integers(len(test["x0"])))
     context = {k: test[k][user] for k in USER}
     items = {f"item{i}": {k: test[k][j] for k in test if k not in USER} for i, j in enumerate(pick)}
     batch = {
-        k: (np.repeat(test[k][user : user + 1], args.candidates) if k in USER else test[k][pick])
+        k: (np.repeat(test[k][user : user + 1], num_candidates) if k in USER else test[k][pick])
         for k in test
     }
     ids = list(items)
     columns = {k: np.stack([np.asarray(items[i][k]) for i in ids]) for k in items[ids[0]]}
-    requests = {
+    rank = {
         "rows": rank_request("ple", context, items, fusion=FUSION),
         "columns": rank_request("ple", context, columns=columns, ids=ids, fusion=FUSION),
     }
@@ -209,96 +112,127 @@ def run_seed(seed: int, args, workdir: Path) -> dict:
     predict.model_spec.name = "ple"
     for k, v in batch.items():
         predict.inputs[k].CopyFrom(to_tensor_proto(v))
+    return {
+        "context": context,
+        "items": items,
+        "ids": ids,
+        "columns": columns,
+        "batch": batch,
+        "rank": rank,
+        "predict": predict,
+    }
 
-    tensors = {k: tf.constant(v) for k, v in batch.items()}
-    compiled = tf.function(lambda x: model(x, training=False))
-    keras_call = lambda: {k: v.numpy() for k, v in compiled(tensors).items()}  # noqa: E731
-    result = {
-        "seed": seed,
-        "candidates": args.candidates,
-        "parameters": int(model.count_params()),
+
+def client_timings(model, tensors: dict, inputs: dict, requests: int) -> dict:
+    """The eager Keras call on the batch, and building each RankRequest layout on the client."""
+    from tfmtl.serving import rank_request
+
+    context, items, ids, columns = (inputs[k] for k in ("context", "items", "ids", "columns"))
+    return {
         "raw_eager_keras_call": percentiles(
             timed(
                 lambda: {k: v.numpy() for k, v in model(tensors, training=False).items()},
-                min(args.requests, 30),
+                min(requests, 30),
             )
         ),
         "client_request_build": percentiles(
             timed(
                 lambda: rank_request("ple", context, items, fusion=FUSION),
-                min(args.requests, 50),
+                min(requests, 50),
                 warmup=1,
             )
         ),
         "client_request_build_columns": percentiles(
             timed(
                 lambda: rank_request("ple", context, columns=columns, ids=ids, fusion=FUSION),
-                min(args.requests, 50),
+                min(requests, 50),
                 warmup=1,
             )
         ),
+    }
+
+
+def run_seed(seed: int, args, workdir: Path) -> dict:
+    """Exports one seed's PLE, then measures every setup in `args.setups` in turn."""
+    import tensorflow as tf
+
+    data, model, base, version_dir = export_ple(seed, args, workdir)
+    inputs = candidate_inputs(data["test"].features, seed, args.candidates)
+    tensors = {k: tf.constant(v) for k, v in inputs["batch"].items()}
+    compiled = tf.function(lambda x: model(x, training=False))
+
+    def keras_call():
+        return {k: v.numpy() for k, v in compiled(tensors).items()}
+
+    result = {
+        "seed": seed,
+        "candidates": args.candidates,
+        "parameters": int(model.count_params()),
+        **client_timings(model, tensors, inputs, args.requests),
         "setups": {},
     }
     signature = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+
+    def signature_call():
+        return {k: v.numpy() for k, v in signature(**tensors).items()}
+
     for setup in args.setups:
-        procs, paddress, raddress, tls = start_servers(setup, base, workdir)
+        servers = start_servers(setup, base, workdir)
         try:
-            extra = (
-                [lambda: {k: v.numpy() for k, v in signature(**tensors).items()}]
-                if setup == "plain"
-                else []
-            )
-            result["setups"][setup] = measure(
-                setup, args, paddress, raddress, tls, requests, predict, keras_call, extra
-            )
+            local_calls = {"raw_keras_call": keras_call}
+            if setup == "plain":
+                local_calls["raw_signature_call"] = signature_call
+            result["setups"][setup] = measure(setup, args, servers, inputs, local_calls)
             print(
                 f"[bench] seed {seed}, {setup}: {json.dumps(result['setups'][setup])}", flush=True
             )
         finally:
-            stop(procs)
+            stop(servers.procs)
     return result
 
 
-def measure(setup, args, paddress, raddress, tls, requests, predict, keras_call, extra) -> dict:
-    """Latency (interleaved with the raw call), throughput and, on `plain`, latency under a flood."""
+def measure(setup: str, args, servers: Servers, inputs: dict, local_calls: dict) -> dict:
+    """Latency (interleaved with the raw call), throughput and, on `plain`, latency under a flood.
+
+    `local_calls` are the in-process calls timed alongside the servers, by result name; its
+    `raw_keras_call` is the reference of the p99 ratios.
+    """
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     from tfmtl.serving import RankingClient
     from tfmtl.serving.tls import channel
 
-    client = RankingClient(raddress, tls=tls)
-    pstub = prediction_service_pb2_grpc.PredictionServiceStub(channel(paddress, tls))
+    requests, predict = inputs["rank"], inputs["predict"]
+    client = RankingClient(servers.rank_address, tls=servers.tls)
+    pstub = prediction_service_pb2_grpc.PredictionServiceStub(
+        channel(servers.predict_address, servers.tls)
+    )
     a, b = (client.stub.Rank(requests[k], timeout=30) for k in ("rows", "columns"))
     assert len(a.candidates) == args.candidates and [c.id for c in a.candidates] == [
         c.id for c in b.candidates
     ]
+    paths = {
+        "raw_keras_call": local_calls["raw_keras_call"],
+        "predict_only": lambda: pstub.Predict(predict, 30),
+        "rank_end_to_end": lambda: client.stub.Rank(requests["rows"], timeout=30),
+        "rank_end_to_end_columns": lambda: client.stub.Rank(requests["columns"], timeout=30),
+        **{name: call for name, call in local_calls.items() if name != "raw_keras_call"},
+    }
     # Interleaved, so every path sees the same background load (the CPU is shared).
-    times = interleaved(
-        [
-            keras_call,
-            lambda: pstub.Predict(predict, 30),
-            lambda: client.stub.Rank(requests["rows"], timeout=30),
-            lambda: client.stub.Rank(requests["columns"], timeout=30),
-            *extra,
-        ],
-        args.requests,
-    )
-    names = [
-        "raw_keras_call",
-        "predict_only",
-        "rank_end_to_end",
-        "rank_end_to_end_columns",
-        "raw_signature_call",
-    ]
-    out = {name: percentiles(t) for name, t in zip(names, times)}
+    times = interleaved(list(paths.values()), args.requests)
+    out = {name: percentiles(t) for name, t in zip(paths, times)}
     for key in ("rank_end_to_end", "rank_end_to_end_columns"):
         out[f"p99_ratio_{key}_vs_keras_call"] = round(
             out[key]["p99_ms"] / out["raw_keras_call"]["p99_ms"], 2
         )
-    out["throughput"] = throughput(raddress, tls, requests["rows"], args)
-    out["throughput_columns"] = throughput(raddress, tls, requests["columns"], args)
+    out["throughput"] = throughput(servers.rank_address, servers.tls, requests["rows"], args)
+    out["throughput_columns"] = throughput(
+        servers.rank_address, servers.tls, requests["columns"], args
+    )
     if setup == "plain":
-        out["under_flood"] = under_flood(client, paddress, raddress, requests, predict, args)
+        out["under_flood"] = under_flood(
+            client, servers.predict_address, servers.rank_address, requests, predict, args
+        )
     client.close()
     out["load_average_after"] = round(os.getloadavg()[0], 2)
     return out
@@ -343,128 +277,6 @@ def throughput(address: str, tls, request, args) -> dict:
     }
 
 
-def claimed_rows(predict, rows: int = 65_536):
-    """`predict` cut to one value per input whose shapes claim `rows` rows (the cheap-overload attack)."""
-    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-
-    attack = type(predict)()
-    attack.model_spec.CopyFrom(predict.model_spec)
-    for name, proto in predict.inputs.items():
-        small = tensor_pb2.TensorProto(
-            dtype=proto.dtype,
-            tensor_shape=tensor_shape_pb2.TensorShapeProto(
-                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=rows)]
-            ),
-        )
-        field = {
-            types_pb2.DT_STRING: "string_val",
-            types_pb2.DT_FLOAT: "float_val",
-            types_pb2.DT_DOUBLE: "double_val",
-            types_pb2.DT_INT32: "int_val",
-        }.get(proto.dtype, "int64_val")
-        getattr(small, field).append(b"a" if field == "string_val" else 1)
-        attack.inputs[name].CopyFrom(small)
-    return attack
-
-
-def under_flood(client, paddress, raddress, requests, predict, args) -> dict:
-    """Rank p99 from one client while an attacker process floods both servers with requests they must refuse.
-
-    The attacker runs in its own process (8 threads), as it would on its own host, so its
-    Python work does not hold the measuring client's interpreter lock; it shares the cores.
-    """
-    import multiprocessing
-
-    attack = claimed_rows(predict)
-    oversized = type(requests["rows"])()
-    oversized.CopyFrom(requests["rows"])
-    while len(oversized.candidates) <= args.max_candidates:
-        oversized.candidates.extend(requests["rows"].candidates)
-    del oversized.candidates[args.max_candidates + 1 :]
-
-    idle = timed(lambda: client.stub.Rank(requests["rows"], timeout=30), args.requests)
-    context = multiprocessing.get_context("spawn")
-    stop, answers = context.Event(), context.Queue()
-    attacker = context.Process(
-        target=attack_until,
-        args=(
-            paddress,
-            raddress,
-            attack.SerializeToString(),
-            oversized.SerializeToString(),
-            stop,
-            answers,
-        ),
-    )
-    attacker.start()
-    first = answers.get(timeout=120)  # the attacker's first answers: it is up and flooding
-    flooded = timed(lambda: client.stub.Rank(requests["rows"], timeout=30), args.requests, warmup=0)
-    stop.set()
-    codes = answers.get(timeout=60)
-    attacker.join(timeout=60)
-    for code, n in first.items():
-        codes[code] = codes.get(code, 0) + n
-    idle_p, flood_p = percentiles(idle), percentiles(flooded)
-    return {
-        "attackers": ATTACKERS,
-        "attack_predict_bytes": attack.ByteSize(),
-        "attack_answers": codes,
-        "idle": idle_p,
-        "flooded": flood_p,
-        "p99_ratio": round(flood_p["p99_ms"] / idle_p["p99_ms"], 2),
-    }
-
-
-def attack_until(paddress, raddress, predict_bytes, rank_bytes, stop, answers) -> None:
-    """`ATTACKERS` threads alternating claimed-rows Predicts and oversized Ranks until `stop` is set."""
-    import grpc
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-
-    from tfmtl.serving.protos import ranking_pb2, ranking_pb2_grpc
-
-    predict = predict_pb2.PredictRequest.FromString(predict_bytes)
-    rank = ranking_pb2.RankRequest.FromString(rank_bytes)
-    options = [("grpc.max_send_message_length", 256 << 20)]
-    calls = [
-        (
-            prediction_service_pb2_grpc.PredictionServiceStub(
-                grpc.insecure_channel(paddress)
-            ).Predict,
-            predict,
-        ),
-        (
-            ranking_pb2_grpc.RankingServiceStub(
-                grpc.insecure_channel(raddress, options=options)
-            ).Rank,
-            rank,
-        ),
-    ]
-    codes, lock, started = {}, threading.Lock(), threading.Event()
-
-    def attacker(call, request):
-        while not stop.is_set():
-            try:
-                call(request, timeout=30)
-                code = "OK"
-            except grpc.RpcError as e:
-                code = e.code().name
-            with lock:
-                codes[code] = codes.get(code, 0) + 1
-                if sum(codes.values()) >= 2 * ATTACKERS and not started.is_set():
-                    started.set()
-                    answers.put(dict(codes))
-                    codes.clear()
-
-    threads = [
-        threading.Thread(target=attacker, args=calls[i % 2], daemon=True) for i in range(ATTACKERS)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    answers.put(codes)
-
-
 def report(result: dict) -> None:
     print(
         f"\n[bench] seed {result['seed']}: {result['candidates']} candidates/request, PLE "
@@ -488,7 +300,8 @@ def report(result: dict) -> None:
         r = result["setups"][setup].get(key) if setup else result[key]
         if r:
             print(
-                f"  {setup:<9} {label:<40} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['mean_ms']:>8.2f}"
+                f"  {setup:<9} {label:<40} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+                f"{r['mean_ms']:>8.2f}"
             )
     for setup, m in result["setups"].items():
         for key, label in [
@@ -512,8 +325,9 @@ def report(result: dict) -> None:
         if "under_flood" in m:
             f = m["under_flood"]
             print(
-                f"  {setup:<9} Rank p99 idle {f['idle']['p99_ms']:.2f} ms, under a flood of {f['attackers']} "
-                f"attackers {f['flooded']['p99_ms']:.2f} ms = {f['p99_ratio']}x (goal <= 5x); "
+                f"  {setup:<9} Rank p99 idle {f['idle']['p99_ms']:.2f} ms, under a flood of "
+                f"{f['attackers']} attackers {f['flooded']['p99_ms']:.2f} ms = {f['p99_ratio']}x "
+                "(goal <= 5x); "
                 f"attackers' answers {f['attack_answers']}"
             )
     print(flush=True)
@@ -545,7 +359,8 @@ def main(argv=None) -> int:
     if args.quick:
         args.requests, args.seconds = 50, 5.0
     print(
-        f"[bench] {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; {len(args.seeds)} seed(s)",
+        f"[bench] {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; "
+        f"{len(args.seeds)} seed(s)",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="tfmtl-bench-") as tmp:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -40,169 +39,20 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BENCH = ROOT.parent / "shared" / "bench"
+sys.path.insert(0, str(ROOT))
+# The workload's model and the in-process measurements (`--worker`, `--gemm`).
+from benchmarks.throughput_worker import (  # noqa: E402
+    BENCH,
+    flops_per_sample,
+    gemm_ceiling,
+    load_workload,
+    worker,
+)
+
 BACKENDS = ("tensorflow", "jax", "torch")
 MODELS = ("mmoe", "ple")
-# PLE on the same workload: 2 levels of 2 task-specific + 4 shared experts (8 a level, as
-# MMoE's 8), every expert (256, 128) (DeepCTR reuses expert_dnn_hidden_units at every level).
-PLE = {"num_levels": 2, "num_task_experts": 2, "num_shared_experts": 4}
 
 
-# ---------------------------------------------------------------------------------------
-# worker: one tfmtl configuration in this process
-# ---------------------------------------------------------------------------------------
-def _workload():
-    sys.path.insert(0, str(BENCH))
-    import workload as W
-
-    return W
-
-
-def flops_per_sample(model: str) -> float:
-    """Training FLOPs per sample (2 x multiply-adds x 3 for forward + backward), as workload.py."""
-    W = _workload()
-    if model == "mmoe":
-        return W.flops_per_sample()
-    d_in, e, (u1, u2) = W.N_CAT * W.EMB + W.N_DENSE, W.EXPERTS, W.EXPERT_UNITS
-    t, m_t, m_s = 2, PLE["num_task_experts"], PLE["num_shared_experts"]
-    fwd = 0
-    for level, d in enumerate((d_in, u2)):
-        fwd += e * (d * u1 + u1 * u2)
-        gates = t * (m_t + m_s) + (t * m_t + m_s if level == 0 else 0)
-        fwd += d * gates
-    tdims = (u2,) + W.TOWER + (1,)
-    fwd += t * sum(a * b for a, b in zip(tdims[:-1], tdims[1:]))
-    return 2 * fwd * 3
-
-
-def build(model: str, lookup: bool = False):
-    """The workload's spec, tasks and tfmtl model (ids as `FeatureSpec.encode` gives them)."""
-    import tfmtl
-    from tfmtl.features import CategoricalFeature, DenseFeature, FeatureSpec
-
-    W = _workload()
-    vocab, cats, dense, y1, y2 = W.make()
-    spec = FeatureSpec(
-        [
-            CategoricalFeature(
-                f"c{i}", embedding_dim=W.EMB, dtype="int64", vocabulary=tuple(range(int(v)))
-            )
-            for i, v in enumerate(vocab)
-        ]
-        + [DenseFeature(f"d{i}") for i in range(W.N_DENSE)]
-    )
-    tasks = [tfmtl.Task("t1", tower_units=W.TOWER), tfmtl.Task("t2", tower_units=W.TOWER)]
-    # vocabulary entry i is id i + 1 (0 = OOV): exactly FeatureSpec.encode, without its dict walk.
-    x = {f"c{i}": (cats[:, i] + 1).astype("int32") for i in range(W.N_CAT)}
-    x.update({f"d{i}": dense[:, i] for i in range(W.N_DENSE)})
-    head = {k: v[:64] for k, v in x.items()}
-    check = spec.encode(
-        {
-            **{f"c{i}": cats[:64, i] for i in range(W.N_CAT)},
-            **{f"d{i}": dense[:64, i] for i in range(W.N_DENSE)},
-        }
-    )
-    assert all((check[k] == head[k]).all() for k in head), "ids differ from FeatureSpec.encode"
-    hp = (
-        {"num_experts": W.EXPERTS, "expert_units": list(W.EXPERT_UNITS)}
-        if model == "mmoe"
-        else {**PLE, "expert_units": list(W.EXPERT_UNITS)}
-    )
-    net = tfmtl.models.build_model(model, spec, tasks, lookup=lookup, **hp)
-    return W, net, x, {"t1": y1, "t2": y2}
-
-
-def worker(args) -> dict:
-    import resource
-
-    import keras
-
-    from tfmtl.losses import MaskedLoss
-
-    if args.precision != "float32":
-        keras.config.set_dtype_policy(args.precision)
-    W, model, x, y = build(args.model)
-    jit = {"on": True, "off": False}[args.jit]
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss={t: MaskedLoss("binary", name=f"{t}_loss") for t in y},  # no metrics, as the peers
-        jit_compile=jit,
-    )
-    warm, timed = args.warm, args.timed
-    n = (warm + timed) * W.BATCH
-    x = {k: v[:n] for k, v in x.items()}
-    y = {k: v[:n] for k, v in y.items()}
-    if args.pipeline == "tfdata":
-        import tensorflow as tf
-
-        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(W.BATCH).prefetch(tf.data.AUTOTUNE)
-        fit_kwargs = {}
-    else:
-        data, fit_kwargs = x, {"y": y, "batch_size": W.BATCH, "shuffle": False}
-
-    class Timer(keras.callbacks.Callback):  # the peers' timer: steps warm .. warm + timed
-        def on_train_batch_end(self, batch, logs=None):
-            if batch == warm - 1:
-                self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.rate = timed * W.BATCH / (time.perf_counter() - self.t0)
-
-    rates = []
-    for _ in range(args.repeats):
-        timer = Timer()
-        hist = model.fit(data, epochs=1, verbose=0, callbacks=[timer], **fit_kwargs)
-        rates.append(timer.rate)
-    loss = float(hist.history["loss"][-1])
-    rates.sort()
-    return {
-        "impl": f"tfmtl/{args.backend}"
-        + ("+jit" if jit else "")
-        + ("+bf16" if args.precision != "float32" else ""),
-        "precision": args.precision,
-        "model": args.model,
-        "samples_per_s": {"median": statistics.median(rates), "min": rates[0], "max": rates[-1]},
-        "gflops": statistics.median(rates) * flops_per_sample(args.model) / 1e9,
-        "loss": loss,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "pipeline": args.pipeline,
-    }
-
-
-def gemm_ceiling(backend: str, dtype: str = "float32") -> float:
-    """Median GFLOP/s of a 2048^3 matmul on `backend` (as the shared scripts measure)."""
-    import numpy as np
-
-    a = np.random.default_rng(0).normal(size=(2048, 2048)).astype("float32")
-    if backend == "torch":
-        import torch
-
-        ta = torch.from_numpy(a).to(getattr(torch, dtype))
-        f = lambda: ta @ ta  # noqa: E731
-    elif backend == "jax":
-        import jax
-
-        ja = jax.numpy.asarray(a, dtype=dtype)
-        g = jax.jit(lambda m: m @ m)
-        f = lambda: g(ja).block_until_ready()  # noqa: E731
-    else:
-        import tensorflow as tf
-
-        ta = tf.cast(tf.constant(a), dtype)
-        g = tf.function(lambda: tf.matmul(ta, ta))
-        f = lambda: g().numpy()  # noqa: E731
-    f()
-    ts = []
-    for _ in range(10):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return 2 * 2048**3 / sorted(ts)[5] / 1e9
-
-
-# ---------------------------------------------------------------------------------------
-# orchestrator
-# ---------------------------------------------------------------------------------------
 def _run(cmd, env=None, cwd=None, timeout=1200):
     """Run `cmd`; its JSON lines merged (the result, and the peak RSS line of _RSS_WRAPPER)."""
     t0 = time.perf_counter()
@@ -227,7 +77,8 @@ def _run(cmd, env=None, cwd=None, timeout=1200):
 
 # Runs a peer script unchanged, then prints its process's peak RSS as one more JSON line.
 _RSS_WRAPPER = (
-    "import json, resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
+    "import json, resource, runpy, sys; sys.argv = sys.argv[1:]; "
+    "runpy.run_path(sys.argv[0], run_name='__main__'); "
     "print(json.dumps({'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
 )
 
@@ -272,7 +123,8 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line; `--warm`/`--timed` default to the workload's, `--quick` shrinks them."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--backends", default=",".join(BACKENDS))
     p.add_argument("--models", default=",".join(MODELS))
@@ -316,12 +168,53 @@ def main(argv=None):
         "--gemm-dtype", default="float32", choices=("float32", "bfloat16"), help=argparse.SUPPRESS
     )
     args = p.parse_args(argv)
-    W = _workload()
+    W = load_workload()
     if args.quick:
         args.warm, args.timed, args.repeats, args.no_peers = 3, 10, 1, True
     args.warm = W.STEPS_WARM if args.warm is None else args.warm
     args.timed = W.STEPS_TIMED if args.timed is None else args.timed
+    return args
 
+
+def plan_jobs(args: argparse.Namespace) -> list[tuple]:
+    """`(kind, model or backend, *precision)` per run, interleaved: peer, tfmtl, peer, ..."""
+    backends = [b for b in args.backends.split(",") if b]
+    models = [m for m in args.models.split(",") if m]
+    bf16 = [b for b in args.bf16_backends.split(",") if b in backends] if cpu_has_bf16() else []
+    jobs = []
+    if not args.no_peers:
+        from benchmarks import peer_envs  # noqa: F401  (run from the repo root)
+    for model in models:
+        if not args.no_peers:
+            jobs.append(("deepctr", model))
+        for i, backend in enumerate(backends):
+            jobs.append((backend, model))
+            if i == 0 and not args.no_peers:
+                jobs.append(("torch-rechub", model))
+        jobs += [(backend, model, "mixed_bfloat16") for backend in bf16]
+    jobs += [("gemm", b) for b in ("tensorflow", "torch", "jax")] + [
+        ("gemm", b, "bfloat16") for b in bf16
+    ]
+    return jobs
+
+
+def run_job(kind: str, what: str, precision: list, args: argparse.Namespace) -> dict:
+    """Runs one planned job in its own process; its result, labelled with kind and backend."""
+    if kind == "gemm":
+        cmd, env = _gemm_cmd(what, *precision)
+        res = _run(cmd, env=env)
+        res.update(kind="gemm", backend=what, dtype=(precision or ["float32"])[0])
+    elif kind in ("deepctr", "torch-rechub"):
+        res = _peer(kind, what, args)
+    else:
+        cmd, env = _tfmtl_cmd(kind, what, args, *precision)
+        res = _run(cmd, env=env)
+        res.update(kind="tfmtl", backend=kind, model=what)
+    return res
+
+
+def main(argv=None):
+    args = parse_args(argv)
     if args.gemm:
         print(
             json.dumps(
@@ -337,37 +230,11 @@ def main(argv=None):
         print(json.dumps(worker(args)))
         return
 
-    backends = [b for b in args.backends.split(",") if b]
-    models = [m for m in args.models.split(",") if m]
-    bf16 = [b for b in args.bf16_backends.split(",") if b in backends] if cpu_has_bf16() else []
-    jobs = []  # (label, kind, model, thunk) in interleaved order
-    if not args.no_peers:
-        from benchmarks import peer_envs  # noqa: F401  (run from the repo root)
-    for model in models:
-        if not args.no_peers:
-            jobs.append(("deepctr", model))
-        for i, backend in enumerate(backends):
-            jobs.append((backend, model))
-            if i == 0 and not args.no_peers:
-                jobs.append(("torch-rechub", model))
-        jobs += [(backend, model, "mixed_bfloat16") for backend in bf16]
-    jobs += [("gemm", b) for b in ("tensorflow", "torch", "jax")] + [
-        ("gemm", b, "bfloat16") for b in bf16
-    ]
-
+    jobs = plan_jobs(args)
     results, started = [], time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()
     for kind, what, *precision in jobs:
-        if kind == "gemm":
-            cmd, env = _gemm_cmd(what, *precision)
-            res = _run(cmd, env=env)
-            res.update(kind="gemm", backend=what, dtype=(precision or ["float32"])[0])
-        elif kind in ("deepctr", "torch-rechub"):
-            res = _peer(kind, what, args)
-        else:
-            cmd, env = _tfmtl_cmd(kind, what, args, *precision)
-            res = _run(cmd, env=env)
-            res.update(kind="tfmtl", backend=kind, model=what)
+        res = run_job(kind, what, precision, args)
         print(json.dumps(res), file=sys.stderr, flush=True)
         results.append(res)
         if args.out:  # the table so far, so a cut-short run still leaves its rows
@@ -399,7 +266,8 @@ def _peer(kind, model, args):
     return res
 
 
-def render(results, args, started, load_before, load_after) -> str:
+def _ceilings(results: list[dict]) -> tuple[dict, dict]:
+    """GEMM GFLOP/s by backend: float32, and bfloat16, from the `gemm` jobs' results."""
     ceilings = {
         r["backend"]: r["gemm_gflops"]
         for r in results
@@ -413,49 +281,63 @@ def render(results, args, started, load_before, load_after) -> str:
     for r in results:  # torch-rechub's script measures torch's GEMM too
         if r.get("torch_gemm_gflops"):
             ceilings.setdefault("torch-rechub-run", r["torch_gemm_gflops"])
+    return ceilings, bf16_ceilings
+
+
+# The backend whose GEMM ceiling each implementation's GFLOP/s is compared with.
+CEILING_OF = {
+    "deepctr": "tensorflow",
+    "torch-rechub": "torch",
+    "tensorflow": "tensorflow",
+    "jax": "jax",
+    "torch": "torch",
+}
+
+
+def _table_row(r: dict, peer_base: dict, ceilings: dict, bf16_ceilings: dict) -> str:
+    """One implementation's row of the table; a failed run names its error."""
+    name = r.get("impl", r.get("backend"))
+    if "error" in r:
+        return f"| {r.get('model')} | {name} | failed: {r['error'].splitlines()[0]} | | | | | | |"
+    s = r["samples_per_s"]
+    base = peer_base.get(r["model"])
+    ratio = f"{s['median'] / base:.2f}" if base else "n/a"
+    gflops = r.get("gflops") or s["median"] * flops_per_sample(r["model"]) / 1e9
+    ceil = (bf16_ceilings if r.get("precision", "float32") != "float32" else ceilings).get(
+        CEILING_OF.get(r["backend"], "")
+    )
+    pct = f"{100 * gflops / ceil:.0f}%" if ceil else "n/a"
+    rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else "n/a"
+    return (
+        f"| {r['model']} | {name} | {s['median']:,.0f} | {s['min']:,.0f} | {s['max']:,.0f} | "
+        f"{ratio} | {gflops:.1f} | {pct} | {rss} |"
+    )
+
+
+def render(results, args, started, load_before, load_after) -> str:
+    """The Markdown report: the run's settings, a row per implementation, the GEMM ceilings."""
+    ceilings, bf16_ceilings = _ceilings(results)
     peer_base = {
         r["model"]: r["samples_per_s"]["median"]
         for r in results
         if r.get("backend") == "deepctr" and "samples_per_s" in r
     }
-    ceiling_of = {
-        "deepctr": "tensorflow",
-        "torch-rechub": "torch",
-        "tensorflow": "tensorflow",
-        "jax": "jax",
-        "torch": "torch",
-    }
     lines = [
-        f"Reference workload `../shared/bench/workload.py`, batch 1024, Adam 1e-3, {args.warm} warm-up + "
-        f"{args.timed} timed steps x {args.repeats} repeats; started {started}; "
+        f"Reference workload `../shared/bench/workload.py`, batch 1024, Adam 1e-3, "
+        f"{args.warm} warm-up + {args.timed} timed steps x {args.repeats} repeats; "
+        f"started {started}; "
         f"load average (1/5/15 min) before {'/'.join(f'{v:.2f}' for v in load_before)}, "
         f"after {'/'.join(f'{v:.2f}' for v in load_after)}; {os.cpu_count()} CPU cores.",
         "",
-        "| model | implementation | samples/s median | min | max | x DeepCTR | GFLOP/s | % of GEMM ceiling | peak RSS MB |",
+        "| model | implementation | samples/s median | min | max | x DeepCTR | GFLOP/s "
+        "| % of GEMM ceiling | peak RSS MB |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
-        if r.get("kind") == "gemm":
-            continue
-        name = r.get("impl", r.get("backend"))
-        if "error" in r:
-            lines.append(
-                f"| {r.get('model')} | {name} | failed: {r['error'].splitlines()[0]} | | | | | | |"
-            )
-            continue
-        s = r["samples_per_s"]
-        base = peer_base.get(r["model"])
-        ratio = f"{s['median'] / base:.2f}" if base else "n/a"
-        gflops = r.get("gflops") or s["median"] * flops_per_sample(r["model"]) / 1e9
-        ceil = (bf16_ceilings if r.get("precision", "float32") != "float32" else ceilings).get(
-            ceiling_of.get(r["backend"], "")
-        )
-        pct = f"{100 * gflops / ceil:.0f}%" if ceil else "n/a"
-        rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else "n/a"
-        lines.append(
-            f"| {r['model']} | {name} | {s['median']:,.0f} | {s['min']:,.0f} | {s['max']:,.0f} | {ratio} | "
-            f"{gflops:.1f} | {pct} | {rss} |"
-        )
+    lines += [
+        _table_row(r, peer_base, ceilings, bf16_ceilings)
+        for r in results
+        if r.get("kind") != "gemm"
+    ]
     lines += [
         "",
         "GEMM ceilings (2048x2048x2048 float32 matmul, median of 10, GFLOP/s): "
@@ -472,5 +354,4 @@ def render(results, args, started, load_before, load_after) -> str:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

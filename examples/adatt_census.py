@@ -144,7 +144,8 @@ def table(rows, groups, models, chosen, seeds, description) -> str:
     lines = [
         f"Data: {description}",
         "",
-        "| Model | total experts | expert hidden | tower | m_s | income AUC | never married AUC | education AUC | seeds | paper (Table 5) |",
+        "| Model | total experts | expert hidden | tower | m_s | income AUC | never married AUC "
+        "| education AUC | seeds | paper (Table 5) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for total in groups:
@@ -164,8 +165,10 @@ def table(rows, groups, models, chosen, seeds, description) -> str:
             cells = " | ".join(f"{auc[:, k].mean():.4f} ± {auc[:, k].std():.4f}" for k in range(3))
             units = ", ".join(str(u[0]) for u in GROUPS[total][0])
             paper = " / ".join(f"{v:.4f}" for v in PAPER[(total, m)])
+            shared = ms if m != "ml_mmoe" else "-"
             lines.append(
-                f"| {LABELS[m]} | {total} | {units} | 32 | {ms if m != 'ml_mmoe' else '-'} | {cells} | {len(rs)} | {paper} |"
+                f"| {LABELS[m]} | {total} | {units} | 32 | {shared} | {cells} | {len(rs)} "
+                f"| {paper} |"
             )
     lines += [
         "",
@@ -173,6 +176,71 @@ def table(rows, groups, models, chosen, seeds, description) -> str:
         "(runs.jsonl: role 'tune'); a tuning run of the chosen m_s is reused as that seed.",
     ]
     return "\n".join(lines) + "\n"
+
+
+class RunLog:
+    """The runs of one protocol in `runs.jsonl`: `run` trains and appends only what is missing.
+
+    Args:
+        path: Path. The JSONL file; runs of another protocol in it are ignored.
+        protocol: dict. The training settings every run of the table shares.
+        data: MultiTaskData. The census3 splits.
+        args: argparse.Namespace. The command line (epochs, batch size, learning rate).
+    """
+
+    def __init__(self, path: Path, protocol: dict, data, args) -> None:
+        self.path, self.protocol, self.data, self.args = path, protocol, data, args
+        done = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        self.done = [r for r in done if r.get("protocol") == protocol]
+
+    def run(self, model: str, total: int, shared: int, seed: int, role: str) -> dict:
+        """The run of `model` with `total` experts, `shared` of them shared, at `seed`."""
+        for r in self.done:
+            if (r["model"], r["total"], r["shared"], r["seed"]) == (model, total, shared, seed):
+                return r
+        row = {
+            **run_one(self.data, model, total, shared, seed, self.args),
+            "protocol": self.protocol,
+            "role": role,
+        }
+        self.done.append(row)
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(
+            f"[{role}] {LABELS[model]:8s} {total} experts m_s={shared} seed {seed}: test AUC "
+            f"{' '.join(f'{a:.4f}' for a in row['test_auc'])} val {np.mean(row['val_auc']):.4f} "
+            f"({row['epochs']} ep, {row['train_seconds']} s)",
+            flush=True,
+        )
+        return row
+
+
+def choose_shared(runs: RunLog, args) -> dict:
+    """m_s per (total experts, model): the best mean validation AUC, or the paper's choice."""
+    chosen = {}
+    for total in args.groups:
+        _, ple_ms, adatt_ms = GROUPS[total]
+        for m in args.models:
+            candidates = {"ml_mmoe": (0,), "ple": ple_ms, "adatt": adatt_ms}[m]
+            if args.no_tune or len(candidates) == 1:
+                chosen[(total, m)] = {"ml_mmoe": 0, "ple": 3, "adatt": 0}[m]
+                continue
+            score = {
+                ms: np.mean(
+                    [
+                        np.mean(runs.run(m, total, ms, s, "tune")["val_auc"])
+                        for s in range(args.tune_seeds)
+                    ]
+                )
+                for ms in candidates
+            }
+            chosen[(total, m)] = max(score, key=score.get)
+            print(
+                f"{LABELS[m]} {total} experts: validation AUC by m_s {score} "
+                f"-> m_s={chosen[(total, m)]}",
+                flush=True,
+            )
+    return chosen
 
 
 def main(argv=None):
@@ -185,65 +253,21 @@ def main(argv=None):
     data.tasks = [Task(**{**t.to_config(), "tower_units": [32]}) for t in data.tasks]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    log = out / "runs.jsonl"
     protocol = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
+        # Runs logged under another dense encoding, or plain quantiles, are not reused.
+        "dense": f"{args.dense_encoding} on spike-aware quantiles",
     }
-    # runs recorded without this key used buckets on plain (not spike-aware) quantiles
-    protocol["dense"] = f"{args.dense_encoding} on spike-aware quantiles"
-    done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    done = [r for r in done if r.get("protocol") == protocol]
+    runs = RunLog(out / "runs.jsonl", protocol, data, args)
     print(data.description, flush=True)
-
-    def run(model, total, shared, seed, role):
-        for r in done:
-            if (r["model"], r["total"], r["shared"], r["seed"]) == (model, total, shared, seed):
-                return r
-        row = {
-            **run_one(data, model, total, shared, seed, args),
-            "protocol": protocol,
-            "role": role,
-        }
-        done.append(row)
-        with log.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(
-            f"[{role}] {LABELS[model]:8s} {total} experts m_s={shared} seed {seed}: test AUC "
-            f"{' '.join(f'{a:.4f}' for a in row['test_auc'])} val {np.mean(row['val_auc']):.4f} "
-            f"({row['epochs']} ep, {row['train_seconds']} s)",
-            flush=True,
-        )
-        return row
-
-    chosen = {}
-    for total in args.groups:
-        _, ple_ms, adatt_ms = GROUPS[total]
-        for m in args.models:
-            candidates = {"ml_mmoe": (0,), "ple": ple_ms, "adatt": adatt_ms}[m]
-            if args.no_tune or len(candidates) == 1:
-                chosen[(total, m)] = {"ml_mmoe": 0, "ple": 3, "adatt": 0}[m]
-                continue
-            score = {
-                ms: np.mean(
-                    [
-                        np.mean(run(m, total, ms, s, "tune")["val_auc"])
-                        for s in range(args.tune_seeds)
-                    ]
-                )
-                for ms in candidates
-            }
-            chosen[(total, m)] = max(score, key=score.get)
-            print(
-                f"{LABELS[m]} {total} experts: validation AUC by m_s {score} -> m_s={chosen[(total, m)]}",
-                flush=True,
-            )
+    chosen = choose_shared(runs, args)
     for seed in range(args.seeds):
         for total in args.groups:
             for m in args.models:
-                run(m, total, chosen[(total, m)], seed, "test")
-    text = table(done, args.groups, args.models, chosen, args.seeds, data.description)
+                runs.run(m, total, chosen[(total, m)], seed, "test")
+    text = table(runs.done, args.groups, args.models, chosen, args.seeds, data.description)
     (out / "table.md").write_text(text)
     print(text)
 

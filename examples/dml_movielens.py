@@ -144,22 +144,24 @@ def table(rows: list[dict], backbones, variants, description: str) -> str:
             rs = [r for r in rows if r["backbone"] == b and r["variant"] == v]
             if not rs:
                 continue
-            cell = lambda k, f=4: (
-                f"{np.mean([r[k] for r in rs]):.{f}f} ± {np.std([r[k] for r in rs]):.{f}f}"
+            cells = " | ".join(
+                f"{np.mean([r[k] for r in rs]):.4f} ± {np.std([r[k] for r in rs]):.4f}"
+                for k in ("auc", "mse", "consistency", "reverse")
             )
             lines.append(
-                f"| {BACKBONES[b][0]}{VARIANTS[v]} | {cell('auc')} | {cell('mse')} | {cell('consistency')} | "
-                f"{cell('reverse')} | {len(rs)} | {np.mean([r['epochs'] for r in rs]):.1f} |"
+                f"| {BACKBONES[b][0]}{VARIANTS[v]} | {cells} | {len(rs)} | "
+                f"{np.mean([r['epochs'] for r in rs]):.1f} |"
             )
     lines += [
         "",
         "mean ± std (population) over seeds; test split; consistency exact over all test pairs "
-        "with different ratings (both tasks' predictions in the rating's order); reverse: both in the opposite order.",
+        "with different ratings (both tasks' predictions in the rating's order); reverse: both in "
+        "the opposite order.",
     ]
     lines += [
         "",
-        "Paired differences against the plain backbone (same split, same seed): mean ± std (sample), "
-        "wins = seeds where the variant is better.",
+        "Paired differences against the plain backbone (same split, same seed): mean ± std "
+        "(sample), wins = seeds where the variant is better.",
         "",
         "| Model | Δ AUC | wins | Δ MSE | wins | Δ Consistency | wins |",
         "|---|---|---|---|---|---|---|",
@@ -212,8 +214,9 @@ def main(argv=None):
                 with log.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 print(
-                    f"{BACKBONES[b][0]}{VARIANTS[v]:10s} seed {seed}: AUC {row['auc']:.4f} MSE {row['mse']:.4f} "
-                    f"cons {row['consistency']:.4f} ({row['epochs']} ep, {row['train_seconds']} s)",
+                    f"{BACKBONES[b][0]}{VARIANTS[v]:10s} seed {seed}: AUC {row['auc']:.4f} "
+                    f"MSE {row['mse']:.4f} cons {row['consistency']:.4f} "
+                    f"({row['epochs']} ep, {row['train_seconds']} s)",
                     flush=True,
                 )
     text = table(done, args.backbones, args.variants, data.description)

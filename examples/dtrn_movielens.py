@@ -1,4 +1,4 @@
-"""DTRN on MovieLens: backbones {SB, MMoE, PLE} x {plain, +TRM, +TIM, +DTRN} (DTRN CIKM'23 Tables 5 and 7).
+"""DTRN on MovieLens: {SB, MMoE, PLE} x {plain, +TRM, +TIM, +DTRN} (DTRN CIKM'23 Tables 5, 7).
 
 Data: `load_movielens_sequences` (dataset "movielens_seq"): MovieLens-100K (1M with --variant 1m),
 tasks ctr (rating >= 4, AUC) and rating (MSE), random 8:1:1 split (fixed by --split-seed),
@@ -13,10 +13,11 @@ Variants (all read the same inputs, sequences included):
   +DTRN  TIM + TRM
 
 Each (backbone, variant) is trained --seeds times (seed = model init and shuffling; the split is
-fixed) and evaluated on the test split; prints a Markdown table of mean ± std.
+fixed) and evaluated on the test split; prints a Markdown table of mean ± std. The paper
+trains one epoch, hence `--epochs 1` below.
 
     python examples/dtrn_movielens.py --quick              # ~1 min smoke run
-    python examples/dtrn_movielens.py --seeds 3 --epochs 1 --out dtrn_movielens.md   # the paper trains one epoch
+    python examples/dtrn_movielens.py --seeds 3 --epochs 1 --out dtrn_movielens.md
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def parse_args(argv=None):
     p.add_argument(
         "--lookup",
         action="store_true",
-        help="look raw values up inside the model (the exportable form); default: ids pre-encoded by "
-        "FeatureSpec.encode, the same architecture about twice as fast on CPU",
+        help="look raw values up inside the model (the exportable form); default: ids "
+        "pre-encoded by FeatureSpec.encode, the same architecture about twice as fast on CPU",
     )
     p.add_argument(
         "--quick", action="store_true", help="1 seed, 1 epoch, 8,000 train rows: a smoke run"
@@ -88,13 +89,16 @@ def subsample(data, rows: int, seed: int):
     if not rows or rows >= len(train):
         return data
     idx = np.sort(np.random.default_rng(seed).choice(len(train), rows, replace=False))
-    pick = lambda columns: {k: v[idx] for k, v in columns.items()}
+
+    def pick(columns):
+        return {k: v[idx] for k, v in columns.items()}
+
     data.splits["train"] = Split(pick(train.features), pick(train.labels), pick(train.extras))
     return data
 
 
 def encoded(data):
-    """The same splits with categorical and sequence values replaced by their ids (`lookup=False`)."""
+    """The same splits with categorical and sequence values replaced by ids (`lookup=False`)."""
     from tfmtl.data.dataset import Split
 
     for name, split in data.splits.items():
@@ -127,8 +131,9 @@ def table(results: dict, args, description: str) -> str:
     lines = [
         f"DTRN on {description}",
         "",
-        f"{args.seeds} seed(s), {args.epochs} epoch(s), batch {args.batch_size}, Adam lr {args.learning_rate}, "
-        f"max_len {args.max_len}, embedding {args.embedding_dim}, {'in-model lookup' if args.lookup else 'pre-encoded ids'}"
+        f"{args.seeds} seed(s), {args.epochs} epoch(s), batch {args.batch_size}, "
+        f"Adam lr {args.learning_rate}, max_len {args.max_len}, embedding {args.embedding_dim}, "
+        f"{'in-model lookup' if args.lookup else 'pre-encoded ids'}"
         + (f", train subsampled to {args.train_rows:,} rows" if args.train_rows else "")
         + ". Test split; mean ± std over seeds.",
         "",
@@ -136,11 +141,12 @@ def table(results: dict, args, description: str) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for (backbone, variant), runs in results.items():
-        cell = lambda k, f="{:.4f}": " ± ".join(
-            f.format(x) for x in (np.mean([r[k] for r in runs]), np.std([r[k] for r in runs]))
+        cells = " | ".join(
+            f"{np.mean([r[k] for r in runs]):.4f} ± {np.std([r[k] for r in runs]):.4f}"
+            for k in ("ctr_auc", "ctr_logloss", "rating_mse")
         )
         lines.append(
-            f"| {backbone} | {variant} | {cell('ctr_auc')} | {cell('ctr_logloss')} | {cell('rating_mse')} | "
+            f"| {backbone} | {variant} | {cells} | "
             f"{runs[0]['params']:,} | {np.mean([r['seconds'] for r in runs]):.0f} |"
         )
     return "\n".join(lines) + "\n"
@@ -168,8 +174,8 @@ def main(argv=None) -> int:
                 runs.append(run_one(data, backbone, variant, seed, args))
                 r = runs[-1]
                 print(
-                    f"{backbone:5s} {variant:6s} seed {seed}: ctr AUC {r['ctr_auc']:.4f}  rating MSE "
-                    f"{r['rating_mse']:.4f}  ({r['seconds']:.0f} s)",
+                    f"{backbone:5s} {variant:6s} seed {seed}: ctr AUC {r['ctr_auc']:.4f}  "
+                    f"rating MSE {r['rating_mse']:.4f}  ({r['seconds']:.0f} s)",
                     file=sys.stderr,
                     flush=True,
                 )

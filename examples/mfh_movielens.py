@@ -184,13 +184,13 @@ def main(argv=None):
                     f"{g}: auc {metrics[g][0]:.4f} mse {metrics[g][1]:.4f}" for g in GROUPS
                 )
                 print(
-                    f"[{time.time() - t0:6.0f}s] {sw:5s} {macro:6s} seed {seed}: {summary} ({time.time() - t:.0f}s)",
+                    f"[{time.time() - t0:6.0f}s] {sw:5s} {macro:6s} seed {seed}: {summary} "
+                    f"({time.time() - t:.0f}s)",
                     flush=True,
                 )
             results[(sw, macro)] = (runs, params)
-            write(
-                args, results, switchers, macros, GROUPS, t0
-            )  # partial tables survive a cut-off run
+            # Written after every cell, so a cut-off run still leaves its partial tables.
+            write(args, results, switchers, macros, GROUPS, t0)
     print("\n" + write(args, results, switchers, macros, GROUPS, t0))
     return results
 
@@ -203,7 +203,8 @@ def write(args, results, switchers, macros, groups, t0) -> str:
         + (f", {args.rows:,} training rows" if args.rows else "")
     )
     text = (
-        f"# MFH Table 6 reproduction\n\n`python {' '.join(['examples/mfh_movielens.py'] + sys.argv[1:])}`\n\n"
+        "# MFH Table 6 reproduction\n\n"
+        f"`python {' '.join(['examples/mfh_movielens.py'] + sys.argv[1:])}`\n\n"
         f"{settings}; {time.time() - t0:.0f}s on this machine so far.\n\n{md}\n"
     )
     if args.out:

@@ -1,7 +1,12 @@
 """Export: tfmtl models to versioned SavedModels for TF Serving.
 
->>> path = tfmtl.export.export_saved_model(model, base="models", name="ranker")
->>> tfmtl.export.read_metadata(path)["tasks"]
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> path = tfmtl.export.export_saved_model(model, base=tempfile.mkdtemp(), name="ranker")
+>>> [task["name"] for task in tfmtl.export.read_metadata(path)["tasks"]]
+['click', 'finish']
 """
 
 from tfmtl.export.examples import parsing_spec, serialize_examples, signature_specs

@@ -7,16 +7,24 @@ exactly `max_len` values. Every feature is required, except dense features decla
 
 Example:
 
->>> serialized = serialize_examples(spec, {"age": np.array([31.0]), "city": np.array(["paris"], object)})
+>>> import tensorflow as tf
+>>> spec = tfmtl.FeatureSpec(
+...     [tfmtl.DenseFeature("age"), tfmtl.CategoricalFeature("city", vocabulary=("paris",))])
+>>> columns = {"age": np.array([31.0]), "city": np.array(["paris"], object)}
+>>> serialized = serialize_examples(spec, columns)
 >>> tf.io.parse_example(serialized, parsing_spec(spec))["city"]
 <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'paris'], dtype=object)>
 
 `example_request` goes the other way for a served model: from an export's tfmtl.json it
 builds a ranking request body (`tfmtl rank --request` JSON) every feature of which is valid.
 
->>> body = example_request("models/ranker", candidates=3, context=["age"])
->>> sorted(body["candidates"]), body["context"]
-(['c0', 'c1', 'c2'], {'age': 44.0})
+>>> import tempfile
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> version_dir = tfmtl.export.export_saved_model(model, tempfile.mkdtemp(), "ranker")
+>>> body = example_request(version_dir, candidates=3, context=["age"])
+>>> sorted(body["candidates"]), sorted(body["context"])
+(['c0', 'c1', 'c2'], ['age'])
 """
 
 from __future__ import annotations
@@ -84,7 +92,9 @@ def serialize_examples(spec, columns: dict) -> list[bytes]:
 
 
 def as_columns(spec, columns: dict) -> dict:
-    """Check `columns` covers `spec` with equal row counts and the right shapes; cast to the raw dtypes."""
+    """Check `columns` covers `spec` with equal row counts and the right shapes; cast to the raw
+    dtypes.
+    """
     missing = [n for n in spec.names if n not in columns]
     if missing:
         raise ExportError(f"Feature(s) {missing} missing from the rows. Present: {sorted(columns)}")
@@ -151,10 +161,7 @@ def example_request(
     """
     if int(candidates) < 1:
         raise ExportError(f"candidates must be >= 1. Received: {candidates}.")
-    if isinstance(export, dict):
-        meta = contract.parse_metadata(export, source="the tfmtl.json document")
-    else:
-        meta = contract.read_metadata(resolve_version_dir(export))
+    meta = _metadata(export)
     features = {f["name"]: f for f in meta["features"]}
     unknown = [n for n in context if n not in features]
     if unknown:
@@ -187,8 +194,16 @@ def example_request(
     return body
 
 
+def _metadata(export) -> dict:
+    """The checked tfmtl.json of `export`: a document, or an export's folder."""
+    if isinstance(export, dict):
+        return contract.parse_metadata(export, source="the tfmtl.json document")
+    return contract.read_metadata(resolve_version_dir(export))
+
+
 def _request_value(feature: dict, column, i: int):
-    """Candidate `i`'s JSON value of `feature`: a real row's, else a sample value (a padded list for sequences)."""
+    """Candidate `i`'s JSON value of `feature`: a real row's, else a sample value (padded list for
+    sequences)."""
     kind, dtype = feature["kind"], feature["dtype"]
     if column is not None and len(column):
         value = column[i % len(column)]

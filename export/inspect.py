@@ -5,12 +5,14 @@ The signatures are read from `saved_model.pb` itself (no graph is loaded), in th
 
 Example:
 
->>> print(describe("models/ranker"))          # the latest version
-models/ranker/3  (versions: 1, 2, 3)
-model     ranker v3: MultiTaskModel, zoo ple
-signature serving_default
-  input   age             float  [-1]
-  ...
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> version_dir = tfmtl.export.export_saved_model(model, tempfile.mkdtemp(), "ple")
+>>> print(describe(version_dir.parent))          # the latest version  # doctest: +ELLIPSIS
+/.../ple/1  (versions: 1)
+...
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def signatures(version_dir) -> dict:
 
 
 def inspect_export(path) -> dict:
-    """Everything `describe` prints, as a dict: path, versions, signatures, metadata, warmup count."""
+    """What `describe` prints, as a dict: path, versions, signatures, metadata, warmup count."""
     version_dir = resolve_version_dir(path)
     warmup = version_dir / ASSETS_EXTRA / WARMUP_FILE
     return {
@@ -78,7 +80,8 @@ def describe(path) -> str:
     model = meta["model"]
     lines = [
         f"{info['path']}  (versions: {', '.join(map(str, info['versions'])) or 'none'})",
-        f"model     {model['name']} v{model['version']}: {model['class']}, zoo {model.get('zoo') or '-'}",
+        f"model     {model['name']} v{model['version']}: {model['class']}, zoo "
+        f"{model.get('zoo') or '-'}",
     ]
     for name, sig in info["signatures"].items():
         lines.append(f"signature {name}  ({sig['method']})")

@@ -9,10 +9,12 @@ are removed by the next export (`tfmtl.export.staging`).
 
 Example:
 
->>> with version_dir("models", "ranker") as (tmp, final):
-...     write_everything_into(tmp)
->>> final
-PosixPath('models/ranker/1')
+>>> import tempfile
+>>> base = Path(tempfile.mkdtemp())
+>>> with version_dir(base, "ranker") as (tmp, final):
+...     _ = (tmp / "saved_model.pb").write_bytes(b"")    # the export writes into tmp
+>>> final.relative_to(base), list_versions(base / "ranker")
+(PosixPath('ranker/1'), [1])
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def resolve_version_dir(path) -> Path:
     versions = list_versions(path)
     if not versions:
         raise ExportError(
-            f"{path} holds neither saved_model.pb nor an integer version directory; expected BASE/NAME or "
+            f"{path} holds neither saved_model.pb nor an integer version directory; expected "
+            "BASE/NAME or "
             "BASE/NAME/VERSION of an export."
         )
     return path / str(versions[-1])
@@ -73,7 +76,8 @@ def check_target(base, name: str, version: int | None) -> tuple[Path, int]:
     base = Path(base)
     if not isinstance(name, str) or not _NAME.match(name):
         raise ExportError(
-            f"name={name!r} is not a valid model name: use letters, digits, '_', '.', '-' (no '/'), "
+            f"name={name!r} is not a valid model name: use letters, digits, '_', '.', '-' (no "
+            "'/'), "
             "as it becomes the directory BASE/NAME."
         )
     if base.exists() and not base.is_dir():
@@ -94,11 +98,13 @@ def check_target(base, name: str, version: int | None) -> tuple[Path, int]:
         version = next_version(model_dir)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ExportError(
-            f"version={version!r} must be a positive integer: TF Serving only serves integer versions."
+            f"version={version!r} must be a positive integer: TF Serving only serves integer "
+            "versions."
         )
     if (model_dir / str(version)).exists():
         raise ExportError(
-            f"Version {version} of '{name}' already exists at {model_dir / str(version)}; exports are never "
+            f"Version {version} of '{name}' already exists at {model_dir / str(version)}; exports "
+            "are never "
             f"overwritten. Omit version= to get version {next_version(model_dir)}."
         )
     return model_dir, version
@@ -106,7 +112,8 @@ def check_target(base, name: str, version: int | None) -> tuple[Path, int]:
 
 @contextlib.contextmanager
 def version_dir(base, name: str, version: int | None = None):
-    """Yield `(tmp_dir, final_dir)`; on a clean exit rename tmp -> final, else remove everything made.
+    """Yield `(tmp_dir, final_dir)`; on a clean exit rename tmp -> final, else remove everything
+    made.
 
     Directories created on the way (`BASE`, `BASE/NAME`) are removed again if the export fails.
     """

@@ -1,16 +1,24 @@
-"""`assets.extra/tfmtl.json` of an export: the document `tfmtl.contract` defines, built from a model.
+"""`assets.extra/tfmtl.json` of an export: the document `tfmtl.contract` defines, built from a
+model.
 
 Tasks (name, kind, facets, loss weight), raw features (name, kind, dtype, shape, a few valid
 sample values), facet groups and their routing, the head that is the entire-space
 conversion (ESMM, AITM), the default fusion (PLE eq 1: `score = prod_k p_k^w_k * f(length)`)
-and its named variants with their traffic shares (`tfmtl.fusion_variants`), training metrics and library versions. The names below are `tfmtl.contract`'s, re-exported.
+and its named variants with their traffic shares (`tfmtl.fusion_variants`), training metrics and
+library versions. The names below are `tfmtl.contract`'s, re-exported.
 
 Example:
 
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
 >>> meta = build_metadata(model, name="ranker", version=3)
->>> meta["fusion"]
-{'kind': 'product', 'weights': {'ctr': 1.0, 'watch': 0.0}, 'length_feature': None, 'length_transform': 'none'}
->>> read_metadata("models/ranker/3")["model"]["version"]
+>>> meta["fusion"]["kind"], meta["fusion"]["weights"]
+('product', {'click': 1.0, 'finish': 1.0})
+>>> version_dir = Path(tempfile.mkdtemp())
+>>> _ = write_metadata(version_dir, meta)
+>>> read_metadata(version_dir)["model"]["version"]
 3
 """
 
@@ -48,12 +56,14 @@ SAMPLE_VALUES = 5
 
 
 def default_fusion(tasks, entire_space_task: str | None = None) -> dict:
-    """`tfmtl.contract.default_fusion`: the product of every binary head, or the entire-space head alone."""
+    """`tfmtl.contract.default_fusion`: the product of every binary head, or the entire-space head
+    alone.
+    """
     return contract.default_fusion(tasks, entire_space_task)
 
 
 def check_fusion(fusion: dict | None, tasks, spec, entire_space_task: str | None = None) -> dict:
-    """`fusion` over the default (`tfmtl.contract.check_fusion`); a `spec` dense feature as length."""
+    """`fusion` over the default (`tfmtl.contract.check_fusion`); length: a `spec` dense feature."""
     try:
         return contract.check_fusion(
             fusion, tasks, [f.name for f in spec.of_kind("dense")], entire_space_task
@@ -71,7 +81,9 @@ def _without_variants(fusion):
 
 
 def _variants(fusion, tasks, spec, entire_space_task) -> dict:
-    """`fusion_variants` and `fusion_traffic` from `fusion["variants"]`, `fusion["traffic"]` (`tfmtl.fusion_variants`)."""
+    """`fusion_variants` and `fusion_traffic` from `fusion["variants"]`, `fusion["traffic"]`
+    (`tfmtl.fusion_variants`).
+    """
     if not isinstance(fusion, dict):
         return {}
     try:
@@ -87,7 +99,9 @@ def _variants(fusion, tasks, spec, entire_space_task) -> dict:
 
 
 def feature_entry(feature, spec=None) -> dict:
-    """A feature's tfmtl.json entry; with its `spec`, a few valid raw values (sequences: their elements)."""
+    """A feature's tfmtl.json entry; with its `spec`, a few valid raw values (sequences: their
+    elements).
+    """
     shape = [int(feature.max_len)] if feature.kind == "sequence" else []
     entry = {"name": feature.name, "kind": feature.kind, "dtype": feature.dtype, "shape": shape}
     if spec is not None:
@@ -102,7 +116,9 @@ def feature_entry(feature, spec=None) -> dict:
 def build_metadata(
     model, name: str, version: int, fusion: dict | None = None, metrics: dict | None = None
 ) -> dict:
-    """The tfmtl.json document of `model` exported as `name`/`version`, checked against the contract."""
+    """The tfmtl.json document of `model` exported as `name`/`version`, checked against the
+    contract.
+    """
     import keras
     import tensorflow as tf
 
@@ -162,7 +178,9 @@ def write_metadata(version_dir, metadata: dict) -> Path:
 
 
 def read_metadata(version_dir) -> dict:
-    """The checked tfmtl.json of an export version directory `BASE/NAME/VERSION` (`tfmtl.contract.read_metadata`)."""
+    """The checked tfmtl.json of an export version directory `BASE/NAME/VERSION`
+    (`tfmtl.contract.read_metadata`).
+    """
     try:
         return contract.read_metadata(version_dir)
     except ContractError as e:
@@ -170,7 +188,9 @@ def read_metadata(version_dir) -> dict:
 
 
 def _sample_values(feature, spec) -> list | None:
-    """A few raw values the model takes: mean +- std for dense, the commonest vocabulary entries; hashed: None."""
+    """A few raw values the model takes: mean +- std for dense, the commonest vocabulary entries;
+    hashed: None.
+    """
     if feature.kind == "dense":
         z = [feature.mean + feature.std * k for k in (0.0, -0.5, 0.5, -1.0, 1.0)]
         if feature.transform == "log1p":

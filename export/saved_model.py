@@ -18,8 +18,14 @@ endpoints; `model.export(input_signature=...)` breaks on multi-output models
 
 Example:
 
->>> path = export_saved_model("runs/ple/model.keras", base="models", name="ranker")
->>> path
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> base = Path(tempfile.mkdtemp())
+>>> model.save(base / "model.keras")                # what `tfmtl train` writes
+>>> path = export_saved_model(base / "model.keras", base=base / "models", name="ranker")
+>>> path.relative_to(base)
 PosixPath('models/ranker/1')
 """
 
@@ -74,7 +80,9 @@ def export_saved_model(
 
 
 def load_exportable(model):
-    """`model` (or the `.keras` file it names) as a MultiTaskModel with raw-feature inputs, or ExportError."""
+    """`model` (or the `.keras` file it names) as a MultiTaskModel with raw-feature inputs, or
+    ExportError.
+    """
     import keras
 
     from tfmtl.models.multitask_model import MultiTaskModel
@@ -83,7 +91,8 @@ def load_exportable(model):
         path = Path(model)
         if not path.is_file() or path.suffix != ".keras":
             raise ExportError(
-                f"model={str(path)!r} is not a .keras file; pass a model or the model.keras that `tfmtl train` wrote."
+                f"model={str(path)!r} is not a .keras file; pass a model or the model.keras that "
+                "`tfmtl train` wrote."
             )
         from tfmtl.models.loading import load_model
 
@@ -99,19 +108,22 @@ def load_exportable(model):
         inputs = None
     if inputs is None or (isinstance(inputs, (dict, list, tuple)) and not inputs):
         raise ExportError(
-            f"Model '{model.name}' has no built inputs, so there is no signature to export; build it with "
+            f"Model '{model.name}' has no built inputs, so there is no signature to export; build "
+            "it with "
             "tfmtl.models.build_model/build_flat, whose inputs are one keras.Input per raw feature."
         )
     if not isinstance(model, MultiTaskModel):
         raise _not_tfmtl(model)
     if keras.backend.backend() != "tensorflow":
         raise ExportError(
-            f"Export runs on the TensorFlow backend (KERAS_BACKEND=tensorflow); this process uses "
-            f"'{keras.backend.backend()}'. Save the model to .keras and export it from a TensorFlow process."
+            "Export runs on the TensorFlow backend (KERAS_BACKEND=tensorflow); this process uses "
+            f"'{keras.backend.backend()}'. Save the model to .keras and export it from a "
+            "TensorFlow process."
         )
     if not isinstance(inputs, dict):
         raise ExportError(
-            f"Model '{model.name}' inputs are a {type(inputs).__name__}, not a dict keyed by feature name; "
+            f"Model '{model.name}' inputs are a {type(inputs).__name__}, not a dict keyed by "
+            "feature name; "
             "build it with tfmtl.models.build_model/build_flat."
         )
     try:
@@ -125,20 +137,23 @@ def load_exportable(model):
 def _not_tfmtl(model) -> ExportError:
     return ExportError(
         f"Cannot export a {type(model).__module__}.{type(model).__name__}: export needs a "
-        "tfmtl.models.MultiTaskModel (built by tfmtl.models.build_model/build_flat), whose tasks name its heads."
+        "tfmtl.models.MultiTaskModel (built by tfmtl.models.build_model/build_flat), whose tasks "
+        "name its heads."
     )
 
 
 def _check_inputs(model, inputs: dict, spec) -> None:
     if sorted(inputs) != sorted(spec.names):
         raise ExportError(
-            f"Model '{model.name}' inputs {sorted(inputs)} differ from its feature spec {sorted(spec.names)}."
+            f"Model '{model.name}' inputs {sorted(inputs)} differ from its feature spec "
+            f"{sorted(spec.names)}."
         )
     for name, tensor in inputs.items():
         expected = "float32" if spec[name].kind == "dense" else spec[name].dtype
         if str(tensor.dtype) != expected:
             raise ExportError(
-                f"Input '{name}' of model '{model.name}' is {tensor.dtype}, but the serving signature takes raw "
+                f"Input '{name}' of model '{model.name}' is {tensor.dtype}, but the serving "
+                "signature takes raw "
                 f"{expected} values: build the model with lookup=True so lookups happen inside it."
             )
 

@@ -13,9 +13,11 @@ A folder whose owner runs on this host is never removed, however old.
 
 Example:
 
->>> tmp = make("models/ranker", version=3)      # models/ranker/.tmp-3-k2j9x/
->>> release(tmp); os.rename(tmp, "models/ranker/3")
->>> clean_stale("models/ranker")                # after a crash: what it removed
+>>> import tempfile
+>>> model_dir = Path(tempfile.mkdtemp())
+>>> tmp = make(model_dir, version=3)             # model_dir/.tmp-3-k2j9x/
+>>> release(tmp); os.rename(tmp, model_dir / "3")
+>>> clean_stale(model_dir)                       # after a crash: what it removed
 []
 """
 

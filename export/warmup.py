@@ -9,10 +9,13 @@ around the training mean, vocabulary entries, and one unseen value per categoric
 
 Example:
 
->>> logs = warmup_logs(model.feature_spec, model_name="ranker")
->>> write_warmup("models/ranker/1", logs)
->>> len(read_warmup("models/ranker/1"))
-3
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> logs = warmup_logs(spec, model_name="ranker")
+>>> version_dir = tempfile.mkdtemp()
+>>> _ = write_warmup(version_dir, logs)
+>>> len(read_warmup(version_dir)) == len(logs)
+True
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ UNSEEN = "__tfmtl_warmup_unseen__"
 
 
 def synthetic_rows(spec, rows: int = DEFAULT_ROWS) -> dict:
-    """`rows` raw rows valid for `spec`; the last one carries an unseen value per categorical feature."""
+    """`rows` raw rows valid for `spec`; the last one carries an unseen value per categorical
+    feature.
+    """
     if rows < 1:
         raise ExportError(f"warmup_rows={rows} must be >= 1.")
     columns = {}
@@ -72,7 +77,8 @@ def warmup_logs(spec, model_name: str, rows=None) -> list:
         columns = as_columns(spec, rows)
     else:
         raise ExportError(
-            f"warmup_rows must be None, a row count or a dict of columns; got {type(rows).__name__}."
+            "warmup_rows must be None, a row count or a dict of columns; got "
+            f"{type(rows).__name__}."
         )
 
     def log(signature: str, inputs: dict):

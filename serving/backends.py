@@ -15,10 +15,21 @@ replica, calls go straight to its stub: no retry, no down-marking, as before rep
 
 Example:
 
->>> backends = PredictionBackends("10.0.0.1:8500,10.0.0.2:8500", metrics=server.metrics)
->>> response = backends.Predict(request, timeout=5.0)   # whichever replica is up
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> version_dir = tfmtl.export.export_saved_model(model, tempfile.mkdtemp(), "ple")
+>>> server = tfmtl.serving.serve(version_dir.parent, "ple", port=0)
+>>> backends = PredictionBackends(f"127.0.0.1:1,{server.address}")
+>>> from tensorflow_serving.apis import get_model_metadata_pb2
+>>> request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+>>> request.model_spec.name = "ple"
+>>> backends.GetModelMetadata(request, timeout=5.0).model_spec.version.value  # whichever is up
+1
 >>> backends.down()
-['10.0.0.2:8500']
+['127.0.0.1:1']
+>>> backends.close(); server.stop()
 """
 
 from __future__ import annotations
@@ -86,7 +97,8 @@ class PredictionBackends:
 
     Args:
         prediction_service: str or list of str. Replica addresses: `"a:1,b:2"` or a list.
-        tls: `tfmtl.serving.tls.ChannelTls` or None. TLS for every replica's channel (None: plaintext).
+        tls: `tfmtl.serving.tls.ChannelTls` or None. TLS for every replica's channel (None:
+            plaintext).
         metrics: `tfmtl.serving.metrics.ServerMetrics` or None. Where failed calls are counted.
         backoff_seconds: float. How long a replica that stopped answering is first left alone.
         max_backoff_seconds: float. The most its backoff doubles to.
@@ -157,7 +169,9 @@ class PredictionBackends:
         raise error
 
     def _order(self) -> list[_Replica]:
-        """This call's replicas: a due probe, then those up (round-robin), then the rest, soonest-back first."""
+        """This call's replicas: a due probe, then those up (round-robin), then the rest,
+        soonest-back first.
+        """
         now = time.monotonic()
         with self._lock:
             start, self._next = self._next, (self._next + 1) % len(self._replicas)
@@ -179,7 +193,9 @@ class PredictionBackends:
         return due + up + waiting
 
     def _failed(self, replica: _Replica, error: grpc.RpcError, unavailable: bool = True) -> None:
-        """Mark `replica` down on UNAVAILABLE; a probe that failed either way backs off twice as long."""
+        """Mark `replica` down on UNAVAILABLE; a probe that failed either way backs off twice as
+        long.
+        """
         now = time.monotonic()
         with self._lock:
             if replica.down_until is None and not unavailable:

@@ -12,9 +12,19 @@ last-value fill lets a few bytes claim any number of rows).
 
 Example:
 
->>> batch = build_batch(info, request, extra=["video_len"])
->>> sorted(batch.inputs) == sorted(info.inputs), len(batch.ids)
-(True, 500)
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> version_dir = tfmtl.export.export_saved_model(model, tempfile.mkdtemp(), "ple")
+>>> server = tfmtl.serving.serve(version_dir.parent, "ple", port=0)
+>>> stub = tfmtl.serving.backends.PredictionBackends(server.address)
+>>> info = tfmtl.serving.model_info.ModelInfoCache(stub).get("ple", None)
+>>> request = tfmtl.serving.rank_request("ple", {}, {"a": {"x0": 1.0}, "b": {"x0": 2.0}})
+>>> batch = build_batch(info, request)
+>>> sorted(batch.inputs) == sorted(info.inputs), batch.ids
+(True, ['a', 'b'])
+>>> stub.close(); server.stop()
 """
 
 from __future__ import annotations
@@ -62,18 +72,21 @@ def build_batch(info, request, extra=()) -> Batch:
     for name in context:
         if name not in known:
             raise ServingError.invalid(
-                f"context_features[{shown(name)}] is not an input of model '{info.name}' version {info.version}. "
+                f"context_features[{shown(name)}] is not an input of model '{info.name}' version "
+                f"{info.version}. "
                 f"Inputs: {sorted(info.inputs)}."
             )
     for name in source.names:
         if name not in known:
             raise ServingError.invalid(
-                f"{source.label(name)} is not an input of model '{info.name}' version {info.version}. "
+                f"{source.label(name)} is not an input of model '{info.name}' version "
+                f"{info.version}. "
                 f"Inputs: {sorted(info.inputs)}."
             )
         if name in context:
             raise ServingError.invalid(
-                f"Feature {shown(name)} is given both in context_features and for the candidates; give it once."
+                f"Feature {shown(name)} is given both in context_features and for the candidates; "
+                "give it once."
             )
     n = len(source.ids)
     inputs, raw = {}, {}
@@ -94,7 +107,8 @@ def build_batch(info, request, extra=()) -> Batch:
                 raw[name] = values
         elif name in info.inputs:
             raise ServingError.invalid(
-                f"Feature '{name}' (an input of model '{info.name}' version {info.version}) is missing: give it in "
+                f"Feature '{name}' (an input of model '{info.name}' version {info.version}) is "
+                "missing: give it in "
                 "context_features or for every candidate."
             )
     return Batch(inputs, raw, source.ids)
@@ -112,7 +126,8 @@ class _Rows:
             if len(m) != len(first):
                 odd = ", ".join(shown(k) for k in sorted(set(m) ^ self.names)[:5])
                 raise ServingError.invalid(
-                    f"candidates[{i}] ({shown(self.ids[i])}) and candidates[0] differ on feature(s) [{odd}]: "
+                    f"candidates[{i}] ({shown(self.ids[i])}) and candidates[0] differ on "
+                    f"feature(s) [{odd}]: "
                     "every candidate needs the same features."
                 )
 
@@ -161,7 +176,8 @@ class _Columns:
         if len(items) != size:
             per = f" ({shape[0]} per candidate)" if shape else ""
             raise ServingError.invalid(
-                f"{self.label(name)} has {len(items)} values but there are {len(self.ids)} candidate ids: "
+                f"{self.label(name)} has {len(items)} values but there are {len(self.ids)} "
+                "candidate ids: "
                 f"it needs {size}{per}."
             )
         if dtype.kind == "O":
@@ -183,7 +199,8 @@ def _value(value, label: str, dtype, shape) -> np.ndarray:
     items = list(getattr(value, kind).value)
     if len(items) != shape[0]:
         raise ServingError.invalid(
-            f"{label} has {len(items)} values but the model expects {shape[0]} (pad sequences to max_len)."
+            f"{label} has {len(items)} values but the model expects {shape[0]} (pad sequences to "
+            "max_len)."
         )
     if dtype.kind == "O":
         out = np.empty(len(items), dtype=object)
@@ -195,7 +212,8 @@ def _value(value, label: str, dtype, shape) -> np.ndarray:
 def _wrong_kind(label: str, kind, dtype, shape, column: bool = False) -> ServingError:
     scalar_ok, list_ok = _ACCEPTS[dtype.kind]
     want = sorted(list_ok if (shape or column) else scalar_ok)
-    what = f"{'a sequence of ' + str(shape[0]) + ' ' if shape else ''}{'string' if dtype.kind == 'O' else dtype.name}"
+    sequence = f"a sequence of {shape[0]} " if shape else ""
+    what = sequence + ("string" if dtype.kind == "O" else dtype.name)
     return ServingError.invalid(
         f"{label} is {kind or 'no value'}, but the model reads {what}: give one of {want}."
     )

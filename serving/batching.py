@@ -10,9 +10,17 @@ every batch thread is busy), then the batch is concatenated along axis 0, run as
 
 Example:
 
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> version_dir = tfmtl.export.export_saved_model(model, tempfile.mkdtemp(), "ple")
+>>> servable = tfmtl.serving.servable.Servable.load("ple", 1, version_dir)
 >>> batcher = Batcher(BatchingOptions(max_batch_size=128, batch_timeout_micros=2000))
->>> batcher.run(servable, "serving_default", arrays, ["click"])  # from many threads at once
-{'click': array([...], dtype=float32)}
+>>> arrays = {"x0": np.zeros(3, np.float32)}
+>>> out = batcher.run(servable, "serving_default", arrays, ["click"])  # from many threads
+>>> out["click"].shape
+(3,)
 >>> batcher.close()
 """
 

@@ -77,7 +77,7 @@ class Fusion:
         length_feature=None,
         length_transform=None,
     ) -> "Fusion":
-        """This fusion with a request's overrides (None keeps the field; length_feature "" drops f)."""
+        """This fusion with a request's overrides (None keeps a field; length_feature "" drops)."""
         new_weights = {} if replace_weights else dict(self.weights)
         if replace_weights:
             new_weights.update({task: 0.0 for task in self.weights})
@@ -114,7 +114,8 @@ class Fusion:
         missing = [k for k in self.used_tasks if k not in task_scores]
         if missing:
             raise ServingError.invalid(
-                f"fusion.weights['{missing[0]}'] names a task the model did not return. Tasks: {sorted(task_scores)}."
+                f"fusion.weights['{missing[0]}'] names a task the model did not return. Tasks: "
+                f"{sorted(task_scores)}."
             )
         n = len(next(iter(task_scores.values())))
         with np.errstate(all="ignore"):  # overflow and 0 ** -w are reported below, by candidate
@@ -123,8 +124,10 @@ class Fusion:
             row = int(np.argwhere(~np.isfinite(fused))[0][0])
             raise ServingError.invalid(
                 f"fusion gives candidates[{row}] the score {fused[row]} ({self.kind} of "
-                f"{ {k: float(np.asarray(task_scores[k])[row]) for k in self.used_tasks} } with weights "
-                f"{ {k: self.weights[k] for k in self.used_tasks} }): choose weights that keep every score finite."
+                f"{ {k: float(np.asarray(task_scores[k])[row]) for k in self.used_tasks} } with "
+                "weights "
+                f"{ {k: self.weights[k] for k in self.used_tasks} }): choose weights that keep "
+                "every score finite."
             )
         return fused
 

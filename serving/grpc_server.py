@@ -38,6 +38,9 @@ MESSAGE_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
 ]
+# gRPC sets SO_REUSEPORT by default, so a second server on a taken port would bind and silently
+# share it; without it the bind fails and `_bind` names the port that was asked for.
+SERVER_OPTIONS = [*MESSAGE_OPTIONS, ("grpc.so_reuseport", 0)]
 
 
 class GrpcServer:
@@ -45,7 +48,8 @@ class GrpcServer:
 
     Args:
         port: int. 0 picks a free port (read `.port` after `start`).
-        host: str. Interface to bind: "127.0.0.1" (the default) for loopback only, "0.0.0.0" for all.
+        host: str. Interface to bind: "127.0.0.1" (the default) for loopback only, "0.0.0.0" for
+            all.
         max_workers: int. Requests computed at once.
         max_concurrent_requests: int or None. Requests admitted at once (computing or queued);
             one more is refused at once with RESOURCE_EXHAUSTED. None: 4 x `max_workers`.
@@ -105,7 +109,7 @@ class GrpcServer:
         prefix = "tfmtl-" + self.kind.lower().replace("service", "")
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix=prefix),
-            options=MESSAGE_OPTIONS,
+            options=SERVER_OPTIONS,
             maximum_concurrent_rpcs=self.max_concurrent_requests,
             interceptors=[self.metrics.interceptor()],
         )
@@ -114,25 +118,32 @@ class GrpcServer:
         self.health.add_to(self._server)
         listed = (*services.names, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(listed, self._server)
-        wanted = self.port
-        self.port = self._bind(f"{self.host}:{wanted}")
-        if self.port == 0:
-            raise OSError(f"Could not bind the {self.kind} to {self.host}:{wanted}.")
+        self.port = self._bind(f"{self.host}:{self.port}")
         if self.metrics_port is not None:
             self._serve_metrics()
         self._server.start()
         self.health.serving(services.names)
 
     def _bind(self, address: str) -> int:
-        if self.tls is None:
-            return self._server.add_insecure_port(address)
+        """Bind `address` (the port asked for, before gRPC picks one) and return the bound port."""
         try:
-            return self._server.add_secure_port(address, self.tls.credentials())
+            if self.tls is None:
+                port = self._server.add_insecure_port(address)
+            else:
+                port = self._server.add_secure_port(address, self.tls.credentials())
         except RuntimeError:
+            port = 0
+        if port:
+            return port
+        if self.tls is None:
             raise OSError(
-                f"Could not bind the {self.kind} to {address} with TLS: is the port taken, or are the "
-                "certificate chain and private key (--tls_cert, --tls_key) not a matching pair?"
-            ) from None
+                f"Could not bind the {self.kind} to {address}: is the port taken, or is the host "
+                "not an interface of this machine?"
+            )
+        raise OSError(
+            f"Could not bind the {self.kind} to {address} with TLS: is the port taken, or are the "
+            "certificate chain and private key (--tls_cert, --tls_key) not a matching pair?"
+        )
 
     def _serve_metrics(self) -> None:
         try:
@@ -145,7 +156,9 @@ class GrpcServer:
             ) from None
 
     def stop(self, grace: float = 2.0) -> None:
-        """Report NOT_SERVING, refuse new requests, let in-flight ones finish within `grace` seconds."""
+        """Report NOT_SERVING, refuse new requests, let in-flight ones finish within `grace`
+        seconds.
+        """
         if self.health is not None:
             self.health.shut_down()
         if self._server is not None:

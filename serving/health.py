@@ -7,8 +7,11 @@ closes. A name never `set` is NOT_FOUND to Check (SERVICE_UNKNOWN to Watch).
 
 Example:
 
+>>> import grpc
+>>> from concurrent import futures
+>>> server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
 >>> health = Health()
->>> health.add_to(server)                       # a grpc.Server, before it starts
+>>> health.add_to(server)                       # before the server starts
 >>> health.serving(["tfmtl.serving.RankingService"])
 >>> health.set("ple", serving=False)            # a model with no version loaded
 >>> health.shut_down()                          # stop begins: everything NOT_SERVING

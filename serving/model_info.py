@@ -9,10 +9,18 @@ one, or one of an unknown format, is FAILED_PRECONDITION naming the file and the
 
 Example:
 
->>> cache = ModelInfoCache(prediction_stub, metadata_dir="models")
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> version_dir = tfmtl.export.export_saved_model(model, tempfile.mkdtemp(), "ple")
+>>> server = tfmtl.serving.serve(version_dir.parent, "ple", port=0)
+>>> stub = tfmtl.serving.backends.PredictionBackends(server.address)
+>>> cache = ModelInfoCache(stub)
 >>> info = cache.get("ple", version=None)   # the version served now
 >>> info.version, info.task_names
-(3, ['click', 'finish'])
+(1, ['click', 'finish'])
+>>> stub.close(); server.stop()
 """
 
 from __future__ import annotations
@@ -84,7 +92,7 @@ class ModelInfo:
 
     @functools.cached_property
     def traffic(self) -> dict:
-        """Variant name -> traffic share (`{}`: requests get "default" unless they name a variant)."""
+        """Variant name -> traffic share (`{}`: requests get "default" unless naming a variant)."""
         try:
             return fusion_variants.traffic(self.metadata)
         except contract.ContractError as e:
@@ -174,7 +182,8 @@ class ModelInfoCache:
         response.metadata["signature_def"].Unpack(defs)
         if signature_name not in defs.signature_def:
             raise ServingError.not_found(
-                f"signature_name {shown(signature_name)} not found in model '{name}' version {served_version}. "
+                f"signature_name {shown(signature_name)} not found in model '{name}' version "
+                f"{served_version}. "
                 f"Signatures: {sorted(defs.signature_def)}."
             )
         sig = defs.signature_def[signature_name]
@@ -197,8 +206,10 @@ class ModelInfoCache:
         if not metadata.get("tasks"):
             raise ServingError(
                 grpc.StatusCode.FAILED_PRECONDITION,
-                f"Model '{name}' version {served_version} has no tfmtl.json (tasks, fusion): export it with "
-                "tfmtl.export.export_saved_model, and point --metadata_dir at the model base paths' parent "
+                f"Model '{name}' version {served_version} has no tfmtl.json (tasks, fusion): "
+                "export it with "
+                "tfmtl.export.export_saved_model, and point --metadata_dir at the model base "
+                "paths' parent "
                 "when the PredictionService is TF Serving.",
             )
         return ModelInfo(
@@ -236,7 +247,7 @@ class ModelInfoCache:
 
 
 def _path_component(name: str) -> str:
-    """`name` when it is one plain folder name, so `metadata_dir / name` stays inside metadata_dir."""
+    """`name` when it is one plain folder name: `metadata_dir / name` stays inside metadata_dir."""
     if (
         not name
         or name.startswith(".")
@@ -244,7 +255,8 @@ def _path_component(name: str) -> str:
         or Path(name).is_absolute()
     ):
         raise ServingError.invalid(
-            f"model_name {shown(name)} cannot name a folder of --metadata_dir: a model name holds no '/', "
+            f"model_name {shown(name)} cannot name a folder of --metadata_dir: a model name holds "
+            "no '/', "
             "'\\', ':' or NUL and does not start with '.'."
         )
     return name

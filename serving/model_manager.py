@@ -9,9 +9,15 @@ skipped in favour of the next good one, and retried only when its files change.
 
 Example:
 
->>> manager = ModelManager("models/ple", "ple", policy="latest").start()
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> version_dir = tfmtl.export.export_saved_model(model, tempfile.mkdtemp(), "ple")
+>>> manager = ModelManager(version_dir.parent, "ple", policy="latest").start()
 >>> manager.resolve(version=None).version
-3
+1
+>>> manager.stop()
 """
 
 from __future__ import annotations
@@ -77,7 +83,9 @@ class ModelManager:
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> "ModelManager":
-        """Remove staging folders killed exports left, load what is there now, then poll in the background."""
+        """Remove staging folders killed exports left, load what is there now, then poll in the
+        background.
+        """
         try:
             staging.clean_stale(self.base_path)
         except OSError as e:  # a read-only model volume is served all the same
@@ -190,7 +198,8 @@ class ModelManager:
         if label:
             if label not in self.version_labels:
                 raise ServingError.not_found(
-                    f"model_spec.version_label {shown(label)} is not defined for model '{self.name}'. "
+                    f"model_spec.version_label {shown(label)} is not defined for model "
+                    f"'{self.name}'. "
                     f"Labels: {sorted(self.version_labels)}."
                 )
             version = self.version_labels[label]
@@ -211,7 +220,8 @@ class ModelManager:
         if version is not None:
             if version not in states:
                 raise ServingError.not_found(
-                    f"model_spec.version {version} of model '{self.name}' is unknown. Known versions: {sorted(states)}."
+                    f"model_spec.version {version} of model '{self.name}' is unknown. Known "
+                    f"versions: {sorted(states)}."
                 )
             return [states[version]]
         return [states[v] for v in sorted(states, reverse=True)]

@@ -10,11 +10,22 @@ version's `tfmtl.json` (tasks, features, default fusion) packed as a `StringValu
 
 Example (a client written as TF Serving's examples write theirs):
 
->>> server = PredictionServer({"ple": ModelManager("models/ple", "ple")}, port=0).start()
->>> stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(server.address))
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> version_dir = tfmtl.export.export_saved_model(model, tempfile.mkdtemp(), "ple")
+>>> import grpc, tensorflow as tf
+>>> from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+>>> server = PredictionServer({"ple": ModelManager(version_dir.parent, "ple")}, port=0).start()
+>>> channel = grpc.insecure_channel(server.address)
+>>> stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
 >>> request = predict_pb2.PredictRequest()
 >>> request.model_spec.name = "ple"
 >>> request.inputs["x0"].CopyFrom(tf.make_tensor_proto(np.zeros(2, np.float32)))
+>>> sorted(stub.Predict(request, timeout=5.0).outputs)
+['click', 'finish']
+>>> channel.close(); server.stop()
 """
 
 from __future__ import annotations
@@ -70,7 +81,8 @@ class _Models:
             raise ServingError.invalid("model_spec.name is empty; name the model to call.")
         if model_spec.name not in self.managers:
             raise ServingError.not_found(
-                f"Model {shown(model_spec.name)} (model_spec.name) is not served here. Models: {sorted(self.managers)}."
+                f"Model {shown(model_spec.name)} (model_spec.name) is not served here. Models: "
+                f"{sorted(self.managers)}."
             )
         return self.managers[model_spec.name]
 
@@ -90,7 +102,8 @@ def _not_served(method: str):
     def refuse(self, request, context):
         context.abort(
             grpc.StatusCode.UNIMPLEMENTED,
-            f"{method} is not served: tfmtl models answer Predict (signature 'serving_default', every "
+            f"{method} is not served: tfmtl models answer Predict (signature 'serving_default', "
+            "every "
             "task head) and GetModelMetadata.",
         )
 
@@ -99,7 +112,9 @@ def _not_served(method: str):
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict and GetModelMetadata over `ModelManager`s (Classify/Regress/MultiInference: UNIMPLEMENTED)."""
+    """Predict and GetModelMetadata over `ModelManager`s (Classify/Regress/MultiInference:
+    UNIMPLEMENTED).
+    """
 
     Classify, Regress, MultiInference = (
         _not_served(m) for m in ("Classify", "Regress", "MultiInference")
@@ -138,7 +153,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         unknown = [f for f in request.metadata_field if f not in METADATA_FIELDS]
         if unknown:
             raise ServingError.invalid(
-                f"metadata_field {shown(unknown[0])} is not supported; supported: {list(METADATA_FIELDS)}."
+                f"metadata_field {shown(unknown[0])} is not supported; supported: "
+                f"{list(METADATA_FIELDS)}."
             )
         servable = self.models.servable(request.model_spec)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
@@ -282,7 +298,8 @@ def serve(
 ) -> PredictionServer:
     """Start a PredictionServer for one model (as `tensorflow_model_server --model_base_path`).
 
-    `tls`: a `tfmtl.serving.tls.ServerTls` for the port (None: plaintext); `kwargs`: as `PredictionServer`.
+    `tls`: a `tfmtl.serving.tls.ServerTls` for the port (None: plaintext); `kwargs`: as
+        `PredictionServer`.
     """
     manager = ModelManager(
         model_base_path,

@@ -2,12 +2,19 @@
 
 Example:
 
->>> client = RankingClient("127.0.0.1:8600")
->>> response = client.rank("ple", context={"segment": "s1", "x0": 0.3},
-...                        candidates={"v1": {"x1": 0.2, "video_len": 95.0}, "v2": {...}},
-...                        fusion={"weights": {"finish": 2.0}, "length_feature": "video_len",
-...                                "length_transform": "log1p"}, top_k=10)
->>> [(c.id, round(c.score, 3)) for c in response.candidates]
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> version_dir = tfmtl.export.export_saved_model(model, tempfile.mkdtemp(), "ple")
+>>> predictor = tfmtl.serving.serve(version_dir.parent, "ple", port=0)
+>>> ranker = tfmtl.serving.RankingServer(predictor.address, port=0).start()
+>>> client = RankingClient(ranker.address)
+>>> candidates = {"v1": {"x0": 0.2}, "v2": {"x0": 1.5}}
+>>> response = client.rank("ple", {}, candidates, fusion={"weights": {"finish": 2.0}}, top_k=10)
+>>> sorted(c.id for c in response.candidates), sorted(response.fusion.weights.items())
+(['v1', 'v2'], [('click', 1.0), ('finish', 2.0)])
+>>> client.close(); ranker.stop(); predictor.stop()
 """
 
 from __future__ import annotations
@@ -82,7 +89,8 @@ def rank_request(
         fusion: optional dict with any of `kind`, `weights`, `replace_weights`,
             `length_feature` ("" for no length factor), `length_transform`; applied on top
             of the fusion variant.
-        fusion_variant: a named variant of the model's fusion ("": by `traffic_key`, else "default").
+        fusion_variant: a named variant of the model's fusion ("": by `traffic_key`, else
+            "default").
         traffic_key: a stable key (a user id) the server hashes onto the model's variant shares.
     """
     request = ranking_pb2.RankRequest(
@@ -138,7 +146,8 @@ def _fill_fusion(proto, fusion: dict) -> None:
     if fusion.get("length_transform"):
         if fusion["length_transform"] not in _TRANSFORMS:
             raise ValueError(
-                f"fusion length_transform must be one of {sorted(_TRANSFORMS)}. Received: {fusion['length_transform']!r}"
+                f"fusion length_transform must be one of {sorted(_TRANSFORMS)}. Received: "
+                f"{fusion['length_transform']!r}"
             )
         proto.length_transform = _TRANSFORMS[fusion["length_transform"]]
 

@@ -18,9 +18,19 @@ facet leaves (MFH, H-MTL: `facet_group_required`) refuses it with INVALID_ARGUME
 
 Example:
 
->>> server = RankingServer("127.0.0.1:8500", port=0).start()
->>> stub = ranking_pb2_grpc.RankingServiceStub(grpc.insecure_channel(server.address))
->>> response = stub.Rank(request)       # see tfmtl.serving.RankingClient
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> version_dir = tfmtl.export.export_saved_model(model, tempfile.mkdtemp(), "ple")
+>>> predictor = tfmtl.serving.serve(version_dir.parent, "ple", port=0)
+>>> server = RankingServer(predictor.address, port=0).start()
+>>> channel = grpc.insecure_channel(server.address)
+>>> request = tfmtl.serving.rank_request("ple", {}, {"a": {"x0": 1.0}, "b": {"x0": 2.0}})
+>>> response = ranking_pb2_grpc.RankingServiceStub(channel).Rank(request)  # or RankingClient
+>>> response.model_version, sorted(c.id for c in response.candidates)
+(1, ['a', 'b'])
+>>> channel.close(); server.stop(); predictor.stop()
 """
 
 from __future__ import annotations
@@ -140,7 +150,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
 
 
 def check_request(request, max_candidates: int = DEFAULT_MAX_CANDIDATES) -> None:
-    """The request's own fields, before any model is asked: name, candidate count, ids, top_k, enums."""
+    """The request's own fields, before any model is asked: name, candidates, ids, top_k, fusion."""
     if not request.model_name:
         raise ServingError.invalid("model_name is empty; name the model to rank with.")
     columns = len(request.candidate_columns.ids) > 0
@@ -176,28 +186,27 @@ def check_request(request, max_candidates: int = DEFAULT_MAX_CANDIDATES) -> None
             )
         seen[resolved] = i
     if request.HasField("fusion"):
-        if (
-            request.fusion.kind not in _KIND
-            and request.fusion.kind != ranking_pb2.Fusion.KIND_UNSPECIFIED
-        ):
+        _check_fusion(request.fusion)
+
+
+def _check_fusion(fusion) -> None:
+    """The request's `fusion` override: defined enums and finite weights."""
+    if fusion.kind not in _KIND and fusion.kind != ranking_pb2.Fusion.KIND_UNSPECIFIED:
+        raise ServingError.invalid(
+            f"fusion.kind {fusion.kind} is not a Fusion.Kind; use PRODUCT or "
+            "WEIGHTED_SUM (or leave it unset for the model's default)."
+        )
+    transform = fusion.length_transform
+    if transform not in _TRANSFORM and transform != ranking_pb2.Fusion.LENGTH_TRANSFORM_UNSPECIFIED:
+        raise ServingError.invalid(
+            f"fusion.length_transform {transform} is not a Fusion.LengthTransform; use "
+            "NONE, LOG1P or SIGMOID (or leave it unset for the model's default)."
+        )
+    for task, weight in fusion.weights.items():
+        if not np.isfinite(weight):
             raise ServingError.invalid(
-                f"fusion.kind {request.fusion.kind} is not a Fusion.Kind; use PRODUCT or "
-                "WEIGHTED_SUM (or leave it unset for the model's default)."
+                f"fusion.weights[{shown(task)}] is {weight}; weights must be finite."
             )
-        transform = request.fusion.length_transform
-        if (
-            transform not in _TRANSFORM
-            and transform != ranking_pb2.Fusion.LENGTH_TRANSFORM_UNSPECIFIED
-        ):
-            raise ServingError.invalid(
-                f"fusion.length_transform {transform} is not a Fusion.LengthTransform; use "
-                "NONE, LOG1P or SIGMOID (or leave it unset for the model's default)."
-            )
-        for task, weight in request.fusion.weights.items():
-            if not np.isfinite(weight):
-                raise ServingError.invalid(
-                    f"fusion.weights[{shown(task)}] is {weight}; weights must be finite."
-                )
 
 
 def _heads(info, facet_group: str) -> list[str]:
@@ -211,11 +220,13 @@ def _heads(info, facet_group: str) -> list[str]:
 
 
 def _variant(info, request) -> str:
-    """The fusion variant the request names, else the one its traffic_key hashes to, else "default"."""
+    """The fusion variant the request names, else the one its traffic_key hashes to, else
+    "default"."""
     if request.fusion_variant:
         if request.fusion_variant not in info.variants:
             raise ServingError.not_found(
-                f"fusion_variant {shown(request.fusion_variant)} is not a fusion variant of model '{info.name}' "
+                f"fusion_variant {shown(request.fusion_variant)} is not a fusion variant of model "
+                f"'{info.name}' "
                 f"version {info.version}. Variants: {sorted(info.variants)}."
             )
         return request.fusion_variant
@@ -234,12 +245,14 @@ def _fusion(info, request, heads: list[str], group: str, variant: str = fusion_v
         if task not in heads:
             where = f" in facet_group {shown(group)}" if group else ""
             raise ServingError.invalid(
-                f"fusion.weights[{shown(task)}] names no task{where} of model '{info.name}'. Tasks: {heads}."
+                f"fusion.weights[{shown(task)}] names no task{where} of model '{info.name}'. "
+                f"Tasks: {heads}."
             )
     length = f.length_feature.value if f.HasField("length_feature") else None
     if length and length not in info.inputs and not _given(request, length):
         raise ServingError.invalid(
-            f"fusion.length_feature {shown(length)} is neither a model input nor a feature of the request."
+            f"fusion.length_feature {shown(length)} is neither a model input nor a feature of the "
+            "request."
         )
     if (
         length
@@ -247,7 +260,8 @@ def _fusion(info, request, heads: list[str], group: str, variant: str = fusion_v
         and (info.inputs[length][0].kind not in "fi" or info.inputs[length][1])
     ):
         raise ServingError.invalid(
-            f"fusion.length_feature {shown(length)} is a {'sequence' if info.inputs[length][1] else 'string'} "
+            f"fusion.length_feature {shown(length)} is a "
+            f"{'sequence' if info.inputs[length][1] else 'string'} "
             "input of the model; the length factor needs a numeric scalar feature."
         )
     return default.merged(

@@ -7,9 +7,15 @@ that fails to load or to warm up raises and is never served.
 
 Example:
 
->>> servable = Servable.load("ple", 3, "models/ple/3")
->>> servable.run("serving_default", {"x0": np.zeros(2, np.float32), ...}, ["ctr"])
-{'ctr': array([...], dtype=float32)}
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> version_dir = tfmtl.export.export_saved_model(model, tempfile.mkdtemp(), "ple")
+>>> servable = Servable.load("ple", 1, version_dir)
+>>> out = servable.run("serving_default", {"x0": np.zeros(2, np.float32)}, ["click"])
+>>> sorted(out), out["click"].shape
+(['click'], (2,))
 """
 
 from __future__ import annotations
@@ -91,7 +97,8 @@ class Servable:
         key = key or "serving_default"
         if key not in self.signatures:
             raise ServingError.not_found(
-                f"Signature {shown(key)} (model_spec.signature_name) not found in model '{self.name}' version "
+                f"Signature {shown(key)} (model_spec.signature_name) not found in model "
+                f"'{self.name}' version "
                 f"{self.version}. Signatures: {sorted(self.signatures)}."
             )
         return self.signatures[key]
@@ -111,13 +118,16 @@ class Servable:
             # TF quotes the value it could not parse; non-UTF-8 bytes there break the error itself.
             strings = {k: v for k, v in arrays.items() if v.dtype.kind == "O"} or arrays
             raise ServingError.invalid(
-                f"{signature.where} could not parse {_subject(strings)}: it holds bytes that are not what the "
+                f"{signature.where} could not parse {_subject(strings)}: it holds bytes that are "
+                "not what the "
                 "signature reads (serving_examples reads serialized tf.Example protos)."
             ) from e
         return {k: result[k].numpy() for k in outputs}
 
     def warmup(self) -> int:
-        """Replay `assets.extra/tf_serving_warmup_requests` (PredictionLog records); returns the count."""
+        """Replay `assets.extra/tf_serving_warmup_requests` (PredictionLog records); returns the
+        count.
+        """
         file = self.path / WARMUP_FILE
         if not file.is_file():
             return 0

@@ -70,8 +70,10 @@ def to_ndarray(proto: tensor_pb2.TensorProto, name: str) -> np.ndarray:
             itemsize = np.dtype(np_dtype).itemsize
             if len(proto.tensor_content) != size * itemsize:
                 raise ServingError.invalid(
-                    f"Input {shown(name)} has {len(proto.tensor_content)} bytes of tensor_content but its "
-                    f"tensor_shape {list(shape)} of {dtype_name(proto.dtype)} needs {size * itemsize}."
+                    f"Input {shown(name)} has {len(proto.tensor_content)} bytes of tensor_content "
+                    "but its "
+                    f"tensor_shape {list(shape)} of {dtype_name(proto.dtype)} needs "
+                    f"{size * itemsize}."
                 )
             flat = np.frombuffer(proto.tensor_content, dtype=np_dtype)
         else:
@@ -84,7 +86,8 @@ def to_ndarray(proto: tensor_pb2.TensorProto, name: str) -> np.ndarray:
         flat[:] = list(proto.string_val)
         return flat.reshape(shape)
     raise ServingError.invalid(
-        f"Input {shown(name)} is a {dtype_name(proto.dtype)} tensor; this server reads float32, float64, int32, "
+        f"Input {shown(name)} is a {dtype_name(proto.dtype)} tensor; this server reads float32, "
+        "float64, int32, "
         "int64 and string tensors."
     )
 
@@ -94,7 +97,8 @@ def _check_count(count: int, shape: tuple, size: int, name: str) -> None:
     small request cannot claim rows it does not carry."""
     if count != size:
         raise ServingError.invalid(
-            f"Input {shown(name)} holds {count} value(s) but its tensor_shape {list(shape)} needs {size}."
+            f"Input {shown(name)} holds {count} value(s) but its tensor_shape {list(shape)} needs "
+            f"{size}."
         )
 
 

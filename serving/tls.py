@@ -7,9 +7,12 @@ kind, so every caller opens its channels one way:
 
 Example:
 
->>> server = PredictionServer(managers, port=8500, tls=ServerTls.from_files("server.pem", "server.key"))
->>> tls = ChannelTls.from_files(root_ca="ca.pem")
->>> stub = PredictionServiceStub(channel("localhost:8500", tls))     # None: insecure
+>>> ServerTls.from_files("missing/server.pem", "missing/server.key")
+Traceback (most recent call last):
+    ...
+ValueError: --tls_cert missing/server.pem: No such file or directory.
+>>> insecure = channel("127.0.0.1:8500", None)                      # a ChannelTls: secure
+>>> insecure.close()
 
 `from_files` reads every file at once and checks it (PEM, a key that matches its
 certificate), so a wrong path is one line naming the flag and the file at startup, not a
@@ -161,7 +164,9 @@ def _read_ca(path, flag: str) -> bytes:
 
 
 def _check_pair(cert: tuple, key: tuple) -> None:
-    """The key file (flag, path) is readable, unencrypted, and belongs to the cert file's first certificate."""
+    """The key file (flag, path) is readable, unencrypted, and belongs to the cert file's first
+    certificate.
+    """
     (cert_flag, cert_path), (key_flag, key_path) = cert, key
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(

@@ -6,7 +6,17 @@ the model runs, so a bad request never reaches TensorFlow and never takes the se
 
 Example:
 
->>> arrays = check_inputs(signature, request.inputs, max_batch_size=10_000)
+>>> import tempfile
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0")])
+>>> tasks = [tfmtl.Task("click"), tfmtl.Task("finish")]
+>>> model = tfmtl.models.build_model("mmoe", spec, tasks, num_experts=2, expert_units=[4])
+>>> version_dir = tfmtl.export.export_saved_model(model, tempfile.mkdtemp(), "ple")
+>>> import tensorflow as tf
+>>> signature = tfmtl.serving.servable.Servable.load("ple", 1, version_dir).signature(
+...     "serving_default")
+>>> arrays = check_inputs(signature, {"x0": tf.make_tensor_proto([0.5])}, max_batch_size=10)
+>>> {k: v.shape for k, v in arrays.items()}
+{'x0': (1,)}
 """
 
 from __future__ import annotations
@@ -30,7 +40,8 @@ def check_inputs(signature, inputs, max_batch_size: int) -> dict:
     unknown = sorted(set(inputs) - set(expected))
     if unknown:
         raise ServingError.invalid(
-            f"Input {shown(unknown[0])} is not an input of {where}. Its inputs are: {sorted(expected)}."
+            f"Input {shown(unknown[0])} is not an input of {where}. Its inputs are: "
+            f"{sorted(expected)}."
         )
     missing = sorted(set(expected) - set(inputs))
     if missing:
@@ -42,7 +53,8 @@ def check_inputs(signature, inputs, max_batch_size: int) -> dict:
         spec, proto = expected[name], inputs[name]
         if proto.dtype != spec.dtype.as_datatype_enum:
             raise ServingError.invalid(
-                f"Input '{name}' has dtype {dtype_name(proto.dtype)} but {where} expects {spec.dtype.name}."
+                f"Input '{name}' has dtype {dtype_name(proto.dtype)} but {where} expects "
+                f"{spec.dtype.name}."
             )
         shape = shape_of(proto)
         _check_shape(name, shape, spec, where)
@@ -53,14 +65,16 @@ def check_inputs(signature, inputs, max_batch_size: int) -> dict:
             )
         if rows > max_batch_size:
             raise ServingError.invalid(
-                f"Input '{name}' has {rows:,} rows, over this server's limit of {max_batch_size:,} rows per "
+                f"Input '{name}' has {rows:,} rows, over this server's limit of {max_batch_size:,} "
+                "rows per "
                 "request; split the request."
             )
         if batch is None:
             batch, batch_input = rows, name
         elif rows != batch:
             raise ServingError.invalid(
-                f"Input '{name}' has {rows} rows but input '{batch_input}' has {batch}: every input needs the "
+                f"Input '{name}' has {rows} rows but input '{batch_input}' has {batch}: every "
+                "input needs the "
                 "same batch size."
             )
         arrays[name] = to_ndarray(proto, name)
@@ -125,7 +139,8 @@ def check_finite_inputs(arrays: dict, where: str) -> None:
                 ~np.isfinite(array.reshape(len(array), -1)[row])
             ][0]
             raise ServingError.invalid(
-                f"Input {shown(name)} row {row} is {value}; {where} takes finite numbers only (this server "
+                f"Input {shown(name)} row {row} is {value}; {where} takes finite numbers only "
+                "(this server "
                 "refuses NaN and Inf: see --allow_non_finite)."
             )
 
@@ -146,6 +161,7 @@ def check_finite_outputs(result: dict, arrays: dict, where: str) -> None:
             else ""
         )
         raise ServingError.invalid(
-            f"Row {row} drives output {shown(head)} of {where} to {values.reshape(len(values), -1)[row][0]}{blame}: "
+            f"Row {row} drives output {shown(head)} of {where} to "
+            f"{values.reshape(len(values), -1)[row][0]}{blame}: "
             "give finite values within the range the model was trained on."
         )

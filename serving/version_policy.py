@@ -37,7 +37,8 @@ class VersionPolicy:
         except ValueError:
             pass
         raise ValueError(
-            f"Version policy {text!r} is not one of 'latest', 'latest:N' (N >= 1), 'all', 'specific:V1,V2,...'."
+            f"Version policy {text!r} is not one of 'latest', 'latest:N' (N >= 1), 'all', "
+            "'specific:V1,V2,...'."
         )
 
     def select(self, versions) -> list[int]:

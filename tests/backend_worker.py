@@ -1,9 +1,14 @@
-"""Run under one Keras backend (set KERAS_BACKEND before starting): the jobs of tests/test_backends.py.
+"""The jobs of tests/test_backends.py, under one Keras backend (set KERAS_BACKEND first).
 
-    KERAS_BACKEND=jax python -m tests.backend_worker train [names...]   # every zoo switcher trains
-    KERAS_BACKEND=jax python -m tests.backend_worker schedule          # eq 10 weights reach the jit step
-    KERAS_BACKEND=jax python -m tests.backend_worker save DIR           # train MMoE, save .keras + numbers
-    KERAS_BACKEND=tensorflow python -m tests.backend_worker load DIR    # load, predict, export, compare
+- `train [names...]`: every zoo switcher trains;
+- `schedule`: eq 10 weights reach the jit step;
+- `save DIR`: train MMoE, save .keras and its numbers;
+- `load DIR`: load, predict, export, compare.
+
+    KERAS_BACKEND=jax python -m tests.backend_worker train [names...]
+    KERAS_BACKEND=jax python -m tests.backend_worker schedule
+    KERAS_BACKEND=jax python -m tests.backend_worker save DIR
+    KERAS_BACKEND=tensorflow python -m tests.backend_worker load DIR
 
 Each job prints one JSON line. Integer ids come from `FeatureSpec.encode` (`lookup=False`): the
 string lookup is TF-only and stays outside the model on the other backends (docs/backends.md).

@@ -158,7 +158,8 @@ def test_builtin_dataset_configs_fix_labels_but_take_weights():
 def test_reading_a_config_imports_no_tensorflow():
     code = (
         "import sys; from tfmtl.config import parse_config; "
-        "parse_config('data: {train: a.csv}\\ntasks: [{name: a}]\\nmodel: {family: dml, backbone: mmoe}\\n'"
+        "parse_config('data: {train: a.csv}\\ntasks: [{name: a}]\\nmodel: "
+        "{family: dml, backbone: mmoe}\\n'"
         "'training: {loss_balancing: {strategy: dwa, temperature: 2}}'); "
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
     )

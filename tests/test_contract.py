@@ -182,12 +182,14 @@ def test_overrides_merge_over_the_default():
         (
             {"length_transform": "exp"},
             "fusion.length_transform",
-            r"fusion.length_transform must be one of \('none', 'log1p', 'sigmoid'\). Received: 'exp'",
+            r"fusion.length_transform must be one of \('none', 'log1p', 'sigmoid'\). Received: "
+            r"'exp'",
         ),
         (
             {"length_feature": "city"},
             "fusion.length_feature",
-            r"fusion.length_feature must name a dense feature. Received: 'city'. Dense features: \['video_len'\]",
+            r"fusion.length_feature must name a dense feature. Received: 'city'. Dense features: "
+            r"\['video_len'\]",
         ),
     ],
 )

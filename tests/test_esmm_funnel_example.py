@@ -1,4 +1,4 @@
-"""examples/esmm_funnel.py: early stopping on a CVR validation AUC, not on the CTR-dominated loss."""
+"""examples/esmm_funnel.py: early stopping on a CVR validation AUC, not the CTR-dominated loss."""
 
 import importlib.util
 import json

@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 
 from tfmtl import metrics
-from tfmtl.fusion_search import (
-    FusionObjective,
-    _grouped_auc,
-    _ndcg,
-    parse_constraint,
-    search_fusion,
-)
+from tfmtl.fusion_objective import _grouped_auc, _ndcg
+from tfmtl.fusion_search import FusionObjective, parse_constraint, search_fusion
 from tfmtl.serving.fusion import Fusion
 
 ROWS, QUERIES = 2000, 100
@@ -88,7 +83,7 @@ def test_gauc_is_the_row_weighted_mean_of_per_query_aucs():
 
 
 def test_a_constraint_is_honoured(scores):
-    """The AUC objective on task 'b' alone prefers heavy w_b; ctr ('a') AUC may not drop past 0.002."""
+    """The AUC objective on task 'b' alone prefers heavy w_b; 'a' AUC may not drop past 0.002."""
     predictions, query, _ = scores
     rng = np.random.default_rng(2)
     labels = {
@@ -152,7 +147,8 @@ def test_kind_and_length_transform_search_and_failed_trials_are_never_chosen():
         ),
         (
             lambda p, q, g: FusionObjective({"a": np.ones(ROWS)}, "auc", task_weights={"ctr": 1}),
-            "task_weights names task 'ctr', which has no 0/1 labels. Binary tasks with labels: ['a']",
+            "task_weights names task 'ctr', which has no 0/1 labels. Binary tasks with labels: "
+            "['a']",
         ),
         (
             lambda p, q, g: FusionObjective({"a": np.ones(ROWS)}, "ndcg", gain_task="cvr"),

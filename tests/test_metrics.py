@@ -46,5 +46,5 @@ def test_expert_utilisation_and_plot(tmp_path):
     u = metrics.expert_utilisation({"task_0": w})
     np.testing.assert_allclose(u["task_0"]["mean"], w.mean(axis=0))
     np.testing.assert_allclose(u["task_0"]["std"], w.std(axis=0))
-    path = metrics.plot_expert_utilisation(u, str(tmp_path / "u.png"))
+    metrics.plot_expert_utilisation(u, str(tmp_path / "u.png"))
     assert (tmp_path / "u.png").read_bytes()[:4] == b"\x89PNG"

@@ -25,12 +25,7 @@ def _is_png(path):
 
 
 def test_plots_are_pngs_and_the_heatmap_shows_the_metric(tmp_path):
-    model = build(
-        {"family": "mmoe", "num_experts": 3, "expert_units": [4]},
-        DATA.spec,
-        DATA.tasks,
-        return_gates=True,
-    )
+    model = build({"family": "mmoe", "num_experts": 3, "expert_units": [4]}, DATA.spec, DATA.tasks)
     training.compile_multitask(model)
     history = training.fit(model, DATA, epochs=1, batch_size=128, verbose=0)
     paths = write_plots(model, DATA, "test", tmp_path / "plots", history=history)
@@ -53,22 +48,20 @@ def test_plots_are_pngs_and_the_heatmap_shows_the_metric(tmp_path):
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_a_model_built_without_gates_is_drawn_with_its_own_weights(tmp_path):
+def test_a_ple_is_drawn_with_its_own_weights_in_the_eq_4_layout(tmp_path):
     config = {
         "family": "ple",
         "num_task_experts": 1,
         "num_shared_experts": 1,
         "expert_units": [[4], [4]],
     }
-    gated = build(config, DATA.spec, DATA.tasks, return_gates=True)
-    plain = build(config, DATA.spec, DATA.tasks)
+    model = build(config, DATA.spec, DATA.tasks)
     rng = np.random.default_rng(0)
-    gated.set_weights([rng.normal(size=w.shape).astype(w.dtype) for w in gated.get_weights()])
-    plain.set_weights(gated.get_weights())
+    model.set_weights([rng.normal(size=w.shape).astype(w.dtype) for w in model.get_weights()])
     direct = expert_utilisation(
-        {k: np.asarray(v) for k, v in gate_model(gated).predict(X, verbose=0).items()}
+        {k: np.asarray(v) for k, v in gate_model(model).predict(X, verbose=0).items()}
     )
-    drawn = utilisation_matrices(expert_utilisation(gate_weights(plain, X)), expert_layouts(plain))
+    drawn = utilisation_matrices(expert_utilisation(gate_weights(model, X)), expert_layouts(model))
     assert sorted(drawn) == ["ple/level_0", "ple/level_1"]
     gates, experts, level_0 = drawn["ple/level_0"]
     assert gates == ["task_0", "task_1", "shared"] and experts == [
@@ -86,7 +79,7 @@ def test_a_model_built_without_gates_is_drawn_with_its_own_weights(tmp_path):
             level_0[row, columns], direct[f"ple/level_0/{gate}"]["mean"], atol=1e-6
         )
         assert np.isnan(np.delete(level_0[row], columns)).all()
-    paths = write_plots(plain, DATA, "test", tmp_path)
+    paths = write_plots(model, DATA, "test", tmp_path)
     assert [p.name for p in paths] == ["expert_utilisation.png", "gate_distributions.png"]
     assert all(_is_png(p) for p in paths)
 

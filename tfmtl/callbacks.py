@@ -18,7 +18,15 @@ class LossWeightSchedule(keras.callbacks.Callback):
 
     Example:
 
-    >>> model.fit(data, epochs=5, callbacks=[LossWeightSchedule(tasks)])
+    >>> data = tfmtl.data.load_demo(rows=300)
+    >>> tasks = [tfmtl.Task("click", decay=0.5), tfmtl.Task("finish", sample_space="click == 1")]
+    >>> model = tfmtl.models.build_model("mmoe", data.spec, tasks)
+    >>> _ = tfmtl.training.compile_multitask(model)
+    >>> train = data.dataset("train", batch_size=128, tasks=["click", "finish"])
+    >>> schedule = LossWeightSchedule(tasks)
+    >>> _ = model.fit(train, epochs=3, callbacks=[schedule], verbose=0)
+    >>> [w["click"] for w in schedule.history]
+    [1.0, 0.5, 0.25]
     """
 
     def __init__(self, tasks):

@@ -20,11 +20,31 @@ Example:
 from __future__ import annotations
 
 import copy
-import os
-import re
 from pathlib import Path
 
-FORMATS = ("csv", "tsv", "parquet", "tfrecord")
+from tfmtl.config_checks import (
+    ConfigError,
+    is_number,
+)
+from tfmtl.config_checks import as_list as _list
+from tfmtl.config_checks import check_choice as _choice
+from tfmtl.config_checks import check_keys as _keys
+from tfmtl.config_checks import column_names as _names
+from tfmtl.config_checks import is_real as _number
+from tfmtl.config_data import DATA_DEFAULTS, FORMATS
+from tfmtl.config_data import check_data as _data
+
+__all__ = [
+    "DATA_DEFAULTS",
+    "FORMATS",
+    "ConfigError",
+    "apply_override",
+    "is_number",
+    "load_config",
+    "parse_config",
+    "resolve",
+]
+
 PRECISIONS = ("float32", "mixed_bfloat16")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
@@ -34,16 +54,6 @@ TRANSFORMS = ("none", "log1p")
 MISSING = ("error", "mean")
 FUSION_KEYS = ("kind", "weights", "length_feature", "length_transform")
 
-DATA_DEFAULTS = {
-    "format": None,
-    "header": True,
-    "column_names": None,
-    "delimiter": None,
-    "skip_initial_space": False,
-    "missing_values": ["", "?", "NA", "NULL"],
-    "encoding": "utf8",
-    "seed": 0,
-}
 TRAINING_DEFAULTS = {
     "epochs": 10,
     "batch_size": 1024,
@@ -81,10 +91,6 @@ FEATURE_KEYS = (
     "min_count",
     "dtype",
 )
-
-
-class ConfigError(ValueError):
-    """A run config mistake: one line naming the key (`training.epochs: ...`)."""
 
 
 def load_config(path, overrides=()) -> dict:
@@ -168,123 +174,6 @@ def resolve(config: dict, base_dir=".") -> dict:
     }
 
 
-def _data(data, base_dir: Path) -> dict:
-    if not isinstance(data, dict):
-        raise ConfigError(
-            "data: give a built-in `dataset` or the files (`train`, `validation`, `test`, or `path` and `split`)."
-        )
-    if "dataset" in data:
-        _keys(data, ("dataset", "data_dir", "protocol", "rows"), "data")
-        from tfmtl.data.registry import available_datasets
-
-        if data["dataset"] not in available_datasets():
-            raise ConfigError(
-                f"data.dataset: unknown dataset {data['dataset']!r}; choose one of: "
-                f"{', '.join(available_datasets())}."
-            )
-        if data.get("data_dir") is not None:
-            data["data_dir"] = str(_path(data["data_dir"], base_dir, "data.data_dir"))
-        return data
-    _keys(data, ("path", "train", "validation", "test", "split", *DATA_DEFAULTS), "data")
-    out = {
-        **DATA_DEFAULTS,
-        **{k: v for k, v in data.items() if v is not None or k not in DATA_DEFAULTS},
-    }
-    if out.get("split") is not None:
-        single = [k for k in ("path", "train") if out.get(k)]
-        if len(single) != 1 or out.get("validation") or out.get("test"):
-            raise ConfigError(
-                "data.split: give one file (`path`) to split, and no `validation`/`test`."
-            )
-        fractions = out.pop("split")
-        if (
-            not isinstance(fractions, list)
-            or len(fractions) != 3
-            or not all(_number(f) and f >= 0 for f in fractions)
-            or not fractions[0] > 0
-            or abs(sum(fractions) - 1) > 1e-6
-        ):
-            raise ConfigError(
-                f"data.split: three fractions [train, validation, test] summing to 1; got {fractions!r}."
-            )
-        path = out.pop("path", None) or out["train"]
-        bounds = [0.0, round(fractions[0], 9), round(fractions[0] + fractions[1], 9), 1.0]
-        for i, split in enumerate(("train", "validation", "test")):
-            out[split] = {"path": path, "part": [bounds[i], bounds[i + 1]], "seed": out["seed"]}
-    elif out.get("path"):
-        raise ConfigError(
-            "data.path: one file needs `split: [train, validation, test]`; or name `train`, `validation`, `test`."
-        )
-    if not out.get("train"):
-        raise ConfigError("data.train: the training file is missing (or give `path` and `split`).")
-    files = {}
-    for split in ("train", "validation", "test"):
-        if out.get(split) in (None, ""):
-            out.pop(split, None)
-            continue
-        files[split] = _file(out[split], base_dir, f"data.{split}")
-        if files[split]["part"] == [files[split]["part"][0]] * 2:
-            files.pop(split)
-    out.update(files)
-    for split in ("validation", "test"):
-        if split not in files:
-            out.pop(split, None)
-    suffix = Path(files["train"]["path"]).name.lower().removesuffix(".gz")
-    if out["format"] is None:
-        out["format"] = next((f for f in FORMATS if suffix.endswith("." + f)), "csv")
-        if suffix.endswith((".tfrec", ".tfrecords")):
-            out["format"] = "tfrecord"
-    _choice(out["format"], FORMATS, "data.format")
-    if out["delimiter"] is None:
-        out["delimiter"] = "\t" if out["format"] == "tsv" else ","
-    if not isinstance(out["delimiter"], str) or not out["delimiter"]:
-        raise ConfigError(f"data.delimiter: a non-empty string; got {out['delimiter']!r}.")
-    for key in ("header", "skip_initial_space"):
-        if not isinstance(out[key], bool):
-            raise ConfigError(f"data.{key}: true or false; got {out[key]!r}.")
-    if out["column_names"] is not None:
-        out["column_names"] = _names(out["column_names"], "data.column_names")
-        out["header"] = False
-    out["missing_values"] = [str(v) for v in _list(out["missing_values"], "data.missing_values")]
-    return out
-
-
-def _file(value, base_dir: Path, key: str) -> dict:
-    if isinstance(value, str):
-        value = {"path": value}
-    if not isinstance(value, dict) or "path" not in value:
-        raise ConfigError(
-            f"{key}: a file path, or {{path: FILE, part: [start, end], seed: N}}; got {value!r}."
-        )
-    _keys(value, ("path", "part", "seed"), key)
-    part = value.get("part", [0.0, 1.0])
-    if not (
-        isinstance(part, list)
-        and len(part) == 2
-        and all(_number(p) for p in part)
-        and 0 <= part[0] <= part[1] <= 1
-    ):
-        raise ConfigError(
-            f"{key}.part: [start, end] fractions of the file's shuffled rows, 0 <= start <= end <= 1; got {part!r}."
-        )
-    return {
-        "path": str(_path(value["path"], base_dir, f"{key}.path")),
-        "part": [float(p) for p in part],
-        "seed": int(value.get("seed", 0)),
-    }
-
-
-def _path(text, base_dir: Path, key: str) -> Path:
-    if not isinstance(text, str):
-        raise ConfigError(f"{key}: a path; got {text!r}.")
-    expanded = os.path.expandvars(os.path.expanduser(text))
-    unset = re.findall(r"\$\{?(\w+)", expanded)
-    if unset:
-        raise ConfigError(f"{key}: {text!r} uses ${unset[0]}, which is not set in the environment.")
-    path = Path(expanded)
-    return path if path.is_absolute() else (base_dir / path)
-
-
 def _tasks(tasks, builtin: bool) -> list:
     if builtin and not tasks:
         return []
@@ -332,7 +221,8 @@ def _tasks(tasks, builtin: bool) -> list:
                 or (field == "decay" and resolved[field] == 0)
             ):
                 raise ConfigError(
-                    f"{key}.{field}: a number {'> 0' if field == 'decay' else '>= 0'}; got {resolved[field]!r}."
+                    f"{key}.{field}: a number {'> 0' if field == 'decay' else '>= 0'}; got "
+                    f"{resolved[field]!r}."
                 )
         out.append(resolved)
     return out
@@ -389,7 +279,8 @@ def _training(training: dict) -> dict:
     for key in ("learning_rate", "weight_decay"):
         if not _number(out[key]) or out[key] < 0 or (key == "learning_rate" and out[key] == 0):
             raise ConfigError(
-                f"training.{key}: a number {'> 0' if key == 'learning_rate' else '>= 0'}; got {out[key]!r}."
+                f"training.{key}: a number {'> 0' if key == 'learning_rate' else '>= 0'}; got "
+                f"{out[key]!r}."
             )
     _choice(out["optimizer"], OPTIMIZERS, "training.optimizer")
     _choice(out["schedule"], SCHEDULES, "training.schedule")
@@ -446,48 +337,6 @@ def _export(export: dict) -> dict:
             )
         _keys(fusion, FUSION_KEYS, "export.fusion")
     return {"fusion": fusion}
-
-
-def _keys(mapping: dict, known, where: str) -> None:
-    unknown = [k for k in mapping if k not in known]
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(
-            f"{prefix}{unknown[0]}: unknown key; {where or 'a run config'} takes: {', '.join(known)}."
-        )
-
-
-def _choice(value, choices, key: str) -> None:
-    if value not in choices:
-        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(choices)}.")
-
-
-def _list(value, key: str) -> list:
-    if isinstance(value, (str, int, float)):
-        return [value]
-    if not isinstance(value, list):
-        raise ConfigError(f"{key}: a list; got {value!r}.")
-    return value
-
-
-def _names(value, key: str) -> list:
-    value = _list(value, key)
-    if not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f"{key}: a list of column names; got {value!r}.")
-    return list(value)
-
-
-def is_number(text: str) -> bool:
-    """True when the text `text` reads as a number ("3", "-0.5", "1e3")."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _child(node, part: str, path: str):

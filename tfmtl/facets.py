@@ -71,7 +71,8 @@ def facet_partitions(tasks, facet_order=None) -> dict:
     if omitted:
         owner = next(t.name for t in tasks if omitted[0] in t.facets)
         raise ValueError(
-            f"Task '{owner}' has facet '{omitted[0]}' but facet_order={order} omits it. List every facet."
+            f"Task '{owner}' has facet '{omitted[0]}' but facet_order={order} omits it. List "
+            "every facet."
         )
     return {f: seen[f] for f in order}
 

@@ -80,7 +80,7 @@ class DenseFeature:
 
 @dataclasses.dataclass(frozen=True)
 class CategoricalFeature:
-    """A categorical feature: vocabulary lookup (learnt by `adapt`) or hashing, then an embedding."""
+    """A categorical feature: vocabulary lookup (learnt by `adapt`) or hashing, and an embedding."""
 
     name: str
     embedding_dim: int = 8
@@ -244,7 +244,8 @@ class FeatureSpec:
             if bad.size:
                 row = int(row_numbers[bad[0]]) if row_numbers is not None else int(bad[0])
                 raise ValueError(
-                    f"Feature '{f.name}' in {unit} {row:,} of {source} is {values[bad[0]]}. Dense features "
+                    f"Feature '{f.name}' in {unit} {row:,} of {source} is {values[bad[0]]}. Dense "
+                    "features "
                     f"must be finite; fill or drop missing values, or declare '{f.name}' with "
                     '`missing="mean"`.'
                 )
@@ -341,7 +342,8 @@ def _plain_dict(d: dict) -> dict:
 
 
 def _quantile_boundaries(values: np.ndarray, num_buckets: int, encoding: str = "bucket") -> tuple:
-    """Spike-aware training quantiles: bin edges ("piecewise_linear") or bucket cut points ("bucket").
+    """Spike-aware training quantiles: bin edges ("piecewise_linear") or bucket cut points
+    ("bucket").
 
     A value holding more than one quantile's mass (a spike, like the zeros of a mostly-zero
     amount) is an edge of its own, and the `num_buckets + 1` quantiles of the other values

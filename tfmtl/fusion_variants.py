@@ -10,7 +10,8 @@ request's own `fusion` override applies on top of the chosen variant.
 At export, variants are overrides of the model's default fusion, as `fusion` itself is:
 
 >>> tasks = [{"name": "ctr", "kind": "binary"}, {"name": "cvr", "kind": "binary"}]
->>> doc = check_variants({"cvr_heavy": {"weights": {"cvr": 2.0}}}, {"default": 0.9, "cvr_heavy": 0.1}, tasks)
+>>> variants = {"cvr_heavy": {"weights": {"cvr": 2.0}}}
+>>> doc = check_variants(variants, {"default": 0.9, "cvr_heavy": 0.1}, tasks)
 >>> doc["fusion_variants"]["cvr_heavy"]["weights"], doc["fusion_traffic"]
 ({'ctr': 1.0, 'cvr': 2.0}, {'default': 0.9, 'cvr_heavy': 0.1})
 >>> pick(doc["fusion_traffic"], "ple", "user-42") in ("default", "cvr_heavy")
@@ -35,7 +36,9 @@ def check_variants(
     dense_features=None,
     entire_space_task: str | None = None,
 ) -> dict:
-    """`fusion_variants` (each override completed over the default fusion) and `fusion_traffic`, checked."""
+    """`fusion_variants` (each override completed over the default fusion) and `fusion_traffic`,
+    checked.
+    """
     if variants is None and traffic is None:
         return {}
     if not isinstance(variants or {}, dict):
@@ -91,7 +94,9 @@ def traffic(metadata: dict) -> dict:
 
 
 def pick(shares: dict, model_name: str, key: str) -> str:
-    """The variant `key` falls in: blake2b of `model:key` as a point in [0, 1) over the shares, in name order."""
+    """The variant `key` falls in: blake2b of `model:key` as a point in [0, 1) over the shares, in
+    name order.
+    """
     digest = hashlib.blake2b(f"{model_name}:{key}".encode(), digest_size=8).digest()
     point = int.from_bytes(digest, "big") / 2.0**64 * sum(shares.values())
     for name in sorted(shares):
@@ -110,7 +115,8 @@ def _check_traffic(traffic, known: dict) -> dict:
     for name, share in traffic.items():
         if name != DEFAULT and name not in known:
             raise ContractError(
-                f"fusion_traffic['{name}'] names no variant. Variants: {[DEFAULT, *sorted(known)]}.",
+                f"fusion_traffic['{name}'] names no variant. Variants: "
+                f"{[DEFAULT, *sorted(known)]}.",
                 f"fusion_traffic['{name}']",
             )
         if (

@@ -11,9 +11,11 @@ uniformly drawn pairs by `numpy.random.default_rng(seed)`, with its binomial sta
 
 Example:
 
->>> r = consistency_ratio(data["test"].extras["rating"], pred["ctr"], pred["rating"])
->>> r["ratio"], r["exact"]
-(0.75..., True)
+>>> rating = np.array([1, 2, 3, 4])
+>>> ctr, watch = np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.4, 0.5, 0.6, 0.1])
+>>> r = consistency_ratio(rating, ctr, watch)
+>>> r["ratio"], r["reverse_ratio"], r["pairs"], r["exact"]
+(0.5, 0.0, 6, True)
 """
 
 from __future__ import annotations

@@ -1,14 +1,16 @@
-"""Pictures of a trained model: training curves, expert utilisation (PLE Fig. 8), gate distributions.
+"""Pictures of a trained model: training curves, expert utilisation (PLE Fig. 8), gate
+distributions.
 
-Gates are read from a copy of the model whose switchers return them (`return_gates=True`),
-rebuilt from the model's own config with the same weights, so any model with gated
-switchers (MMoE, OMoE, ML-MMoE, CGC, PLE, AdaTT, ...) can be drawn after training. The
+Gates are read by `tfmtl.models.gate_model` (the builders keep every switcher's gates in the
+graph), so any model with gated switchers (MMoE, OMoE, ML-MMoE, CGC, PLE, AdaTT, ...) can be
+drawn after training, or after loading its `.keras` file. The
 numbers each heatmap shows are `utilisation_matrices` of `tfmtl.metrics.expert_utilisation`.
 Needs matplotlib: `pip install "tfmtl[plot]"`.
 
 Example:
 
->>> paths = write_plots(model, data, "test", "plots/", history="runs/ple/history.json")  # doctest: +SKIP
+>>> paths = write_plots(  # doctest: +SKIP
+...     model, data, "test", "plots/", history="runs/ple/history.json")
 >>> [p.name for p in paths]  # doctest: +SKIP
 ['curves.png', 'expert_utilisation.png', 'gate_distributions.png']
 """
@@ -75,7 +77,8 @@ def utilisation_matrices(utilisation: dict, layouts: dict | None = None) -> dict
     [gates, experts] array)`.
 
     >>> util = {"cgc/task_0": {"mean": [0.75, 0.25]}, "cgc/task_1": {"mean": [0.5, 0.5]}}
-    >>> layouts = {"cgc": (["task_0/0", "task_1/0", "shared/0"], {"task_0": [0, 2], "task_1": [1, 2]})}
+    >>> layouts = {
+    ...     "cgc": (["task_0/0", "task_1/0", "shared/0"], {"task_0": [0, 2], "task_1": [1, 2]})}
     >>> gates, experts, matrix = utilisation_matrices(util, layouts)["cgc"]
     >>> gates, matrix.tolist()
     (['task_0', 'task_1'], [[0.75, nan, 0.25], [nan, 0.5, 0.5]])
@@ -98,7 +101,8 @@ def utilisation_matrices(utilisation: dict, layouts: dict | None = None) -> dict
             if len(cols) != len(mean) or max(cols, default=-1) >= width:
                 raise ValueError(
                     f"Gate '{panel}/{gate}' has {len(mean)} weights but its layout places them in "
-                    f"columns {list(cols)} of {width} experts; pass the layout of the model that made it."
+                    f"columns {list(cols)} of {width} experts; pass the layout of the model that "
+                    "made it."
                 )
             matrix[row, cols] = mean
         matrices[panel] = ([g for g, _ in gates], list(labels), matrix)
@@ -144,36 +148,11 @@ def expert_layouts(model) -> dict:
 def gate_reader(model):
     """A model from `model`'s inputs to every gate, keyed `<switcher>/<gate>` (`gate_model`).
 
-    A model built without `return_gates=True` is rebuilt from its config with its switchers
-    returning gates, and given the same weights. Raises `ValueError` if it has no gated switcher.
+    Raises `ValueError` if it has no gated switcher.
     """
-    from tfmtl.layers.switcher import Switcher
     from tfmtl.models.flat import gate_model
 
-    gated = {
-        layer.name for layer in model.layers if isinstance(layer, Switcher) and layer.gate_names
-    }
-    if not gated:
-        raise ValueError(
-            f"model '{model.name}' has no gated switcher (MMoE, PLE, CGC, AdaTT, ...) to draw."
-        )
-    if all(model.get_layer(name).return_gates for name in gated):
-        return gate_model(model)
-    config = model.get_config()
-    for layer in config["layers"]:
-        if layer.get("name") in gated:
-            layer["config"]["return_gates"] = True
-    try:
-        copy = type(model).from_config(config)
-        for layer in model.layers:
-            if layer.weights:
-                copy.get_layer(layer.name).set_weights(layer.get_weights())
-    except (TypeError, ValueError, KeyError) as e:
-        raise ValueError(
-            f"model '{model.name}' could not be rebuilt with return_gates=True ({e}); "
-            "build it with return_gates=True to draw its gates."
-        ) from None
-    return gate_model(copy)
+    return gate_model(model)
 
 
 def gate_weights(model, features: dict) -> dict | None:
@@ -193,7 +172,8 @@ def _predict(reader, features: dict) -> dict:
 
 
 def _task_namer(model):
-    """Labels with `task_k` written as task k's name, where switcher output k is task k (flat models)."""
+    """Labels with `task_k` written as task k's name, where switcher output k is task k (flat
+    models)."""
     names = [t.name for t in model.tasks]
     if getattr(model, "metadata", {}).get("family", "flat") != "flat":
         return lambda text: text

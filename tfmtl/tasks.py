@@ -94,7 +94,8 @@ class Task:
         for column, op, value in clauses:
             if column not in columns:
                 raise ValueError(
-                    f"Task '{self.name}': sample_space {self.sample_space!r} reads column '{column}', "
+                    f"Task '{self.name}': sample_space {self.sample_space!r} reads column "
+                    f"'{column}', "
                     f"which the data lacks. Present: {sorted(columns)}"
                 )
             mask &= _apply_rule(np.asarray(columns[column]), op, value)
@@ -108,7 +109,8 @@ class Task:
         `row_numbers` (and `unit`, "row" or "line") say where a bad label is in `source`."""
         if self.label_column not in columns:
             raise ValueError(
-                f"Label column '{self.label_column}' of task '{self.name}' is absent from {source}. "
+                f"Label column '{self.label_column}' of task '{self.name}' is absent from "
+                f"{source}. "
                 f"Present: {sorted(columns)}"
             )
         y = np.asarray(columns[self.label_column], dtype=np.float64)
@@ -116,9 +118,12 @@ class Task:
         if self.kind == "binary":
             bad = np.flatnonzero(space & (y != 0) & (y != 1))
             if bad.size:
+                row = int(row_numbers[bad[0]] if row_numbers is not None else bad[0])
                 raise ValueError(
-                    f"Task '{self.name}' is binary but its label '{self.label_column}' is {y[bad[0]]} "
-                    f"in {unit} {int(row_numbers[bad[0]] if row_numbers is not None else bad[0]):,} of {source}. "
+                    f"Task '{self.name}' is binary but its label '{self.label_column}' is "
+                    f"{y[bad[0]]} "
+                    f"in {unit} {row:,} "
+                    f"of {source}. "
                     "Binary labels must be 0 or 1."
                 )
         return np.where(space, y, np.nan).astype(np.float32)
@@ -154,7 +159,8 @@ def _parse_rule(rule: str, task: str):
     m = _RULE.match(rule)
     if not m:
         raise ValueError(
-            f"Task '{task}': cannot read sample_space {rule!r}. Write '<column> <op> <value>' with op in "
+            f"Task '{task}': cannot read sample_space {rule!r}. Write '<column> <op> <value>' "
+            "with op in "
             f"{sorted(_OPS) + ['in']}, e.g. 'click == 1' or 'group in new,low'."
         )
     column, op, value = m.groups()
@@ -174,9 +180,10 @@ def _literal(text: str):
 def _apply_rule(values: np.ndarray, op: str, value) -> np.ndarray:
     if values.dtype.kind in "SUO":
         values = values.astype(str)
-        norm = lambda v: (
-            v if isinstance(v, str) else (str(int(v)) if float(v).is_integer() else str(v))
-        )
+
+        def norm(v):
+            return v if isinstance(v, str) else (str(int(v)) if float(v).is_integer() else str(v))
+
         value = tuple(norm(v) for v in value) if op == "in" else norm(value)
     if op == "in":
         return np.isin(values, value)

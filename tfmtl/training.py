@@ -2,16 +2,18 @@
 
 Example:
 
->>> data = tfmtl.data.load_census()
+>>> import tempfile
+>>> data = tfmtl.data.load_demo(rows=300)
 >>> model = tfmtl.models.build_model("ple", data.spec, data.tasks)
->>> compile_multitask(model, learning_rate=1e-3)
->>> history = fit(model, data, epochs=5, batch_size=1024, backup_dir="run/backup")
->>> report = evaluate(model, data, "test")   # {"income": {"auc": ..., ...}, ...}
+>>> _ = compile_multitask(model, learning_rate=1e-3)
+>>> history = fit(model, data, epochs=2, batch_size=128, backup_dir=tempfile.mkdtemp(),
+...               verbose=0)
+>>> report = evaluate(model, data, "test")
+>>> sorted(report), sorted(report["click"])
+(['click', 'finish', 'watch_time'], ['auc', 'count', 'logloss', 'ne'])
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import keras
 import numpy as np
@@ -19,6 +21,7 @@ import numpy as np
 from tfmtl.callbacks import LossWeightSchedule
 from tfmtl.losses import MaskedLoss
 from tfmtl.metrics import MaskedAUC, MaskedMSE, evaluate_predictions
+from tfmtl.models.precision import dtype_policy as dtype_policy
 
 
 def compile_multitask(
@@ -118,24 +121,6 @@ def evaluate(model, data, split: str = "test", batch_size: int = 8192) -> dict:
     return evaluate_predictions(
         model.tasks, predict(model, data, split, batch_size), data[split].labels
     )
-
-
-@contextlib.contextmanager
-def dtype_policy(name: str):
-    """Build models under the Keras dtype policy `name`, then restore the previous global one.
-
-    Layers keep the policy they were built with; under `"mixed_bfloat16"` they compute in
-    bfloat16 with float32 weights, and task heads stay float32 (docs/backends.md).
-
-    >>> with tfmtl.training.dtype_policy("mixed_bfloat16"):
-    ...     model = tfmtl.models.build_model("mmoe", spec, tasks)
-    """
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def set_seed(seed: int) -> None:

@@ -1,4 +1,6 @@
-"""What the strategy tests share: the JAX fit in a subprocess, and gradients laid out as the step does."""
+"""What the strategy tests share: the JAX fit in a subprocess, and gradients laid out as the step
+does.
+"""
 
 import importlib.util
 import json
@@ -19,7 +21,9 @@ needs_jax = pytest.mark.skipif(
 
 
 def jax_fit(loss_balancing) -> dict:
-    """`tests/balancing/jax_fit.py` in a fresh interpreter under KERAS_BACKEND=jax, on the CPU: its JSON line."""
+    """`tests/balancing/jax_fit.py` in a fresh interpreter under KERAS_BACKEND=jax, on the CPU: its
+    JSON line.
+    """
     env = {
         **os.environ,
         "KERAS_BACKEND": "jax",
@@ -58,7 +62,10 @@ def flat_numpy(tensors) -> np.ndarray:
 
 
 def round_trip(model, path, data):
-    """Save `model` to `path`, load it, check it predicts the same on 8 test rows; the loaded model."""
+    """Saves `model` to `path` and loads it; returns the loaded model, checked to predict the same.
+
+    The check runs on 8 test rows.
+    """
     model.save(path)
     restored = keras.saving.load_model(path)
     x = {name: values[:8] for name, values in data["test"].features.items()}

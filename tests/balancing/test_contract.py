@@ -49,7 +49,8 @@ def test_uncertainty_loss_and_gradients_match_numpy():
         ({"temperature": 2}, "loss_balancing needs a strategy name"),
         (
             {"strategy": "uncertainty", "temprature": 2},
-            "loss_balancing 'uncertainty' has no option 'temprature'; its options: ['initial_log_variance']",
+            "loss_balancing 'uncertainty' has no option 'temprature'; its options: "
+            "['initial_log_variance']",
         ),
         ({"strategy": "fixed", "scale": 2}, "loss_balancing 'fixed' takes no options"),
         ("ple_decay", "needs a task with a decay other than 1"),
@@ -135,7 +136,9 @@ def test_rows_outside_a_tasks_space_give_it_no_loss_under_a_balancer(data):
 
 
 def test_the_gradient_step_equals_kerass_own_when_the_strategy_is_the_plain_sum(data):
-    """MetaBalance with relax_factor 0 applies Σ_k g_k: three steps of it land where Keras's step does."""
+    """MetaBalance with relax_factor 0 applies Σ_k g_k: three steps of it land where Keras's step
+    does.
+    """
     x = {k: v[:256] for k, v in data["train"].features.items()}
     y = {t.name: np.asarray(data["train"].labels[t.name][:256], "float32") for t in data.tasks}
     weights = {}

@@ -1,4 +1,4 @@
-"""Each family through the front door: config -> `tfmtl train` -> `export` -> served -> `tfmtl rank`.
+"""Each family through the front door: config -> `tfmtl train` -> `export` -> served -> rank.
 
 Real servers on loopback: the embedded PredictionService over the export and the ranking
 service in front of it; the ranked task scores must equal the Keras model's heads.

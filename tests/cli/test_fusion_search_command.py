@@ -1,4 +1,6 @@
-"""`tfmtl fusion-search` end to end: train -> export -> search -> new version -> served by variant name."""
+"""`tfmtl fusion-search` end to end: train -> export -> search -> new version -> served by variant
+name.
+"""
 
 import csv
 import json

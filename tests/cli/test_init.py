@@ -1,4 +1,4 @@
-"""`tfmtl init` on raw files (no header, ', ' separators, '?' cells, text labels), then train on its config."""
+"""`tfmtl init` on raw files (no header, ', ' separators, '?' cells, text labels), then train."""
 
 import json
 
@@ -135,7 +135,10 @@ def test_help_is_fast_and_imports_no_tensorflow():
     import time
 
     start = time.time()
-    code = "import sys; from tfmtl.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)"
+    code = (
+        "import sys; from tfmtl.cli import build_parser; build_parser(); "
+        "print('tensorflow' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert (

@@ -300,3 +300,14 @@ def test_loss_balancing_flag_trains_with_the_strategy_and_records_it(tmp_path, c
         == 2
     )
     assert "training.loss_balancing: 'pcgard' is not one of fixed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", ["census", "movielens1m"])
+def test_missing_dataset_files_name_the_flag_and_key_not_the_python_argument(
+    tmp_path, capsys, dataset
+):
+    args = ["--model", "mmoe", "--dataset", dataset, "--data-dir", str(tmp_path / "none")]
+    assert main(["train", *args, "--epochs", "1", "--output", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "Set TFMTL_DATA_DIR (or --data-dir, or data.data_dir in a run config) to" in err, err
+    assert "data_dir_" not in err and "data_dir=" not in err, err

@@ -1,4 +1,4 @@
-"""The demo dataset: click / finish-within-clicks / watch time derived from the MMoE synthetic data."""
+"""The demo dataset: click / finish-within-clicks / watch time from the MMoE synthetic data."""
 
 import numpy as np
 

@@ -1,4 +1,6 @@
-"""MovieLens loader on the shipped ML-100K files and the ML-1M rebuild, and the ML-1M parser on a tiny written copy."""
+"""MovieLens loader on the shipped ML-100K files and the ML-1M rebuild, and the ML-1M parser on a
+tiny written copy.
+"""
 
 import numpy as np
 import pytest

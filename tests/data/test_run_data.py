@@ -126,7 +126,8 @@ def _census_like(tmp_path, n=3000):
     write(tmp_path / "train.csv", raw_rows(n, seed=1))
     write(tmp_path / "test.csv", raw_rows(n // 2, seed=2))
     return """
-data: {train: train.csv, test: test.csv, column_names: [age, gains, city, income], skip_initial_space: true}
+data: {train: train.csv, test: test.csv, column_names: [age, gains, city, income],
+skip_initial_space: true}
 tasks:
   - {name: rich, label: income, positive: [">50K"]}
   - {name: old, kind: regression, label: age}
@@ -186,7 +187,8 @@ def test_a_split_file_is_cut_by_seed_without_overlap(tmp_path):
 def test_label_errors_name_the_file_line_and_key(tmp_path, tasks, message):
     write(tmp_path / "t.csv", ["30, 0, rome, <=50K", "50, 7000, oslo, >50K"])
     config = parse_config(
-        f"data: {{train: t.csv, column_names: [age, gains, city, income], skip_initial_space: true}}\n"
+        "data: {train: t.csv, column_names: [age, gains, city, income], "
+        "skip_initial_space: true}\n"
         f"tasks: {tasks}",
         base_dir=tmp_path,
     )

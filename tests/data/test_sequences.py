@@ -1,4 +1,6 @@
-"""Behaviour sequences: strictly earlier events only (ties excluded), most recent kept, MovieLens loader."""
+"""Behaviour sequences: strictly earlier events only (ties excluded), most recent kept, MovieLens
+loader.
+"""
 
 import numpy as np
 import pytest

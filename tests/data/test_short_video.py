@@ -1,4 +1,6 @@
-"""The short-video generator: facets, group sizes, inclusion, task correlations that differ by group."""
+"""The short-video generator: facets, group sizes, inclusion, task correlations that differ by
+group.
+"""
 
 import numpy as np
 import pytest

@@ -132,7 +132,7 @@ def _macros() -> dict:
         Task("cvr", label="buy", sample_space="click == 1", tower_units=(4,)),
         Task("ctcvr", label="buy", tower_units=(4,)),
     ]
-    tree = {"switcher": "mmoe", "switcher_hparams": _SMALL, "branch_units": [4]}
+    tree = {"switcher": ("mmoe", _SMALL), "branch_units": [4]}
     builders = {
         f"dml_{v}": (
             lambda spec, v=v: models.build_dml_model(
@@ -151,10 +151,8 @@ def _macros() -> dict:
                 spec, _facet_tasks(), ["behaviour", "group"], **tree
             ),
             "esmm": lambda spec: models.build_esmm(spec, funnel),
-            "aitm": lambda spec: models.build_aitm(spec, [funnel[0], funnel[2]], bottom_units=[4]),
-            "dtrn": lambda spec: models.build_dtrn(
-                spec, tiny_tasks(), "mmoe", num_heads=1, hyper_units=4, trm_units=4, **_SMALL
-            ),
+            "aitm": lambda spec: models.build_aitm(spec, [funnel[0], funnel[2]], bottoms=[4]),
+            "dtrn": _tiny_dtrn,
         }
     )
     return builders
@@ -164,7 +162,7 @@ MACROS = sorted(_macros())
 
 
 def tiny_macro(name: str, data, seed: int = 0):
-    """Macro structure `name` (see `MACROS`) on `data.spec` with tiny layers and jittered weights."""
+    """Macro structure `name` (see `MACROS`) on `data.spec`, tiny layers, jittered weights."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -192,3 +190,14 @@ def batch(data, rows: int, seed: int = 1) -> dict:
     columns["hist"][unseen, 0] = UNSEEN["item"]
     columns["age"][0] = np.nan
     return columns
+
+
+def _tiny_dtrn(spec):
+    from tfmtl import models
+    from tfmtl.layers import DTRNBottom
+
+    tasks = tiny_tasks()
+    tim = {"num_heads": 1, "hyper_units": 4}
+    bottom = DTRNBottom(spec, len(tasks), tim=tim, trm_units=4, name="dtrn_bottom")
+    switcher = models.make_switcher("mmoe", len(tasks), **_SMALL)
+    return models.build_dtrn(spec, tasks, switcher, bottom)

@@ -22,45 +22,21 @@ def run_dir(tiny_data, tmp_path_factory):
     return run
 
 
+def export(run_dir, base, *flags: str) -> int:
+    """`tfmtl export` of the run's model.keras as BASE/ranker, with `flags` added."""
+    model = str(run_dir / "model.keras")
+    return main(["export", "--model", model, "--base", str(base), "--name", "ranker", *flags])
+
+
 def test_export_then_inspect(run_dir, tmp_path, capsys):
     base = tmp_path / "models"
-    assert (
-        main(
-            [
-                "export",
-                "--model",
-                str(run_dir / "model.keras"),
-                "--base",
-                str(base),
-                "--name",
-                "ranker",
-            ]
-        )
-        == 0
-    )
+    assert export(run_dir, base) == 0
     out = capsys.readouterr().out
     assert f"-> {base / 'ranker' / '1'} in " in out and " MB)" in out
     meta = read_metadata(base / "ranker" / "1")
     assert meta["metrics"]["test"]["ctr"]["auc"] == 0.71 and meta["model"]["zoo"] == "mmoe"
 
-    assert (
-        main(
-            [
-                "export",
-                "--model",
-                str(run_dir / "model.keras"),
-                "--base",
-                str(base),
-                "--name",
-                "ranker",
-                "--version",
-                "5",
-                "--fusion",
-                '{"weights": {"watch": 0.2}}',
-            ]
-        )
-        == 0
-    )
+    assert export(run_dir, base, "--version", "5", "--fusion", '{"weights": {"watch": 0.2}}') == 0
     capsys.readouterr()
     assert main(["inspect", str(base / "ranker")]) == 0
     shown = capsys.readouterr().out

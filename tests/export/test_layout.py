@@ -178,7 +178,8 @@ def test_unwritable_base(model, tmp_path, monkeypatch):
         ),
         (
             {"name": "ranker", "fusion": {"length_feature": "city"}},
-            r"fusion.length_feature must name a dense feature. Received: 'city'. Dense features: \['x0'",
+            r"fusion.length_feature must name a dense feature. Received: 'city'. Dense features: "
+            r"\['x0'",
         ),
         ({"name": "ranker", "metrics": {"auc": object()}}, r"metrics value .* is not JSON-able"),
         (

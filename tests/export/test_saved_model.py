@@ -1,4 +1,6 @@
-"""Parity: Keras == SavedModel signature == TF1 session loader (as TF Serving runs it) == Example signature."""
+"""Parity: Keras == SavedModel signature == TF1 session loader (as TF Serving runs it) == Example
+signature.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +48,9 @@ def signature_predict(path, spec, batches: list[dict]) -> list[tuple[dict, dict]
 
 
 def session_predict(path, batches: list[dict]) -> list[dict]:
-    """TF Serving's path: the TF1 session loader with tag `serve`, run on the signature's tensor names."""
+    """TF Serving's path: the TF1 session loader with tag `serve`, run on the signature's tensor
+    names.
+    """
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
         meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(path))
         sig = meta_graph.signature_def["serving_default"]
@@ -74,7 +78,9 @@ def exports(tiny_data, tmp_path_factory):
 
 @pytest.mark.parametrize("name", available_models() + MACROS)
 def test_every_path_gives_keras_numbers(name, exports, tiny_data):
-    """Every zoo switcher (flat) and every macro structure, batches of 1 and 1,000 with unseen values."""
+    """Every zoo switcher (flat) and every macro structure, batches of 1 and 1,000 with unseen
+    values.
+    """
     model, path = exports(name)
     batches = [batch(tiny_data, rows) for rows in (1, 1000)]
     both = keras_predict(model, {k: np.concatenate([b[k] for b in batches]) for k in batches[0]})
@@ -95,7 +101,9 @@ def test_every_path_gives_keras_numbers(name, exports, tiny_data):
 
 
 def test_unseen_values_reach_the_lookup_tables(exports, tiny_data):
-    """The tables ride in the SavedModel: an unseen city scores differently from a known one, as in Keras."""
+    """The tables ride in the SavedModel: an unseen city scores differently from a known one, as in
+    Keras.
+    """
     model, path = exports("mmoe")
     columns = batch(tiny_data, 2)
     for name in ("city", "item", "tag", "hist"):
@@ -134,7 +142,9 @@ def test_saved_model_cli_lists_every_head(exports):
 
 
 def test_saved_model_cli_runs_the_example_signature(exports, tiny_data):
-    """The `saved_model_cli run --input_examples` path (TF1 session, Example signature) gives Keras numbers."""
+    """The `saved_model_cli run --input_examples` path (TF1 session, Example signature) gives Keras
+    numbers.
+    """
     model, path = exports("ple")
     columns = batch(tiny_data, 3)
     columns["age"][0] = 40.0  # saved_model_cli's JSON has no NaN
@@ -180,7 +190,8 @@ import tensorflow as tf
 columns = json.load(open(sys.argv[2]))
 loaded = tf.saved_model.load(sys.argv[1])
 sig = loaded.signatures["serving_default"]
-args = {k: tf.constant(v, dtype=sig.structured_input_signature[1][k].dtype) for k, v in columns.items()}
+args = {k: tf.constant(v, dtype=sig.structured_input_signature[1][k].dtype) for k, v in
+columns.items()}
 out = {k: v.numpy().tolist() for k, v in sig(**args).items()}
 print(json.dumps({"out": out, "tfmtl": any(m.startswith("tfmtl") for m in sys.modules)}))
 """
@@ -286,7 +297,9 @@ def test_metadata_follows_the_contract(exports):
 
 
 def test_facet_groups_ride_in_the_metadata(exports):
-    """Hierarchical models export every leaf head plus the group -> heads map (MFH); requests must name a group."""
+    """Hierarchical models export every leaf head plus the group -> heads map (MFH); requests must
+    name a group.
+    """
     model, path = exports("mfh")
     meta = read_metadata(path)
     groups = {g: list(names) for g, names in model.metadata["facet_groups"].items()}

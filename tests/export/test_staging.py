@@ -23,7 +23,7 @@ with version_dir(sys.argv[1], "ranker", 5) as (tmp, final):
 
 
 def killed_export(base) -> str:
-    """Start an export in its own process, SIGKILL it while it writes; returns its staging folder."""
+    """Start an export in its own process, SIGKILL it while it writes; return its staging folder."""
     process = subprocess.Popen(
         [sys.executable, "-c", KILLED_EXPORT, str(base)], stdout=subprocess.PIPE, text=True
     )

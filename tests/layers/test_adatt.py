@@ -62,12 +62,12 @@ def reference_adatt(layer, task_views, shared_view):
 )
 @pytest.mark.parametrize("views", [False, True])
 def test_fusion_matches_numpy_eq_7_to_10(kwargs, views):
-    layer = AdaTT(num_outputs=3, expert_units=[[4], [3]], num_levels=2, return_gates=True, **kwargs)
+    layer = AdaTT(num_outputs=3, expert_units=[[4], [3]], num_levels=2, **kwargs)
     inputs = VIEWS if views else X
     layer(inputs)
     if layer.native_fusion:
         _randomise_native(layer)
-    outs, gates = layer(inputs)
+    outs, gates = layer(inputs, return_gates=True)
     task_views = VIEWS if views else [X] * 3
     shared_view = np.mean(VIEWS, axis=0) if views else X
     expect, expect_gates = reference_adatt(layer, task_views, shared_view)
@@ -84,9 +84,8 @@ def test_gates_span_all_experts_and_sum_to_one():
         num_task_experts=2,
         num_shared_experts=1,
         expert_units=[8, 4],
-        return_gates=True,
     )
-    _, gates = layer(X)
+    _, gates = layer(X, return_gates=True)
     assert layer.gate_names == [
         "level_0/task_0",
         "level_0/task_1",
@@ -103,12 +102,10 @@ def test_gates_span_all_experts_and_sum_to_one():
 
 
 def test_single_native_expert_has_fixed_unit_weight():
-    layer = AdaTTSp(
-        num_outputs=2, num_task_experts=1, expert_units=[4], num_levels=1, return_gates=True
-    )
+    layer = AdaTTSp(num_outputs=2, num_task_experts=1, expert_units=[4], num_levels=1)
     layer(X)
     layer.native_weights[0].assign(np.full((2,), 7.0, "float32"))  # ignored: m_t = 1
-    outs, (g0, g1) = layer(X)
+    outs, (g0, g1) = layer(X, return_gates=True)
     E = ref.expert_bank(layer.task_experts[0], X)
     for k, g in enumerate((g0, g1)):
         want = E[:, k] + np.einsum("be,beu->bu", np.asarray(g), E)
@@ -133,11 +130,9 @@ def test_ablation_has_no_native_weights():
 
 
 def test_task_experts_read_only_their_own_view():
-    layer = AdaTTSp(
-        num_outputs=2, num_task_experts=1, expert_units=[4], num_levels=1, return_gates=True
-    )
-    _, gates = layer([VIEWS[0], VIEWS[1]])
-    _, gates2 = layer([VIEWS[0], VIEWS[2]])
+    layer = AdaTTSp(num_outputs=2, num_task_experts=1, expert_units=[4], num_levels=1)
+    _, gates = layer([VIEWS[0], VIEWS[1]], return_gates=True)
+    _, gates2 = layer([VIEWS[0], VIEWS[2]], return_gates=True)
     np.testing.assert_allclose(
         np.asarray(gates[0]), np.asarray(gates2[0]), atol=1e-6
     )  # task 0's gate: view 0
@@ -186,9 +181,8 @@ def test_explicit_shared_view_feeds_the_shared_unit():
         num_task_experts=1,
         num_shared_experts=2,
         expert_units=[[4], [3]],
-        return_gates=True,
     )
-    outs, gates = layer(VIEWS + [shared])
+    outs, gates = layer(VIEWS + [shared], return_gates=True)
     expect, expect_gates = reference_adatt(layer, VIEWS, shared)
     for got, want in zip(list(outs) + list(gates), expect + expect_gates):
         np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)

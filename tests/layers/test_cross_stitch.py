@@ -50,11 +50,6 @@ def test_identity_alpha_means_no_sharing():
     assert not np.allclose(after[1], before[1])
 
 
-def test_config_round_trip():
-    layer = CrossStitch(num_outputs=2, units=[8, 4], self_weight=0.7)
-    assert CrossStitch.from_config(layer.get_config()).get_config() == layer.get_config()
-
-
 @pytest.mark.parametrize(
     "kwargs, culprit",
     [(dict(units=[]), "units"), (dict(units=[4], self_weight=1.5), "self_weight")],

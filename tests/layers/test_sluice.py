@@ -26,10 +26,10 @@ def reference_sluice(layer, x):
         layers.append(h)
     beta = np.asarray(layer.beta)
     if layer.combine == "sum":
-        outs = [sum(beta[k, l] * layers[l][:, k] for l in range(len(layers))) for k in range(t)]
+        outs = [sum(beta[k, j] * layers[j][:, k] for j in range(len(layers))) for k in range(t)]
     else:
         outs = [
-            np.concatenate([beta[k, l] * layers[l][:, k] for l in range(len(layers))], -1)
+            np.concatenate([beta[k, j] * layers[j][:, k] for j in range(len(layers))], -1)
             for k in range(t)
         ]
     return outs, penalty

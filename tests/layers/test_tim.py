@@ -1,4 +1,4 @@
-"""TIM (DTRN §3.3) and its HyperNetwork: numbers against a loop-by-loop numpy reference of eq 2-8."""
+"""TIM (DTRN §3.3) and its HyperNetwork against a loop-by-loop numpy reference of eq 2-8."""
 
 import keras
 import numpy as np

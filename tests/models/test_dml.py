@@ -6,7 +6,7 @@ import pytest
 
 from tfmtl.data import load_synthetic
 from tfmtl.layers import DMLTowers, MMoE
-from tfmtl.models import DML_VARIANTS, build_dml, build_dml_model, build_model
+from tfmtl.models import DML_VARIANTS, build_dml, build_dml_model, build_model, gate_model
 from tfmtl.tasks import Task
 from tfmtl.training import compile_multitask, fit, predict, set_seed
 
@@ -54,7 +54,7 @@ def test_every_backbone_round_trips(data, backbone, tmp_path):
         np.testing.assert_allclose(got[name], want[name], atol=1e-6)
     assert (
         loaded.metadata["variant"] == "dml"
-        and loaded.metadata["dml"]["ctfm_stop_gradient"] == "all"
+        and loaded.metadata["dml"]["ctfm"]["stop_gradient"] == "all"
     )
     assert [t.name for t in loaded.tasks] == [t.name for t in data.tasks]
 
@@ -65,12 +65,14 @@ def test_variants_switch_the_towers(data):
         model = build_dml_model("mmoe", data.spec, data.tasks, variant=variant, **BACKBONES["mmoe"])
         found = [layer for layer in model.layers if isinstance(layer, DMLTowers)]
         towers[variant] = (
-            (found[0].ctfm, found[0].gkd, found[0].ctfm_stop_gradient) if found else None
+            (found[0].ctfm, found[0].gkd, (found[0].ctfm_options or {}).get("stop_gradient"))
+            if found
+            else None
         )
     assert towers == {
         "plain": None,
         "ctfm": (True, False, "all"),
-        "gkd": (False, True, "all"),
+        "gkd": (False, True, None),
         "dml_v0": (True, True, "none"),
         "dml": (True, True, "all"),
     }
@@ -86,18 +88,21 @@ def test_plain_variant_is_the_zoo_model(data):
         np.testing.assert_allclose(p, b.predict(x, verbose=0)[name], atol=1e-6)
 
 
-def test_build_dml_takes_a_switcher_with_gates(data):
-    model = build_dml(
-        data.spec, data.tasks, MMoE(2, 2, [8], return_gates=True), block_gradients="others"
-    )
+def test_build_dml_takes_tower_options_and_keeps_the_gates(data):
+    towers = {"ctfm": {"stop_gradient": "others"}, "gkd": {"units": [6]}}
+    model = build_dml(data.spec, data.tasks, MMoE(2, 2, [8], name="mmoe"), towers)
     out = predict(model, data, "validation")
     assert sorted(out) == ["task_a", "task_b"] and all(np.isfinite(v).all() for v in out.values())
+    assert model.get_layer("dml_towers").ctfm_options["stop_gradient"] == "others"
+    assert sorted(gate_model(model).output) == ["mmoe/task_0", "mmoe/task_1"]
+    with pytest.raises(ValueError, match="DMLTowers: unknown gkd option"):
+        build_dml(data.spec, data.tasks, MMoE(2, 2, [8]), {"gkd": {"unit": [6]}})
 
 
 def test_errors_name_the_culprit(data):
-    with pytest.raises(ValueError, match="num_outputs=3 but there are 2 tasks"):
+    with pytest.raises(ValueError, match="num_outputs=3; it needs 2 for tasks"):
         build_dml(data.spec, data.tasks, MMoE(3, 2, [8]))
-    with pytest.raises(TypeError, match="Switcher as backbone; got Dense"):
+    with pytest.raises(TypeError, match="build_dml needs a tfmtl Switcher; got Dense"):
         build_dml(data.spec, data.tasks, keras.layers.Dense(3))
     with pytest.raises(ValueError, match="variant='dml_v2'"):
         build_dml_model("mmoe", data.spec, data.tasks, variant="dml_v2")

@@ -1,4 +1,5 @@
-"""build_dtrn: any backbone, the four ablation variants, masking, `.keras` round trip, export parity."""
+"""build_dtrn: any backbone, the four ablation variants, masking, `.keras` round trip,
+export parity."""
 
 import keras
 import numpy as np
@@ -8,6 +9,7 @@ from tfmtl.features import CategoricalFeature, DenseFeature, FeatureSpec, Sequen
 from tfmtl.layers.dtrn import DTRNBottom
 from tfmtl.layers.mmoe import MMoE
 from tfmtl.models.dtrn import build_dtrn
+from tfmtl.models.zoo import make_switcher
 from tfmtl.tasks import Task
 
 N, D = 64, 4
@@ -55,19 +57,11 @@ def _predict(model, columns):
     return {k: np.asarray(v).reshape(-1) for k, v in out.items()}
 
 
-def _model(backbone="mmoe", tim=True, trm=True, columns=None, **kw):
-    columns = columns or _columns()
-    return build_dtrn(
-        _spec(columns),
-        TASKS,
-        backbone,
-        tim=tim,
-        trm=trm,
-        hyper_units=4,
-        trm_units=4,
-        **SMALL[backbone],
-        **kw,
-    )
+def _model(backbone="mmoe", tim=True, trm=True, columns=None, **tim_options):
+    spec = _spec(columns or _columns())
+    tim = {"task_specific": tim, "hyper_units": 4, **tim_options}
+    bottom = DTRNBottom(spec, len(TASKS), tim=tim, trm_units=4 if trm else 0, name="dtrn_bottom")
+    return build_dtrn(spec, TASKS, make_switcher(backbone, len(TASKS), **SMALL[backbone]), bottom)
 
 
 @pytest.mark.parametrize("tim, trm", [(False, False), (False, True), (True, False), (True, True)])
@@ -168,8 +162,12 @@ def test_errors_name_the_culprit():
     spec = _spec(columns)
     with pytest.raises(ValueError, match="num_outputs=3"):
         build_dtrn(spec, TASKS, MMoE(3, num_experts=2, expert_units=[4]))
-    with pytest.raises(ValueError, match="num_experts"):
-        build_dtrn(spec, TASKS, MMoE(2, num_experts=2, expert_units=[4]), num_experts=3)
+    with pytest.raises(ValueError, match="unknown bottom='dtrn2'. Choose one of: dtrn, tim"):
+        build_dtrn(spec, TASKS, "mmoe", bottom="dtrn2")
+    with pytest.raises(ValueError, match="DTRNBottom has num_tasks=3"):
+        build_dtrn(spec, TASKS, "mmoe", bottom=DTRNBottom(spec, 3))
+    with pytest.raises(ValueError, match="unknown tim option"):
+        DTRNBottom(spec, 2, tim={"heads": 2})
     with pytest.raises(ValueError, match="sequences"):
         DTRNBottom(spec, 2, sequences=[], target="item_id")
     with pytest.raises(ValueError, match="'x'"):

@@ -31,7 +31,7 @@ def test_keras_file_round_trip_gives_identical_predictions(name, tmp_path):
 
 
 def test_gate_model_reads_every_gate():
-    model = build_model("ple", DATA.spec, DATA.tasks, return_gates=True)
+    model = build_model("ple", DATA.spec, DATA.tasks)
     gates = gate_model(model).predict(X, verbose=0)
     assert sorted(gates) == [
         "ple/level_0/shared",
@@ -42,8 +42,8 @@ def test_gate_model_reads_every_gate():
     ]
     for w in gates.values():
         np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-5)
-    with pytest.raises(ValueError, match="return_gates=True"):
-        gate_model(build_model("mmoe", DATA.spec, DATA.tasks))
+    with pytest.raises(ValueError, match="has no gated switcher"):
+        gate_model(build_model("shared_bottom", DATA.spec, DATA.tasks))
 
 
 def test_heterogeneous_towers():
@@ -57,7 +57,7 @@ def test_heterogeneous_towers():
 
 
 def test_switcher_and_task_count_must_agree():
-    with pytest.raises(ValueError, match="num_outputs=3 but there are 2 tasks"):
+    with pytest.raises(ValueError, match="num_outputs=3; it needs 2 for tasks"):
         build_flat(DATA.spec, DATA.tasks, tfmtl.layers.MMoE(3, 2, [4]))
     with pytest.raises(TypeError, match="needs a tfmtl Switcher"):
         build_flat(DATA.spec, DATA.tasks, keras.layers.Dense(3))

@@ -1,4 +1,5 @@
-"""build_esmm / build_aitm: heads, entire-space products, loss set-up, training, .keras round trips."""
+"""build_esmm / build_aitm: heads, entire-space products, loss set-up, training, .keras
+round trips."""
 
 import keras
 import numpy as np
@@ -39,7 +40,7 @@ def test_esmm_ctcvr_is_ctr_times_cvr_and_round_trips(data, tmp_path):
 
 
 def test_esmm_naive_variant_and_switcher(data):
-    naive = build_esmm(data.spec, _small(data.tasks), cvr_loss_weight=1.0, ctcvr_loss_weight=0.0)
+    naive = build_esmm(data.spec, _small(data.tasks), loss_weights=(1.0, 1.0, 0.0))
     assert [t.loss_weight for t in naive.tasks] == [1.0, 1.0, 0.0]
     mmoe = build_esmm(
         data.spec,
@@ -59,7 +60,7 @@ def test_esmm_refuses_a_ctr_task_restricted_to_a_sample_space(data):
 
 def test_aitm_trains_with_the_calibrator_and_round_trips(data, tmp_path):
     ctr, _, ctcvr = _small(data.tasks)
-    model = build_aitm(data.spec, [ctr, ctcvr], bottom_units=[8], calibrator_weight=0.6)
+    model = build_aitm(data.spec, [ctr, ctcvr], bottoms=[8], calibrator_weight=0.6)
     compile_multitask(model, learning_rate=1e-2, jit_compile=False, run_eagerly=True)
     history = fit(model, select_tasks(data, ["ctr", "ctcvr"]), epochs=1, batch_size=256, verbose=0)
     assert np.isfinite(history.history["loss"][0])
@@ -81,7 +82,7 @@ def test_aitm_calibrator_enters_the_loss(data):
     losses = []
     for weight in (0.0, 100.0):
         keras.utils.set_random_seed(0)
-        model = build_aitm(data.spec, [ctr, ctcvr], bottom_units=[8], calibrator_weight=weight)
+        model = build_aitm(data.spec, [ctr, ctcvr], bottoms=[8], calibrator_weight=weight)
         compile_multitask(model, jit_compile=False, run_eagerly=True)
         out = model(x)
         penalty = float(model.get_layer("calibrator").penalty([out["ctr"], out["ctcvr"]]))

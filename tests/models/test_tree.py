@@ -1,4 +1,5 @@
-"""H-MTL and MFH: tree wiring against hand-built expectations, path weights, round trips, routing."""
+"""H-MTL and MFH: tree wiring against hand-built expectations, path weights, round trips,
+routing."""
 
 import json
 
@@ -12,14 +13,9 @@ from tfmtl.layers import PathCombine
 from tfmtl.layers.mmoe import MMoE
 from tfmtl.layers.ple import CGC, PLE
 from tfmtl.layers.shared_bottom import SharedBottom
-from tfmtl.models.tree import (
-    build_flat_facets,
-    build_hmtl,
-    build_mfh,
-    hmtl_plan,
-    mfh_plan,
-    scope_name,
-)
+from tfmtl.models.flat_facets import build_flat_facets
+from tfmtl.models.tree import build_hmtl, build_mfh
+from tfmtl.models.tree_plan import hmtl_plan, mfh_plan, scope_name
 from tfmtl.tasks import Task
 
 GROUPS = ["new", "low", "high"]
@@ -158,7 +154,7 @@ def _features(model):
 
 
 def test_hmtl_model_is_eq_4():
-    model = build_hmtl(SPEC, LEAVES, ["behaviour", "group"], "mmoe", SMALL, branch_units=[5])
+    model = build_hmtl(SPEC, LEAVES, ["behaviour", "group"], ("mmoe", SMALL), branch_units=[5])
     _randomise(model)
     got = _predict(model)
     root = _layer(model, "switcher", "root")(_features(model))
@@ -172,7 +168,7 @@ def test_hmtl_model_is_eq_4():
 
 
 def test_mfh_model_is_eq_5_with_learnt_path_weights():
-    model = build_mfh(SPEC, LEAVES, ["behaviour", "group"], "mmoe", SMALL, branch_units=[5])
+    model = build_mfh(SPEC, LEAVES, ["behaviour", "group"], ("mmoe", SMALL), branch_units=[5])
     _randomise(model)
     alphas = {}
     for i, task in enumerate(t.name for t in LEAVES):
@@ -214,7 +210,7 @@ def test_path_combine_against_numpy_and_errors():
 
 
 def test_path_weights_train():
-    model = build_mfh(SPEC, LEAVES, ["behaviour", "group"], "mmoe", SMALL, branch_units=[5])
+    model = build_mfh(SPEC, LEAVES, ["behaviour", "group"], ("mmoe", SMALL), branch_units=[5])
     x = {k: keras.ops.convert_to_tensor(v) for k, v in COLUMNS.items()}
     import tensorflow as tf
 
@@ -236,7 +232,7 @@ def test_any_zoo_switcher_at_every_node(switcher):
             else {"num_experts": 2, "expert_units": [4]}
         )
     )
-    model = build_mfh(SPEC, LEAVES, ["behaviour", "group"], switcher, hp, branch_units=[])
+    model = build_mfh(SPEC, LEAVES, ["behaviour", "group"], (switcher, hp), branch_units=[])
     out = _predict(model)
     assert sorted(out) == sorted(t.name for t in LEAVES) and out["ctr.low"].shape == (N,)
     assert np.all((out["ctr.low"] > 0) & (out["ctr.low"] < 1))
@@ -244,17 +240,26 @@ def test_any_zoo_switcher_at_every_node(switcher):
 
 def test_switcher_per_level_as_in_the_paper():
     # MFH §5.1.2: shared-bottom at level 0, PLE at level 1, CGC at level 2
-    levels = {0: ("shared_bottom", {"units": [6]}), 1: "ple", 2: "cgc"}
     hp = {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [4]}
-    model = build_mfh(SPEC, LEAVES, ["behaviour", "group"], levels, hp, branch_units=[5])
+    levels = {0: ("shared_bottom", {"units": [6]}), 1: ("ple", hp), 2: ("cgc", hp)}
+    model = build_mfh(SPEC, LEAVES, ["behaviour", "group"], levels, branch_units=[5])
     assert isinstance(_layer(model, "switcher", "root"), SharedBottom)
     assert isinstance(_layer(model, "switcher", "group"), PLE)
     assert isinstance(_layer(model, "switcher", "group=new"), CGC)
     assert _layer(model, "switcher", "group").num_outputs == 3
     with pytest.raises(ValueError, match="no entry for level 2"):
-        build_mfh(SPEC, LEAVES, ["behaviour", "group"], {0: "mmoe", 1: "mmoe"}, SMALL)
+        build_mfh(SPEC, LEAVES, ["behaviour", "group"], {0: ("mmoe", SMALL), 1: "mmoe"})
     with pytest.raises(ValueError, match="node 'root' must be a tfmtl Switcher with num_outputs=2"):
         build_hmtl(SPEC, LEAVES, ["behaviour", "group"], lambda node, n: MMoE(3, 2, [4]))
+    with pytest.raises(ValueError, match="node 'root' must be named 'switcher_root'"):
+        build_hmtl(SPEC, LEAVES, ["behaviour", "group"], lambda node, n: MMoE(n, 2, [4]))
+    own = build_hmtl(
+        SPEC,
+        LEAVES,
+        ["behaviour", "group"],
+        lambda node, n: MMoE(n, 2, [4], name=node.switcher_name),
+    )
+    assert isinstance(_layer(own, "switcher", "behaviour=ctr"), MMoE)
 
 
 def test_heterogeneous_towers_and_per_task_features():
@@ -266,11 +271,17 @@ def test_heterogeneous_towers_and_per_task_features():
         tower_units={"high": (8, 4), "new": (3,), "low": (3,)},
     )
     own = {t.name: ["user_id"] for t in leaves if not t.name.endswith(".new")}  # MFH §5.1.2
-    branch = lambda node: (
-        [6] if "high" in node.name else [3]
-    )  # heterogeneous intermediate MLPs (§4.3)
+
+    def branch(node):  # heterogeneous intermediate MLPs (§4.3)
+        return [6] if "high" in node.name else [3]
+
     model = build_mfh(
-        SPEC, leaves, ["behaviour", "group"], "mmoe", SMALL, branch_units=branch, task_features=own
+        SPEC,
+        leaves,
+        ["behaviour", "group"],
+        ("mmoe", SMALL),
+        branch_units=branch,
+        task_features=own,
     )
     assert _layer(model, "mlp", "group=high").units == [6] and _layer(
         model, "mlp", "group=new"
@@ -287,7 +298,11 @@ def test_heterogeneous_towers_and_per_task_features():
     assert not np.allclose(after["ctr.high"], before["ctr.high"], atol=1e-4)
     with pytest.raises(ValueError, match="feature\\(s\\) \\['nope'\\] absent from the spec"):
         build_mfh(
-            SPEC, leaves, ["behaviour", "group"], "mmoe", SMALL, task_features={"ctr.low": ["nope"]}
+            SPEC,
+            leaves,
+            ["behaviour", "group"],
+            ("mmoe", SMALL),
+            task_features={"ctr.low": ["nope"]},
         )
 
 
@@ -298,8 +313,7 @@ def test_keras_file_round_trip(build, tmp_path):
         SPEC,
         LEAVES,
         ["behaviour", "group"],
-        "cgc",
-        {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [4]},
+        ("cgc", {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [4]}),
         task_features=own,
     )
     _randomise(model)
@@ -316,9 +330,9 @@ def test_keras_file_round_trip(build, tmp_path):
 
 def test_routing_metadata_gives_exactly_the_groups_heads():
     for model in (
-        build_hmtl(SPEC, LEAVES, ["behaviour", "group"], "mmoe", SMALL),
-        build_mfh(SPEC, LEAVES, ["group", "behaviour"], "mmoe", SMALL, route_facets="group"),
-        build_flat_facets(SPEC, LEAVES, "mmoe", SMALL, route_facets="group"),
+        build_hmtl(SPEC, LEAVES, ["behaviour", "group"], ("mmoe", SMALL)),
+        build_mfh(SPEC, LEAVES, ["group", "behaviour"], ("mmoe", SMALL), route_facets="group"),
+        build_flat_facets(SPEC, LEAVES, ("mmoe", SMALL), route_facets="group"),
     ):
         groups = model.metadata["facet_groups"]
         assert groups == {
@@ -327,7 +341,7 @@ def test_routing_metadata_gives_exactly_the_groups_heads():
             "high": ["ctr.high", "rating.high"],
         }
         assert set().union(*map(set, groups.values())) == set(model.output.keys())
-    flat2 = build_flat_facets(SPEC, BASE, "mmoe", SMALL, groups=GROUPS)
+    flat2 = build_flat_facets(SPEC, BASE, ("mmoe", SMALL), groups=GROUPS)
     assert route(flat2.metadata["facet_groups"], "new") == ["ctr", "rating"]
     with pytest.raises(
         KeyError, match="Unknown group 'vip'. Known groups: \\['high', 'low', 'new'\\]"
@@ -340,7 +354,7 @@ def test_three_facet_model_routes_by_group_and_freshness():
     partial = [t for t in leaves if "new" in t.name] + expand_tasks(
         [t for t in leaves if "high" in t.name], "fresh", ["y", "n"], column="f"
     )
-    model = build_mfh(SPEC, partial, None, "mmoe", SMALL, branch_units=[])
+    model = build_mfh(SPEC, partial, None, ("mmoe", SMALL), branch_units=[])
     assert model.metadata["facet_groups"] == {
         "new": ["a.new", "b.new"],
         "high.y": ["a.high.y", "b.high.y"],
@@ -356,7 +370,11 @@ def test_export_carries_every_head_and_the_group_map(tmp_path):
     import tensorflow as tf
 
     model = build_mfh(
-        SPEC, LEAVES, ["behaviour", "group"], "mmoe", SMALL, task_features={"ctr.high": ["user_id"]}
+        SPEC,
+        LEAVES,
+        ["behaviour", "group"],
+        ("mmoe", SMALL),
+        task_features={"ctr.high": ["user_id"]},
     )
     _randomise(model)
     path = export.export_saved_model(model, tmp_path, "mfh", warmup_rows=2)

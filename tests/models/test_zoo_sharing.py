@@ -44,7 +44,7 @@ def test_sluice_penalty_trains_in_fit(data):
 
 
 def test_adatt_gates_for_utilisation(data):
-    model = build_model("adatt", data.spec, data.tasks, return_gates=True, **SMALL["adatt"])
+    model = build_model("adatt", data.spec, data.tasks, **SMALL["adatt"])
     x = {k: v[:32] for k, v in data["test"].features.items()}
     gates = gate_model(model).predict(x, verbose=0)
     assert sorted(gates) == sorted(f"adatt/{n}" for n in model.get_layer("adatt").gate_names)

@@ -65,25 +65,7 @@ def write_certs(directory: Path, ca_name: str = "tfmtl test CA") -> Certs:
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_subject = _name(ca_name)
-    ca = (
-        _builder(ca_subject, ca_subject, ca_key)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca = _ca_certificate(ca_subject, ca_key)
     paths = {"ca": directory / "ca.pem"}
     paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     names = x509.SubjectAlternativeName(
@@ -115,6 +97,29 @@ def write_certs(directory: Path, ca_name: str = "tfmtl test CA") -> Certs:
             )
         )
     return Certs(**paths)
+
+
+def _ca_certificate(subject: x509.Name, key) -> x509.Certificate:
+    """A self-signed CA certificate that may sign leaf certificates only (path length 0)."""
+    return (
+        _builder(subject, subject, key)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
 
 
 def _name(common_name: str) -> x509.Name:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tests.serving import helpers
@@ -21,7 +22,7 @@ def model(data):
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory, model):
-    """`(base, version_dir)` with version 1 of `ple`, default fusion PLE eq 1 over click and finish."""
+    """`(base, version_dir)`: version 1 of `ple`, default fusion PLE eq 1 over click and finish."""
     base = tmp_path_factory.mktemp("models")
     return base, helpers.export(model, base, version=1)
 
@@ -61,3 +62,28 @@ def requests(data):
     from tests.serving import wire
 
     return wire.Requests(data)
+
+
+@pytest.fixture(scope="module")
+def client(ranking_server):
+    """A RankingClient of the session ranking server."""
+    from tfmtl.serving import RankingClient
+
+    with RankingClient(ranking_server.address) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def query(data):
+    """(context, candidates by id, the broadcast batch model.predict sees)."""
+    features = helpers.rows(data, helpers.RANK_CANDIDATES, offset=20)
+    context = {k: features[k][0] for k in helpers.RANK_CONTEXT}
+    candidates = {
+        f"item{i}": {k: v[i] for k, v in features.items() if k not in helpers.RANK_CONTEXT}
+        for i in range(helpers.RANK_CANDIDATES)
+    }
+    batch = {
+        k: (np.repeat(v[:1], helpers.RANK_CANDIDATES) if k in helpers.RANK_CONTEXT else v)
+        for k, v in features.items()
+    }
+    return context, candidates, batch

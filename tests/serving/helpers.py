@@ -1,4 +1,4 @@
-"""Tiny PLE models on the demo data, exported to `BASE/NAME/VERSION/` the way TF Serving reads them."""
+"""Tiny PLE models on the demo data, exported to `BASE/NAME/VERSION/` as TF Serving reads them."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 MODEL = "ple"
+# The ranking tests' query: request-level ("user") features; the rest are the candidates'.
+RANK_CONTEXT = ("x0", "x1", "x2", "segment")
+RANK_CANDIDATES = 12
 SMALL_PLE = {
     "num_task_experts": 1,
     "num_shared_experts": 1,
@@ -64,3 +68,16 @@ def rows(data, n: int, split: str = "test", offset: int = 0) -> dict:
 def keras_predict(model, features: dict) -> dict:
     out = model.predict({k: np.asarray(v) for k, v in features.items()}, verbose=0)
     return {k: np.asarray(v, dtype=np.float32).reshape(-1) for k, v in out.items()}
+
+
+def check_ranking(response, scores: dict, fused: np.ndarray, ids: list[str]):
+    """`response` ranks `ids` by `fused`, echoing each head's score and request index."""
+    order = np.argsort(-fused, kind="stable")
+    assert [c.id for c in response.candidates] == [ids[i] for i in order]
+    np.testing.assert_allclose([c.score for c in response.candidates], fused[order], rtol=1e-5)
+    for c in response.candidates:
+        i = ids.index(c.id)
+        assert c.request_index == i
+        assert sorted(c.task_scores) == sorted(scores)
+        for task, values in scores.items():
+            assert c.task_scores[task] == pytest.approx(values[i], abs=1e-6)

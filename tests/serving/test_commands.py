@@ -1,4 +1,4 @@
-"""The serving sub-commands: `tfmtl rank` against real servers, argument errors, the demo (slow)."""
+"""The serving sub-commands: `tfmtl rank` against real servers, argument errors."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ def test_commands_are_registered():
         (["serve", "--model_base_path", "m/ple", "--model_name", "ple"], "serve"),
         (["rank-server", "--prediction_service", "localhost:8500"], "rank_server"),
         (["rank", "--model_name", "ple", "--request", "{}"], "rank"),
-        (["demo"], "demo"),
     ):
         assert parser.parse_args(argv).func.__module__ == f"tfmtl.cli.{module}"
 
@@ -102,16 +101,6 @@ def test_serve_refuses_a_missing_base_path(tmp_path, capsys):
         == 2
     )
     assert "--model_base_path" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_demo_runs_end_to_end(capsys):
-    assert (
-        cli.main(["demo", "--rows", "2000", "--epochs", "1", "--queries", "3", "--candidates", "4"])
-        == 0
-    )
-    out = capsys.readouterr().out
-    assert out.count("query ") == 3 and "5/5 ranking" in out and "done" in out
 
 
 def test_limit_flags_default_to_the_library_and_refuse_bad_values(capsys):

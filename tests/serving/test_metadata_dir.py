@@ -1,4 +1,6 @@
-"""rank-server with --metadata_dir (as against TF Serving): tfmtl.json read from disk, names kept inside."""
+"""rank-server with --metadata_dir (as against TF Serving): tfmtl.json read from disk, names kept
+inside.
+"""
 
 from __future__ import annotations
 

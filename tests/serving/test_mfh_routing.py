@@ -1,4 +1,6 @@
-"""An exported MFH model behind the real servers: facet routing returns and fuses exactly the group's heads."""
+"""An exported MFH model behind the real servers: facet routing returns and fuses exactly the
+group's heads.
+"""
 
 from __future__ import annotations
 
@@ -33,8 +35,7 @@ def served(tmp_path_factory):
         data.spec,
         data.tasks,
         ["behaviour", "group"],
-        "mmoe",
-        {"num_experts": 2, "expert_units": [4]},
+        ("mmoe", {"num_experts": 2, "expert_units": [4]}),
         branch_units=[4],
         task_features={t.name: ["user_id"] for t in data.tasks if ".new" not in t.name},
     )
@@ -102,7 +103,9 @@ def test_a_request_without_a_group_is_refused_naming_the_groups(served):
 
 
 class DefaultGroupStub:
-    """The served export's tfmtl.json as if exported with `model.metadata["default_facet_group"] = group`."""
+    """The served export's tfmtl.json as if exported with `model.metadata["default_facet_group"] =
+    group`.
+    """
 
     def __init__(self, stub, group: str):
         self.stub, self.group = stub, group

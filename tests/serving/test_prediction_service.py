@@ -100,38 +100,52 @@ def test_get_model_status(prediction_server):
     assert e.value.code() == NOT_FOUND and "9" in e.value.details()
 
 
+def _edit(good, **changes):
+    """A request maker: `good`'s rows with `changes` (None: the feature left out)."""
+
+    def make():
+        features = {**good, **{k: v for k, v in changes.items() if v is not None}}
+        for k in [k for k, v in changes.items() if v is None]:
+            features.pop(k)
+        return predict_request(features)
+
+    return make
+
+
+def _spec(good, **fields):
+    """A request maker: `good` with `model_spec` fields set (`version`: its value)."""
+
+    def make():
+        request = predict_request(good)
+        for key, value in fields.items():
+            if key == "version":
+                request.model_spec.version.value = value
+            else:
+                setattr(request.model_spec, key, value)
+        return request
+
+    return make
+
+
+def _raw(good, name, mutate):
+    """A request maker: `good` with the TensorProto of input `name` changed by `mutate`."""
+
+    def make():
+        request = predict_request(good)
+        mutate(request.inputs[name])
+        return request
+
+    return make
+
+
 def _malformed(data):
     """(case id, request maker, status, words the message must contain)."""
     good = helpers.rows(data, 3)
+    return _malformed_spec(good) + _malformed_inputs(good) + _malformed_batches(good)
 
-    def edit(**changes):
-        def make():
-            features = {**good, **{k: v for k, v in changes.items() if v is not None}}
-            for k in [k for k, v in changes.items() if v is None]:
-                features.pop(k)
-            return predict_request(features)
 
-        return make
-
-    def spec(**fields):
-        def make():
-            request = predict_request(good)
-            for key, value in fields.items():
-                if key == "version":
-                    request.model_spec.version.value = value
-                else:
-                    setattr(request.model_spec, key, value)
-            return request
-
-        return make
-
-    def raw(name, mutate):
-        def make():
-            request = predict_request(good)
-            mutate(request.inputs[name])
-            return request
-
-        return make
+def _malformed_spec(good):
+    """Cases whose model_spec, output_filter or examples are wrong."""
 
     def output_filter():
         request = predict_request(good)
@@ -139,11 +153,13 @@ def _malformed(data):
         return request
 
     def garbage_examples():
-        request = predict_request(
+        return predict_request(
             {"examples": np.array([b"not a tf.Example", b"\x00\x01"], dtype=object)},
             signature="serving_examples",
         )
-        return request
+
+    def spec(**fields):
+        return _spec(good, **fields)
 
     return [
         ("garbage serialized examples", garbage_examples, INVALID, ["serving_examples"]),
@@ -152,6 +168,17 @@ def _malformed(data):
         ("unknown version", spec(version=42), NOT_FOUND, ["version 42"]),
         ("unknown version label", spec(version_label="canary"), NOT_FOUND, ["'canary'"]),
         ("unknown signature", spec(signature_name="serving_nope"), NOT_FOUND, ["'serving_nope'"]),
+        ("unknown output_filter", output_filter, INVALID, ["output_filter", "'ctr'"]),
+    ]
+
+
+def _malformed_inputs(good):
+    """Cases whose inputs are wrong: missing, unknown, mistyped, misshapen, oversize."""
+
+    def edit(**changes):
+        return _edit(good, **changes)
+
+    return [
         ("missing input", edit(x3=None), INVALID, ["'x3'", "missing"]),
         ("unknown input", edit(colour=np.array(["red"] * 3)), INVALID, ["'colour'"]),
         (
@@ -175,6 +202,16 @@ def _malformed(data):
         ("rank 2 input", edit(x1=np.zeros((3, 1), np.float32)), INVALID, ["'x1'", "rank"]),
         ("scalar input", edit(x2=np.float32(1.0)), INVALID, ["'x2'", "rank"]),
         ("batch mismatch", edit(x5=np.zeros(4, np.float32)), INVALID, ["'x5'", "batch"]),
+    ]
+
+
+def _malformed_batches(good):
+    """Cases whose batch or tensor content is wrong: empty, oversize, short, unknown rank."""
+
+    def raw(name, mutate):
+        return _raw(good, name, mutate)
+
+    return [
         (
             "empty batch",
             lambda: predict_request({k: v[:0] for k, v in good.items()}),
@@ -199,7 +236,6 @@ def _malformed(data):
             INVALID,
             ["'x4'"],
         ),
-        ("unknown output_filter", output_filter, INVALID, ["output_filter", "'ctr'"]),
         (
             "unknown rank tensor",
             raw("x6", lambda t: t.tensor_shape.__setattr__("unknown_rank", True)),

@@ -11,43 +11,13 @@ import pytest
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from tests.serving import helpers
+from tests.serving.helpers import RANK_CANDIDATES as N
+from tests.serving.helpers import RANK_CONTEXT as CONTEXT
+from tests.serving.helpers import check_ranking
 from tfmtl.export.examples import example_request
 from tfmtl.serving import RankingClient, rank_request
 from tfmtl.serving.model_info import ModelInfoCache
 from tfmtl.serving.ranking_service import RankingServicer
-
-CONTEXT = ("x0", "x1", "x2", "segment")  # request-level: the "user"; the rest are the candidates'
-N = 12
-
-
-@pytest.fixture(scope="module")
-def client(ranking_server):
-    with RankingClient(ranking_server.address) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def query(data):
-    """(context, candidates by id, the broadcast batch model.predict sees)."""
-    features = helpers.rows(data, N, offset=20)
-    context = {k: features[k][0] for k in CONTEXT}
-    candidates = {
-        f"item{i}": {k: v[i] for k, v in features.items() if k not in CONTEXT} for i in range(N)
-    }
-    batch = {k: (np.repeat(v[:1], N) if k in CONTEXT else v) for k, v in features.items()}
-    return context, candidates, batch
-
-
-def check_ranking(response, scores: dict, fused: np.ndarray, ids: list[str]):
-    order = np.argsort(-fused, kind="stable")
-    assert [c.id for c in response.candidates] == [ids[i] for i in order]
-    np.testing.assert_allclose([c.score for c in response.candidates], fused[order], rtol=1e-5)
-    for c in response.candidates:
-        i = ids.index(c.id)
-        assert c.request_index == i
-        assert sorted(c.task_scores) == sorted(scores)
-        for task, values in scores.items():
-            assert c.task_scores[task] == pytest.approx(values[i], abs=1e-6)
 
 
 def test_default_fusion_is_product_of_binary_heads(client, model, query):
@@ -209,128 +179,6 @@ def test_one_predict_per_request_with_broadcast_context(prediction_server, query
     assert [d.size for d in request.inputs["x9"].tensor_shape.dim] == [N]
 
 
-def _bad_requests(context, candidates):
-    def req(**kw):
-        return lambda: rank_request("ple", context, candidates, **kw)
-
-    def edit(fn):
-        def make():
-            r = rank_request("ple", context, candidates)
-            fn(r)
-            return r
-
-        return make
-
-    INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
-    return [
-        ("no model", edit(lambda r: setattr(r, "model_name", "")), INVALID, ["model_name"]),
-        ("unknown model", edit(lambda r: setattr(r, "model_name", "nope")), NOT_FOUND, ["'nope'"]),
-        ("unknown version", req(version=9), NOT_FOUND, ["version 9"]),
-        (
-            "no candidates",
-            lambda: rank_request("ple", context, {}),
-            INVALID,
-            ["candidates is empty"],
-        ),
-        ("negative top_k", req(top_k=-1), INVALID, ["top_k"]),
-        (
-            "duplicate ids",
-            edit(lambda r: setattr(r.candidates[1], "id", r.candidates[0].id)),
-            INVALID,
-            ["'item0'"],
-        ),
-        (
-            "missing feature",
-            lambda: rank_request(
-                "ple", {k: v for k, v in context.items() if k != "x1"}, candidates
-            ),
-            INVALID,
-            ["'x1'", "missing"],
-        ),
-        (
-            "unknown context feature",
-            lambda: rank_request("ple", {**context, "age": 3.0}, candidates),
-            INVALID,
-            ["context_features['age']"],
-        ),
-        (
-            "feature twice",
-            lambda: rank_request("ple", {**context, "x9": 1.0}, candidates),
-            INVALID,
-            ["'x9'", "once"],
-        ),
-        (
-            "candidates differ",
-            edit(lambda r: r.candidates[3].features.pop("x9")),
-            INVALID,
-            ["candidates[3]", "x9"],
-        ),
-        (
-            "string for dense",
-            edit(lambda r: setattr(r.candidates[2].features["x9"], "string_value", "big")),
-            INVALID,
-            ["candidates[2] ('item2') feature 'x9'", "string_value"],
-        ),
-        (
-            "float for string",
-            lambda: rank_request("ple", {**context, "segment": 1.5}, candidates),
-            INVALID,
-            ["context_features['segment']", "float_value"],
-        ),
-        (
-            "list for scalar",
-            lambda: rank_request("ple", {**context, "x0": [1.0, 2.0]}, candidates),
-            INVALID,
-            ["context_features['x0']", "float_list"],
-        ),
-        ("unknown facet group", req(facet_group="whales"), NOT_FOUND, ["facet_group 'whales'"]),
-        (
-            "weight of unknown task",
-            req(fusion={"weights": {"like": 1.0}}),
-            INVALID,
-            ["fusion.weights['like']"],
-        ),
-        (
-            "weight outside facet group",
-            req(facet_group="engaged", fusion={"weights": {"click": 1.0}}),
-            INVALID,
-            ["fusion.weights['click']", "engaged"],
-        ),
-        (
-            "non-finite weight",
-            req(fusion={"weights": {"click": float("inf")}}),
-            INVALID,
-            ["fusion.weights['click']"],
-        ),
-        (
-            "unknown length feature",
-            req(fusion={"length_feature": "duration"}),
-            INVALID,
-            ["fusion.length_feature 'duration'"],
-        ),
-        ("unknown signature", req(signature_name="nope"), NOT_FOUND, ["'nope'"]),
-    ]
-
-
-def test_malformed_rank_requests_named_and_server_survives(ranking_server, client, model, query):
-    context, candidates, batch = query
-    cases = _bad_requests(context, candidates)
-    assert len(cases) >= 15
-    for case, make, code, words in cases:
-        with pytest.raises(grpc.RpcError) as e:
-            client.stub.Rank(make(), timeout=30.0)
-        assert e.value.code() == code, (case, e.value.code(), e.value.details())
-        for word in words:
-            assert word in e.value.details(), (case, word, e.value.details())
-    p = helpers.keras_predict(model, batch)
-    check_ranking(
-        client.rank("ple", context, candidates),
-        p,
-        p["click"].astype(np.float64) * p["finish"],
-        list(candidates),
-    )
-
-
 def test_candidate_columns_rank_like_rows(client, model, query):
     context, candidates, batch = query
     ids = list(candidates)
@@ -344,33 +192,6 @@ def test_candidate_columns_rank_like_rows(client, model, query):
     p = {k: v.astype(np.float64) for k, v in helpers.keras_predict(model, batch).items()}
     fused = p["click"] * p["finish"] ** 0.5 / (1 + np.exp(-batch["video_len"].astype(np.float64)))
     check_ranking(response, p, fused, ids)
-
-
-def test_malformed_candidate_columns(client, query):
-    context, candidates, _ = query
-    ids = list(candidates)
-    columns = {k: np.asarray([candidates[i][k] for i in ids]) for k in candidates[ids[0]]}
-    cases = [
-        (
-            rank_request("ple", context, columns={**columns, "x9": columns["x9"][:-1]}, ids=ids),
-            ["candidate_columns.features['x9']", f"{N - 1} values", f"{N} candidate ids"],
-        ),
-        (
-            rank_request("ple", context, columns={**columns, "x10": np.array(["a"] * N)}, ids=ids),
-            ["candidate_columns.features['x10']", "string_list"],
-        ),
-        (rank_request("ple", context, candidates, columns=columns, ids=ids), ["not both"]),
-        (
-            rank_request("ple", context, columns=columns, ids=["a"] * N),
-            ["candidate_columns.ids[1] 'a'"],
-        ),
-    ]
-    for request, words in cases:
-        with pytest.raises(grpc.RpcError) as e:
-            client.stub.Rank(request, timeout=30.0)
-        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
-        for word in words:
-            assert word in e.value.details(), (word, e.value.details())
 
 
 def test_rank_follows_a_new_version_with_zero_failures(tmp_path, exported, query):

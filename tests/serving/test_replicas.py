@@ -152,7 +152,10 @@ def start_replica(base, log_file) -> subprocess.Popen:
 
 
 def replica_address(process: subprocess.Popen, deadline: float) -> str:
-    """host:port from the `[tfmtl] PredictionService ... on HOST:PORT` line `tfmtl serve` prints once ready."""
+    """host:port from the `[tfmtl] PredictionService ...
+
+    on HOST:PORT` line `tfmtl serve` prints once ready.
+    """
     while time.monotonic() < deadline:
         ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:

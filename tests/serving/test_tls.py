@@ -1,4 +1,6 @@
-"""TLS and mutual TLS on both servers and on the ranking service's channel, real servers on 127.0.0.1."""
+"""TLS and mutual TLS on both servers and on the ranking service's channel, real servers on
+127.0.0.1.
+"""
 
 from __future__ import annotations
 
@@ -138,7 +140,8 @@ def test_mutual_tls_refuses_a_client_without_a_certificate(mtls_prediction, cert
         with RankingClient(ranking.address, tls=client_tls) as known:
             response = known.rank("ple", {}, columns=columns)
     assert len(response.candidates) == 4 and response.model_version == 1
-    # The ranking service's own channel without a client certificate: the PredictionService refuses it.
+    # The ranking service's own channel without a client certificate: the PredictionService refuses
+    # it.
     with RankingServer(
         mtls_prediction.address, port=0, prediction_tls=ChannelTls(certs.ca_pem)
     ) as ranking:
@@ -213,7 +216,8 @@ def test_server_flags_need_cert_and_key_together(command, certs, tmp_path, capsy
         ),
         (
             ["--tls_cert", str(certs.server_cert), "--tls_key", str(certs.client_key)],
-            f"--tls_cert {certs.server_cert} and --tls_key {certs.client_key} are not a readable certificate and "
+            f"--tls_cert {certs.server_cert} and --tls_key {certs.client_key} are not a readable "
+            "certificate and "
             "its unencrypted private key: KEY_VALUES_MISMATCH.",
         ),
         (

@@ -26,8 +26,12 @@ True
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from tfmtl.tasks import Task
+
+if TYPE_CHECKING:  # the strategies import Keras; the package itself loads without it
+    from tfmtl.balancing.base import LossBalancer
 
 # name -> "module:Class" under tfmtl.balancing; None: the compiled per-task losses, summed.
 STRATEGIES = {
@@ -80,7 +84,8 @@ def load_strategies() -> None:
 
 
 def make_balancer(spec, tasks) -> "LossBalancer | None":
-    """The balancer `spec` asks for over `tasks`, or None when the compiled losses' sum is the objective.
+    """The balancer `spec` asks for over `tasks`, or None when the compiled losses' sum is the
+    objective.
 
     Args:
         spec: a strategy name, or a dict `{"strategy": name, **options}` whose options are
@@ -93,7 +98,8 @@ def make_balancer(spec, tasks) -> "LossBalancer | None":
     name = options.pop("strategy", None)
     if not isinstance(name, str):
         raise ValueError(
-            f"loss_balancing needs a strategy name (one of {sorted(STRATEGIES)}). Received: {spec!r}"
+            f"loss_balancing needs a strategy name (one of {sorted(STRATEGIES)}). Received: "
+            f"{spec!r}"
         )
     cls = strategy_class(name)
     tasks = [t if isinstance(t, Task) else Task.from_config(t) for t in tasks]

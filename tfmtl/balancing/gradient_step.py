@@ -20,7 +20,7 @@ Any other backend is refused when the balancer is made (`GradientBalancer.__init
 
 Example:
 
->>> data = tfmtl.data.demo.load_demo(rows=300)
+>>> data = tfmtl.data.load_demo(rows=300)
 >>> model = tfmtl.models.zoo.build_model("mmoe", data.spec, data.tasks)
 >>> _ = tfmtl.training.compile_multitask(model, loss_balancing="pcgrad")
 >>> history = tfmtl.training.fit(model, data, epochs=1, batch_size=128, verbose=0)

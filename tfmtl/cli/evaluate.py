@@ -49,7 +49,8 @@ def run_evaluate(args) -> int:
         if task.name not in labelled:
             raise CommandError(
                 f"model task '{task.name}' has no labels in the data (its tasks: "
-                f"{', '.join(sorted(labelled)) or 'none'}); evaluate on data that has its label column."
+                f"{', '.join(sorted(labelled)) or 'none'}); evaluate on data that has its label "
+                "column."
             )
     from tfmtl import training
 

@@ -1,4 +1,4 @@
-"""`tfmtl export`: a run's model.keras -> BASE/NAME/VERSION, a SavedModel TF Serving serves unchanged.
+"""`tfmtl export`: a run's model.keras -> BASE/NAME/VERSION, a SavedModel TF Serving serves.
 
 tfmtl export --model runs/ple --base models --name ranker [--version 3]
 """
@@ -69,7 +69,8 @@ def run_export(args) -> int:
         raise CommandError(str(e)) from None
     seconds = time.time() - start
     print(
-        f"[tfmtl] exported {model} -> {path} in {seconds:.1f} s ({directory_size(path) / 1e6:.2f} MB)",
+        f"[tfmtl] exported {model} -> {path} in {seconds:.1f} s ({directory_size(path) / 1e6:.2f} "
+        "MB)",
         flush=True,
     )
     return 0

@@ -41,7 +41,10 @@ class EpochLine(keras.callbacks.Callback):
 
 
 def train_run(config: dict, data, partial: Path) -> dict:
-    """Build, fit and evaluate the config's model on `data`; write it into `partial`; its metrics."""
+    """Builds, fits and evaluates the config's model on `data`, writes it into `partial`.
+
+    Returns its metrics.
+    """
     from tfmtl.models import registry
 
     t = config["training"]

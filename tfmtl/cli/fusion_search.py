@@ -1,7 +1,10 @@
-"""`tfmtl fusion-search`: search an export's fusion weights on a split; write them as a new version's variant.
+"""`tfmtl fusion-search`: search an export's fusion weights on a split, write a new version.
+
+The new version holds the searched fusion as a variant.
 
     tfmtl fusion-search --model runs/ple --export models/ranker --objective ndcg \\
-        --query-column user_id --value-column watch_time --constraint "ctr_auc>=-0.002" --trials 100 \\
+        --query-column user_id --value-column watch_time --constraint "ctr_auc>=-0.002" \\
+        --trials 100 \\
         --variant-name searched --traffic searched=0.1
 
 It predicts `--split` of the run's data (its config.yaml, or `--config`/`--set`), searches
@@ -61,7 +64,8 @@ def register(sub) -> None:
     f.add_argument(
         "--value-column",
         default=None,
-        help="NDCG gains: a feature or extra column, or a task (its labels); default: first binary task",
+        help="NDCG gains: a feature or extra column, or a task (its labels); "
+        "default: first binary task",
     )
     f.add_argument("--k", type=int, default=10, help="NDCG cut-off")
     f.add_argument(
@@ -75,7 +79,8 @@ def register(sub) -> None:
         action="append",
         default=[],
         metavar="METRIC>=DELTA",
-        help="vs the default fusion, METRIC TASK_auc or objective, e.g. ctr_auc>=-0.002 (repeatable)",
+        help="vs the default fusion, METRIC TASK_auc or objective, e.g. ctr_auc>=-0.002 "
+        "(repeatable)",
     )
     f.add_argument(
         "--tasks",
@@ -219,7 +224,8 @@ def _report(result, args, objective, rows: int) -> None:
         f", gains {args.value_column or objective.gain_task}" if args.objective == "ndcg" else ""
     )
     print(
-        f"[tfmtl] {len(result.trials)} trials on {args.split} ({rows:,} rows), objective {what}{gains}"
+        f"[tfmtl] {len(result.trials)} trials on {args.split} ({rows:,} rows), objective "
+        f"{what}{gains}"
     )
     print(
         f"[tfmtl] default  {what} {result.default_objective:.6f}  {_shown(result.default_metrics)}"
@@ -230,7 +236,8 @@ def _report(result, args, objective, rows: int) -> None:
     )
     if result.fixed_task:
         print(
-            f"[tfmtl] weight of '{result.fixed_task}' fixed to 1: the ranking is unchanged by scaling all weights"
+            f"[tfmtl] weight of '{result.fixed_task}' fixed to 1: the ranking is unchanged by "
+            "scaling all weights"
         )
     if result.best is result.default:
         print(
@@ -256,7 +263,10 @@ def _write_table(path: Path, trials: list) -> None:
 
 
 def _write_version(source: Path, metadata: dict, fusion: dict, name: str, traffic: dict) -> Path:
-    """`source` copied to BASE/NAME/<next>, its tfmtl.json with the variant (staged, then renamed)."""
+    """`source` copied to BASE/NAME/<next>, its tfmtl.json with the variant.
+
+    The copy is staged, then renamed.
+    """
     from tfmtl import contract, fusion_variants
     from tfmtl.export.layout import ExportError, version_dir
     from tfmtl.export.metadata import write_metadata

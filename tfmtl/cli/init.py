@@ -1,6 +1,7 @@
 """`tfmtl init`: a run config for a data file, its features inferred and shown for review.
 
-    tfmtl init --data shop.csv --task click:label=clicked --task buy:label=bought:space="clicked == 1" > run.yaml
+    tfmtl init --data shop.csv --task click:label=clicked \\
+        --task buy:label=bought:space="clicked == 1" > run.yaml
     tfmtl init --data census.data.gz --test census.test.gz --column-names @names.txt \\
         --task income:label=income:positive=50000+. --output run.yaml
 
@@ -36,8 +37,8 @@ def register(sub) -> None:
     p.add_argument(
         "--validation",
         default=None,
-        help="a validation file, or a fraction (e.g. 0.5) of the --test file's shuffled rows (default: "
-        "carved from --data by --split)",
+        help="a validation file, or a fraction (e.g. 0.5) of the --test file's shuffled rows "
+        "(default: carved from --data by --split)",
     )
     p.add_argument(
         "--test", default=None, help="a test file (default: carved from --data by --split)"

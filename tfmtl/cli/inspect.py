@@ -22,7 +22,8 @@ def register(sub) -> None:
     i.add_argument(
         "--request",
         action="store_true",
-        help="print a valid ranking request for this export (input of `tfmtl rank --request @FILE`)",
+        help="print a valid ranking request for this export (input of `tfmtl rank --request "
+        "@FILE`)",
     )
     i.add_argument("--candidates", type=int, default=5, help="candidates in the --request example")
     i.set_defaults(func=run_inspect)

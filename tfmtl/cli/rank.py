@@ -2,8 +2,10 @@
 
 tfmtl rank --ranking_service localhost:8600 --model_name ranker --request @query.json
 tfmtl rank --ranking_service localhost:8600 --model_name ranker --example models/ranker
-tfmtl rank --ranking_service localhost:8600 --model_name ranker --request @query.json --fusion_variant searched
-tfmtl rank --ranking_service localhost:8600 ... --tls_ca ca.pem [--tls_cert client.pem --tls_key client.key]
+tfmtl rank --ranking_service localhost:8600 --model_name ranker --request @query.json \
+    --fusion_variant searched
+tfmtl rank --ranking_service localhost:8600 ... --tls_ca ca.pem \
+    [--tls_cert client.pem --tls_key client.key]
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def register(sub) -> None:
     given.add_argument(
         "--example",
         metavar="BASE/NAME",
-        help="send a valid request generated from this export's feature spec (see `tfmtl inspect --request`)",
+        help="send a valid request generated from this export's feature spec (see `tfmtl inspect "
+        "--request`)",
     )
     c.add_argument("--model_version", type=int, default=None)
     c.add_argument(

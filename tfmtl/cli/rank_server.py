@@ -1,7 +1,8 @@
 """`tfmtl rank-server`: the gRPC ranking service, calling TF Serving or `tfmtl serve`.
 
     tfmtl rank-server --prediction_service localhost:8500 --port 8600
-    tfmtl rank-server --prediction_service 10.0.0.1:8500,10.0.0.2:8500 --tls_cert ... --tls_key ... \
+    tfmtl rank-server --prediction_service 10.0.0.1:8500,10.0.0.2:8500 --tls_cert ... --tls_key ...
+    \
         --prediction_service_tls_ca ca.pem
 """
 
@@ -11,11 +12,10 @@ from tfmtl.cli.errors import CommandError
 from tfmtl.cli.serving_flags import (
     add_concurrency_flags,
     add_metrics_port,
-    metrics_note,
     positive_float,
     positive_int,
+    serve_until_signal,
     server_logging,
-    wait_for_signal,
 )
 from tfmtl.cli.tls_flags import add_channel_tls_flags, add_server_tls_flags, channel_tls, server_tls
 
@@ -38,13 +38,15 @@ def register(sub) -> None:
     r.add_argument(
         "--metadata_dir",
         default=None,
-        help="parent of the model base paths, to read tfmtl.json when the PredictionService is TF Serving",
+        help="parent of the model base paths, to read tfmtl.json when the PredictionService is TF "
+        "Serving",
     )
     r.add_argument(
         "--max_candidates",
         type=positive_int,
         default=DEFAULT_MAX_CANDIDATES,
-        help=f"most candidates per Rank request; more: INVALID_ARGUMENT (default {DEFAULT_MAX_CANDIDATES:,})",
+        help=f"most candidates per Rank request; more: INVALID_ARGUMENT (default "
+        f"{DEFAULT_MAX_CANDIDATES:,})",
     )
     r.add_argument(
         "--predict_timeout",
@@ -69,8 +71,9 @@ def run_rank_server(args) -> int:
         replicas = split_addresses(args.prediction_service, name="--prediction_service")
     except ValueError as e:
         raise CommandError(str(e)) from None
-    try:
-        server = RankingServer(
+
+    def start():
+        return RankingServer(
             replicas,
             port=args.port,
             host=args.host,
@@ -83,13 +86,8 @@ def run_rank_server(args) -> int:
             tls=tls,
             prediction_tls=prediction_tls,
         ).start()
-    except OSError as e:
-        raise CommandError(str(e)) from None
-    print(
-        f"[tfmtl] RankingService on {server.address} -> PredictionService {args.prediction_service}"
-        f"{metrics_note(server)} (Ctrl-C stops)",
-        flush=True,
-    )
-    wait_for_signal()
-    server.stop()
-    return 0
+
+    def banner(server) -> str:
+        return f"RankingService on {server.address} -> PredictionService {args.prediction_service}"
+
+    return serve_until_signal(start, banner)

@@ -1,4 +1,5 @@
-"""`tfmtl serve`: the embedded PredictionService over BASE/NAME, with tensorflow_model_server's flags.
+"""`tfmtl serve`: the embedded PredictionService over BASE/NAME, with tensorflow_model_server's
+flags.
 
 tfmtl serve --model_base_path models/ranker --model_name ranker --port 8500
 tfmtl serve ... --tls_cert server.pem --tls_key server.key [--tls_client_ca ca.pem]
@@ -13,11 +14,10 @@ from tfmtl.cli.errors import CommandError
 from tfmtl.cli.serving_flags import (
     add_concurrency_flags,
     add_metrics_port,
-    metrics_note,
     positive_int,
+    serve_until_signal,
     server_logging,
     version_labels,
-    wait_for_signal,
 )
 from tfmtl.cli.tls_flags import add_server_tls_flags, server_tls
 
@@ -51,12 +51,14 @@ def register(sub) -> None:
         "--max_batch_size",
         type=positive_int,
         default=DEFAULT_MAX_BATCH_SIZE,
-        help=f"most rows per Predict request; more: INVALID_ARGUMENT (default {DEFAULT_MAX_BATCH_SIZE:,})",
+        help=f"most rows per Predict request; more: INVALID_ARGUMENT (default "
+        f"{DEFAULT_MAX_BATCH_SIZE:,})",
     )
     s.add_argument(
         "--allow_non_finite",
         action="store_true",
-        help="pass NaN/Inf inputs and outputs through (default: INVALID_ARGUMENT naming input and row)",
+        help="pass NaN/Inf inputs and outputs through (default: INVALID_ARGUMENT naming input and "
+        "row)",
     )
     add_concurrency_flags(s)
     add_metrics_port(s)
@@ -72,12 +74,14 @@ def run_serve(args) -> int:
     base = Path(args.model_base_path)
     if not base.is_dir():
         raise CommandError(
-            f"--model_base_path {base} is not a directory; expected BASE/NAME holding version folders."
+            f"--model_base_path {base} is not a directory; expected BASE/NAME holding version "
+            "folders."
         )
     batching = batching_options(args)
     tls = server_tls(args)
-    try:
-        server = serve(
+
+    def start():
+        return serve(
             base,
             args.model_name,
             port=args.port,
@@ -93,13 +97,8 @@ def run_serve(args) -> int:
             batching=batching,
             tls=tls,
         )
-    except (ValueError, OSError) as e:
-        raise CommandError(str(e)) from None
-    print(
-        f"[tfmtl] PredictionService for model '{args.model_name}' on {server.address}{metrics_note(server)} "
-        "(Ctrl-C stops)",
-        flush=True,
-    )
-    wait_for_signal()
-    server.stop()
-    return 0
+
+    def banner(server) -> str:
+        return f"PredictionService for model '{args.model_name}' on {server.address}"
+
+    return serve_until_signal(start, banner, errors=(ValueError, OSError))

@@ -1,4 +1,8 @@
-"""What the long-running servers share: logging, waiting for Ctrl-C, label parsing, port and limit flags."""
+"""What `tfmtl serve` and `tfmtl rank-server` share: flags, logging, and the run until Ctrl-C.
+
+`serve_until_signal` is their one lifecycle: start the server (a bind or load error becomes a
+one-line CommandError), print where it listens, wait for Ctrl-C or SIGTERM, stop it.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +50,7 @@ def metrics_note(server) -> str:
 
 
 def add_concurrency_flags(parser) -> None:
-    """`--max_workers` and `--max_concurrent_requests`: what a server computes and admits at once."""
+    """`--max_workers`, `--max_concurrent_requests`: what a server computes and admits at once."""
     parser.add_argument(
         "--max_workers", type=positive_int, default=16, help="requests computed at once"
     )
@@ -81,6 +85,28 @@ def _port(text: str) -> int:
     if not text.isdigit() or int(text) > 65_535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port; give 0-65535 (0: a free one)")
     return int(text)
+
+
+def serve_until_signal(start, banner, errors: tuple = (OSError,)) -> int:
+    """Start a server, announce it, serve until Ctrl-C or SIGTERM, then stop it.
+
+    Args:
+        start: callable. Returns the started server (a `tfmtl.serving.grpc_server.GrpcServer`).
+        banner: callable. `banner(server)`: the startup line's text before the metrics note.
+        errors: tuple of exception types. What `start` raises for a user's mistake (a taken
+            port, a bad model), reported as a CommandError. Defaults to `(OSError,)`.
+
+    Returns:
+        The exit status, `0`.
+    """
+    try:
+        server = start()
+    except errors as e:
+        raise CommandError(str(e)) from None
+    print(f"[tfmtl] {banner(server)}{metrics_note(server)} (Ctrl-C stops)", flush=True)
+    wait_for_signal()
+    server.stop()
+    return 0
 
 
 def wait_for_signal() -> None:

@@ -1,4 +1,4 @@
-"""The TLS flags of `tfmtl serve`, `tfmtl rank-server` and `tfmtl rank`, added and read in one place.
+"""The TLS flags of `tfmtl serve`, `tfmtl rank-server` and `tfmtl rank`, added and read here.
 
     tfmtl serve ... --tls_cert server.pem --tls_key server.key [--tls_client_ca clients-ca.pem]
     tfmtl rank-server ... --tls_cert ... --tls_key ... --prediction_service_tls_ca ca.pem \\
@@ -18,7 +18,8 @@ from tfmtl.cli.errors import CommandError
 
 _CHANNEL_HELP = {
     "ca": "PEM CA certificate(s) {what}'s certificate must chain to; unset: the system's CAs",
-    "cert": "PEM client certificate, for {what} started with --tls_client_ca (mutual TLS; with {prefix}key)",
+    "cert": "PEM client certificate, for {what} started with --tls_client_ca (mutual TLS; with "
+    "{prefix}key)",
     "key": "PEM private key of {prefix}cert",
     "server_name": "name {what}'s certificate must carry when it is not the address's host",
 }
@@ -39,7 +40,8 @@ def add_server_tls_flags(parser) -> None:
         "--tls_client_ca",
         default=None,
         metavar="FILE",
-        help="PEM CA certificate(s); set, clients must present a certificate they signed (mutual TLS)",
+        help="PEM CA certificate(s); set, clients must present a certificate they signed (mutual "
+        "TLS)",
     )
 
 

@@ -1,6 +1,7 @@
 """`tfmtl train`: a run config (or a built-in dataset and a model family) -> a run directory.
 
-    tfmtl train --config run.yaml --output runs/ple [--set model.family=mmoe --set training.epochs=5]
+    tfmtl train --config run.yaml --output runs/ple \\
+        [--set model.family=mmoe --set training.epochs=5]
     tfmtl train --model ple --dataset census --epochs 5 --output runs/ple
 
 The run directory holds `model.keras`, `metrics.json` (validation and test metrics),
@@ -19,6 +20,9 @@ import time
 from pathlib import Path
 
 from tfmtl.cli.errors import CommandError, json_argument
+
+# Where a `tfmtl train` user points a built-in dataset at its files.
+DATA_DIR_SETTING = "--data-dir, or data.data_dir in a run config"
 
 
 def register(sub) -> None:
@@ -58,7 +62,8 @@ def register(sub) -> None:
         "--precision",
         default=None,
         choices=("float32", "mixed_bfloat16"),
-        help="Keras dtype policy: mixed_bfloat16 computes in bfloat16 with float32 weights and heads",
+        help="Keras dtype policy: mixed_bfloat16 computes in bfloat16 with float32 weights "
+        "and heads",
     )
     p.add_argument(
         "--tensorboard",
@@ -98,7 +103,8 @@ def add_data_flags(p) -> None:
         default=None,
         choices=("published", "test-only"),
         help="Census split: published (train on census-income.data.gz, the test file halved) or "
-        "test-only (the test file split 60/20/20); default: published when the training file is present",
+        "test-only (the test file split 60/20/20); default: published when the training file is "
+        "present",
     )
 
 
@@ -119,7 +125,8 @@ def resolve_config(args, need_model: bool = True) -> dict:
                 overrides.append(f"data.{key}={json.dumps(getattr(args, flag))}")
     elif any(getattr(args, f) is not None for f in ("data_dir", "rows", "protocol")):
         raise CommandError(
-            "--data-dir, --rows and --protocol go with --dataset; in a run config they are data.* keys."
+            "--data-dir, --rows and --protocol go with --dataset; in a run config they are data.* "
+            "keys."
         )
     family = getattr(args, "model", None) if need_model else None  # evaluate's --model is a file
     if family is not None:
@@ -171,10 +178,13 @@ def _hparams(text):
 
 def load_data(config: dict):
     """The config's data, or a one-line CommandError naming what is wrong with it."""
+    from tfmtl.data.paths import MissingDataError
     from tfmtl.data.run_data import load_run_data
 
     try:
         return load_run_data(config)
+    except MissingDataError as e:
+        raise CommandError(e.message(DATA_DIR_SETTING)) from None
     except (FileNotFoundError, ValueError, KeyError) as e:
         raise CommandError(str(e).strip("'\"")) from None
 
@@ -186,7 +196,8 @@ def load_model_split(args, path: Path):
         beside = path.with_name("config.yaml")
         if not beside.is_file():
             raise CommandError(
-                f"--model {path}: no config.yaml beside it; name the data with --config or --dataset."
+                f"--model {path}: no config.yaml beside it; name the data with --config or "
+                "--dataset."
             )
         args.config = str(beside)
     config = resolve_config(args, need_model=False)
@@ -223,7 +234,10 @@ def run_train(args) -> int:
 
 
 def _config_yaml(config: dict, data) -> str:
-    """The resolved config, with the features as used (what `auto` inferred) when read from files."""
+    """The resolved config, with the features as used when read from files.
+
+    With `features: auto` those are what was inferred.
+    """
     import yaml
 
     from tfmtl.data.run_data import config_features

@@ -3,8 +3,8 @@
 Reads `<data_dir>/census-income/census-income.test.gz` (and `census-income.data.gz` when a
 user supplies it). Two protocols (`protocol=`), as the folder's PROVENANCE.md states:
 
-- "test-only" (the default without the training file): rows permuted by `numpy.random.default_rng(2026)`, 60% train, 20%
-  validation, 20% test;
+- "test-only" (the default without the training file): rows permuted by
+  `numpy.random.default_rng(2026)`, 60% train, 20% validation, 20% test;
 - "published" (the default with the training file): train on its 199,523 rows, the test file
   permuted by the same generator and split 50/50 into validation and test (49,881 each; the
   MMoE paper's protocol).
@@ -169,14 +169,18 @@ def load_census(
         order = np.random.default_rng(SPLIT_SEED).permutation(n_test) + n_train
         half = n_test // 2
         indices = {"train": np.arange(n_train), "validation": order[:half], "test": order[half:]}
-        described = f"published protocol: train on {TRAIN_FILE}, {TEST_FILE} split 50/50 into validation/test"
+        described = (
+            f"published protocol: train on {TRAIN_FILE}, {TEST_FILE} split 50/50 into "
+            "validation/test"
+        )
         source = f"{TRAIN_FILE}+{TEST_FILE}"
     else:
         columns, source = test, TEST_FILE
         indices = split_indices(len(test["age"]), SPLIT_SEED)
         present = "present, not used" if (folder / TRAIN_FILE).is_file() else "absent"
         described = (
-            f"test-only protocol: shipped-test-file split 60/20/20 by numpy.random.default_rng({SPLIT_SEED}) "
+            "test-only protocol: shipped-test-file split 60/20/20 by "
+            f"numpy.random.default_rng({SPLIT_SEED}) "
             f"({TRAIN_FILE} {present})"
         )
     task_objs = []
@@ -184,13 +188,8 @@ def load_census(
         column, fn = LABELS[name]
         columns[f"label_{name}"] = fn(columns[column])
         task_objs.append(Task(name, kind="binary", label=f"label_{name}"))
-    exclude = [LABELS[t][0] for t in tasks]
-    spec = census_spec(
-        exclude=exclude,
-        embedding_dim=embedding_dim,
-        dense_encoding=dense_encoding,
-        num_buckets=num_buckets,
-    )
+    encoding = {"dense_encoding": dense_encoding, "num_buckets": num_buckets}
+    spec = census_spec([LABELS[t][0] for t in tasks], embedding_dim, **encoding)
     data = build_splits(columns, spec, task_objs, indices, source)
     sizes = ", ".join(f"{k} {len(v):,}" for k, v in data.splits.items())
     data.description = f"Census-Income (KDD): {described}; {sizes} rows"

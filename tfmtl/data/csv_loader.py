@@ -25,7 +25,8 @@ def read_csv_columns(path, spec, tasks, delimiter: str = ",") -> dict:
 def load_csv(
     path, spec, tasks, delimiter: str = ",", seed: int = 0, fractions=(0.8, 0.1, 0.1)
 ) -> MultiTaskData:
-    """A CSV file as `MultiTaskData`, split randomly by `seed`. Empty label cells are missing labels.
+    """A CSV file as `MultiTaskData`, split randomly by `seed`. Empty label cells are missing
+    labels.
 
     Example:
 

@@ -52,8 +52,11 @@ class MultiTaskData:
         tasks=None,
         **kwargs,
     ):
-        """`(features, labels)` batches of `split`; `tasks` (names) keeps only those labels, so a model
-        of some of the data's tasks (AITM's click -> purchase of a three-task funnel) fits as it is."""
+        """`(features, labels)` batches of `split`; `tasks` (names) keeps only those labels.
+
+        So a model of some of the data's tasks (AITM's click -> purchase of a three-task funnel)
+        fits as it is.
+        """
         from tfmtl.data.pipeline import to_dataset
 
         s = self[split]
@@ -110,7 +113,7 @@ def build_splits(
 
 
 def rows_of(idx):
-    """Row indices as a slice when they are one ascending run (a view, not a copy), else as given."""
+    """Row indices as a slice when they are one ascending run (a view, not a copy), else as is."""
     idx = np.asarray(idx)
     if (
         idx.ndim == 1

@@ -8,7 +8,8 @@ video recommendation setting (Tang et al., RecSys'20 §3, eq 1 and eq 9):
   (PLE eq 9: `sample_space="click == 1"`, NaN elsewhere);
 - `watch_time` (regression): `y_b`, also only for clicked samples.
 
-The thresholds come from the train split alone. So the demo model has probabilities to fuse (PLE eq 1 over `click` and `finish`, times
+The thresholds come from the train split alone. So the demo model has probabilities to fuse (PLE eq
+1 over `click` and `finish`, times
 f(`video_len`)) and a regression head the default fusion leaves out. Needs no download.
 
 Example:
@@ -59,5 +60,8 @@ def load_demo(
         splits[name] = Split(
             features=split.features, labels={t.name: t.labels(columns, source) for t in DEMO_TASKS}
         )
-    description = f"Demo (MMoE synthetic -> click/finish/watch_time): {rows:,} rows, correlation {correlation}, seed {seed}"
+    description = (
+        f"Demo (MMoE synthetic -> click/finish/watch_time): {rows:,} rows, "
+        f"correlation {correlation}, seed {seed}"
+    )
     return MultiTaskData(base.spec, list(DEMO_TASKS), splits, description)

@@ -88,7 +88,8 @@ def read_columns(
         )
     if not len(table):
         raise ValueError(
-            f"{path} has {'a header but ' if format in ('csv', 'tsv') and header else ''}no data rows."
+            f"{path} has {'a header but ' if format in ('csv', 'tsv') and header else ''}no data "
+            "rows."
         )
     return table
 
@@ -169,7 +170,8 @@ def _tfrecord(path: Path) -> dict:
             parsed = tf.io.parse_example(batch, spec)
         except tf.errors.InvalidArgumentError as e:
             raise ValueError(
-                f"{path}: a record does not match the first one's scalar features ({e.message.splitlines()[0]})."
+                f"{path}: a record does not match the first one's scalar features "
+                f"({e.message.splitlines()[0]})."
             ) from None
         for name, values in parsed.items():
             parts[name].append(values.numpy())

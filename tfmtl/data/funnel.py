@@ -29,7 +29,7 @@ Example:
 >>> data = load_funnel(rows=20_000, seed=0)
 >>> [t.name for t in data.tasks]
 ['ctr', 'cvr', 'ctcvr']
->>> 0.03 < data["train"].labels["ctr"].mean() < 0.07
+>>> bool(0.03 < data["train"].labels["ctr"].mean() < 0.07)
 True
 """
 
@@ -78,39 +78,28 @@ def funnel_columns(
     `click_rate`: mean click probability over impressions; `cvr_rate`: mean conversion
     probability among clicked impressions.
     """
-    if not 0.0 < click_rate < 1.0 or not 0.0 < cvr_rate < 1.0:
-        raise ValueError(
-            f"click_rate and cvr_rate must be in (0, 1). Received: click_rate={click_rate}, cvr_rate={cvr_rate}"
-        )
-    if rows < 10:
-        raise ValueError(f"funnel_columns needs rows >= 10. Received: rows={rows}")
+    _check_sizes(rows, click_rate, cvr_rate)
     rng = np.random.default_rng(seed)
-    # latent factors: user activity and purchase intent, item appeal, quality and price
-    u_active, u_intent = rng.normal(size=users), rng.normal(size=users)
-    u_intent = 0.5 * u_active + np.sqrt(1 - 0.25) * u_intent  # active users buy more, partly
-    i_appeal, i_quality = rng.normal(size=items), rng.normal(size=items)
-    bait = rng.random(items) < 0.15  # click-bait: appealing, converts badly
-    i_appeal[bait] += 1.0
-    i_quality[bait] -= 1.5
-    i_price = np.exp(rng.normal(3.0, 0.8, size=items))
-    categories = rng.integers(0, 20, size=items)
-    cat_affinity = rng.normal(scale=0.5, size=(8, 20))  # user segment x item category
-    u_segment = rng.integers(0, 8, size=users)
-
+    latent = _latent_factors(rng, users, items)
     user = rng.integers(0, users, size=rows)
     item = (rng.zipf(1.3, size=rows) - 1) % items  # popular items get more impressions
     position = rng.integers(1, 11, size=rows).astype(np.float64)
     hour = rng.integers(0, 24, size=rows)
     device = rng.choice(["ios", "android", "web"], size=rows, p=[0.35, 0.45, 0.2])
-    affinity = cat_affinity[u_segment[user], categories[item]]
+    categories, u_segment, i_price = latent["categories"], latent["segment"], latent["price"]
+    affinity = latent["affinity"][u_segment[user], categories[item]]
     evening = ((hour >= 18) & (hour <= 23)).astype(np.float64)
 
     click_logit = (
-        0.8 * u_active[user] + 0.9 * i_appeal[item] + affinity - 0.15 * position + 0.2 * evening
+        0.8 * latent["active"][user]
+        + 0.9 * latent["appeal"][item]
+        + affinity
+        - 0.15 * position
+        + 0.2 * evening
     )
     conv_logit = (
-        0.9 * u_intent[user]
-        + 0.8 * i_quality[item]
+        0.9 * latent["intent"][user]
+        + 0.8 * latent["quality"][item]
         + 1.2 * affinity
         - 0.6 * np.log(i_price[item])
         + 0.3 * (device == "web")
@@ -134,6 +123,40 @@ def funnel_columns(
         "cvr_if_clicked": cvr_if_clicked,
         "p_click": p_click.astype(np.float32),
         "p_convert": p_convert.astype(np.float32),
+    }
+
+
+def _check_sizes(rows: int, click_rate: float, cvr_rate: float) -> None:
+    if not 0.0 < click_rate < 1.0 or not 0.0 < cvr_rate < 1.0:
+        raise ValueError(
+            "click_rate and cvr_rate must be in (0, 1). "
+            f"Received: click_rate={click_rate}, cvr_rate={cvr_rate}"
+        )
+    if rows < 10:
+        raise ValueError(f"funnel_columns needs rows >= 10. Received: rows={rows}")
+
+
+def _latent_factors(rng: np.random.Generator, users: int, items: int) -> dict:
+    """User activity and purchase intent, item appeal, quality and price, drawn from `rng`."""
+    active, intent = rng.normal(size=users), rng.normal(size=users)
+    intent = 0.5 * active + np.sqrt(1 - 0.25) * intent  # active users buy more, partly
+    appeal, quality = rng.normal(size=items), rng.normal(size=items)
+    bait = rng.random(items) < 0.15  # click-bait: appealing, converts badly
+    appeal[bait] += 1.0
+    quality[bait] -= 1.5
+    price = np.exp(rng.normal(3.0, 0.8, size=items))
+    categories = rng.integers(0, 20, size=items)
+    affinity = rng.normal(scale=0.5, size=(8, 20))  # user segment x item category
+    segment = rng.integers(0, 8, size=users)
+    return {
+        "active": active,
+        "intent": intent,
+        "appeal": appeal,
+        "quality": quality,
+        "price": price,
+        "categories": categories,
+        "affinity": affinity,
+        "segment": segment,
     }
 
 
@@ -161,7 +184,7 @@ def funnel_tasks() -> list[Task]:
 
 
 def select_tasks(data: MultiTaskData, names) -> MultiTaskData:
-    """The same data with only the tasks `names` (and their labels), e.g. AITM's `["ctr", "ctcvr"]`."""
+    """The same data with only the tasks `names` and their labels (AITM's `["ctr", "ctcvr"]`)."""
     known = {t.name: t for t in data.tasks}
     missing = [n for n in names if n not in known]
     if missing:
@@ -187,7 +210,8 @@ def load_funnel(
     }
     clicks = columns["click"]
     description = (
-        f"Click -> conversion funnel: {rows:,} impressions, seed {seed}; click rate {clicks.mean():.2%}, "
+        f"Click -> conversion funnel: {rows:,} impressions, seed {seed}; click rate "
+        f"{clicks.mean():.2%}, "
         f"CVR among clicks {columns['conversion'][clicks == 1].mean():.2%}, "
         f"CVR over all impressions (counterfactual) {columns['cvr_if_clicked'].mean():.2%}"
     )

@@ -7,15 +7,20 @@
 - An integer column named like an id (`user_id`, `itemId`) and every text column become a
   `CategoricalFeature`: a vocabulary with an out-of-vocabulary bucket, or hashing past
   `MAX_VOCABULARY` distinct values.
-- A column with one value, or a different value in every row (a row id), is no input.
+- A column with one value, or (past 100 rows) a different value in every row (a row id), is
+  no input.
 
 Example:
 
->>> columns = {"price": np.array([1.0, 2.0, 3.0, 4.0]), "city": np.array(["a", "b", "a", "b"], dtype=object),
-...            "order_id": np.array(["o1", "o2", "o3", "o4"], dtype=object)}
+>>> rows = 200
+>>> columns = {"price": np.arange(rows) % 7 * 1.5,
+...            "city": np.array(["a", "b"] * (rows // 2), dtype=object),
+...            "order_id": np.array([f"o{i}" for i in range(rows)], dtype=object)}
 >>> features, notes = infer_features(columns)
->>> [(f.name, f.kind) for f in features], notes["order_id"]
-([('price', 'dense'), ('city', 'categorical')], 'skipped: a different value in every row (an id of the row)')
+>>> [(f.name, f.kind) for f in features]
+[('price', 'dense'), ('city', 'categorical')]
+>>> notes["order_id"]
+'skipped: a different value in every row (an id of the row)'
 """
 
 from __future__ import annotations

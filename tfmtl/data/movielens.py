@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from tfmtl.data.dataset import MultiTaskData, build_splits, split_indices
-from tfmtl.data.paths import data_dir, require_file
+from tfmtl.data.paths import MissingDataError, data_dir, require_file
 from tfmtl.data.text_table import read_table
 from tfmtl.features import CategoricalFeature, DenseFeature, FeatureSpec
 from tfmtl.tasks import Task
@@ -96,14 +96,14 @@ def ratings_file_1m(folder) -> Path:
     for name in RATINGS_1M:
         if (folder / name).is_file():
             return folder / name
-    raise FileNotFoundError(
-        f"MovieLens-1M: {folder} holds neither {' nor '.join(RATINGS_1M)}. TFMTL_DATA_DIR (or data_dir=) must "
-        f"point to the folder holding 'movielens-1m/' with one of them."
+    raise MissingDataError(
+        f"MovieLens-1M: {folder} holds neither {' nor '.join(RATINGS_1M)}.",
+        "the folder holding 'movielens-1m/' with one of them",
     )
 
 
 def read_movielens(data_dir_=None, variant: str = "100k", zip_digits: int = 1) -> tuple[dict, str]:
-    """Raw columns (one row per rating, in file order) and the source name (which files were read)."""
+    """Raw columns (one row per rating, in file order) and the source: which files were read."""
     variant = movielens_variant(variant)
     folder = data_dir(data_dir_) / FOLDERS[variant]
     if variant == "100k":
@@ -148,9 +148,9 @@ def read_movielens(data_dir_=None, variant: str = "100k", zip_digits: int = 1) -
     u_rows = _rows_of_ids(user_id, users[:, 0].astype(np.int64), source, "user")
     i_rows = _rows_of_ids(item_id, items[:, 0].astype(np.int64), source, "item")
     zip_prefix = np.asarray([z[:zip_digits] for z in users[:, 4]], dtype=object)
-    as_text = lambda column: np.asarray(
-        column.tolist(), dtype=object
-    )  # per user: rows share references
+
+    def as_text(column):  # per user: rows share references
+        return np.asarray(column.tolist(), dtype=object)
 
     columns = {
         "user_id": user_id,
@@ -174,20 +174,25 @@ def read_movielens(data_dir_=None, variant: str = "100k", zip_digits: int = 1) -
 
 
 def _rows_of_ids(ids: np.ndarray, table_ids: np.ndarray, source: str, what: str) -> np.ndarray:
-    """For each id, its row in a users/items table; an id the table lacks is an error naming the rating row."""
+    """For each id, its row in a users/items table; an id the table lacks is an error naming the
+    rating row.
+    """
     order = np.argsort(table_ids, kind="stable")
     pos = np.clip(np.searchsorted(table_ids[order], ids), 0, len(order) - 1)
     rows = order[pos]
     unknown = np.flatnonzero(table_ids[rows] != ids)
     if unknown.size:
         raise ValueError(
-            f"{source}: rating row {int(unknown[0]) + 1:,} names unknown {what} id {ids[unknown[0]]}."
+            f"{source}: rating row {int(unknown[0]) + 1:,} names unknown {what} id "
+            f"{ids[unknown[0]]}."
         )
     return rows
 
 
 def activity_groups(user_id: np.ndarray) -> np.ndarray:
-    """Per row, the user's group by rating count in the whole file: new (<37), low (37-99), high (>=100)."""
+    """Per row, the user's group by rating count in the whole file: new (<37), low (37-99), high
+    (>=100).
+    """
     uniq, inverse, counts = np.unique(user_id, return_inverse=True, return_counts=True)
     group = np.asarray(GROUPS)[np.digitize(counts, GROUP_THRESHOLDS)]
     return group[inverse]
@@ -195,9 +200,10 @@ def activity_groups(user_id: np.ndarray) -> np.ndarray:
 
 def movielens_spec(embedding_dim: int = 8) -> FeatureSpec:
     """The MovieLens features (see module docstring); `embedding_dim` for every categorical."""
-    cat = lambda name, dtype="string": CategoricalFeature(
-        name, embedding_dim=embedding_dim, dtype=dtype
-    )
+
+    def cat(name, dtype="string"):
+        return CategoricalFeature(name, embedding_dim=embedding_dim, dtype=dtype)
+
     return FeatureSpec(
         [
             cat("user_id", "int64"),

@@ -62,11 +62,13 @@ def load_movielens_groups(
     heterogeneous: bool = False,
     embedding_dim: int = 8,
 ) -> MultiTaskData:
-    """MovieLens (`load_movielens`, 8:1:1 split by `seed`) with the 6 leaf tasks plus `ctr`, `rating`.
+    """MovieLens (`load_movielens`, 8:1:1 split by `seed`) with the 6 leaf tasks plus `ctr`,
+    `rating`.
 
     `data.tasks` holds the leaf tasks; the base tasks' labels ride along in every split's
     extras (`label_ctr`, `label_rating`), so `with_tasks(data, BASE_TASKS)` gives the flat
-    2-task view and `base_labels(split)` feeds the per-group metrics. `include=PAPER_INCLUSION` turns on MFH §5.1.4's group sample inclusion.
+    2-task view and `base_labels(split)` feeds the per-group metrics. `include=PAPER_INCLUSION`
+    turns on MFH §5.1.4's group sample inclusion.
     """
     from tfmtl.data.movielens import load_movielens
 
@@ -103,7 +105,8 @@ def with_tasks(data: MultiTaskData, tasks) -> MultiTaskData:
                 labels[t.name] = np.asarray(extras[t.label_column], np.float32)
             else:
                 raise ValueError(
-                    f"Split '{name}' has no labels for task '{t.name}' (nor extras column '{t.label_column}'). "
+                    f"Split '{name}' has no labels for task '{t.name}' (nor extras column "
+                    f"'{t.label_column}'). "
                     f"Labels: {sorted(split.labels)}"
                 )
         splits[name] = dataclasses.replace(split, labels=labels)
@@ -123,5 +126,6 @@ def row_groups(split: Split, column: str = GROUP_COLUMN) -> np.ndarray:
     if column in split.features:
         return np.asarray(split.features[column]).astype(str)
     raise KeyError(
-        f"Split has no column '{column}' in extras {sorted(extras)} or features {sorted(split.features)}"
+        f"Split has no column '{column}' in extras {sorted(extras)} or features "
+        f"{sorted(split.features)}"
     )

@@ -21,7 +21,9 @@ _DATASETS: dict[str, tuple] = {}
 
 
 def register_dataset(name: str, loader: Callable | str, **fixed) -> None:
-    """`loader(**kwargs) -> MultiTaskData` (or its "module:function" path) becomes `load_dataset(name)`."""
+    """`loader(**kwargs) -> MultiTaskData` (or its "module:function" path) becomes
+    `load_dataset(name)`.
+    """
     _DATASETS[name] = (loader, fixed)
 
 

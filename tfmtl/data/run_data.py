@@ -197,7 +197,8 @@ def _label(table, c: dict, i: int) -> np.ndarray:
         if bad.size:
             raise ValueError(
                 f"{table.path}: {table.line(int(bad[0]))}: label '{c['label']}' of binary task "
-                f"'{c['name']}' is {raw[bad[0]]:g}; a binary label is 0 or 1 (or set tasks[{i}].positive)."
+                f"'{c['name']}' is {raw[bad[0]]:g}; a binary label is 0 or 1 (or set "
+                f"tasks[{i}].positive)."
             )
     return raw.astype(np.float32)
 
@@ -227,7 +228,8 @@ def _spec(overrides, table, rows, excluded: set):
         stray = sorted(k for k in given if k not in fields)
         if stray:
             raise ValueError(
-                f"features[{i}]: a {kind} feature has no {next(k for k, v in _FEATURE_FIELDS.items() if v == stray[0])}."
+                f"features[{i}]: a {kind} feature has no "
+                f"{next(k for k, v in _FEATURE_FIELDS.items() if v == stray[0])}."
             )
         if kind == "dense" and train[name].dtype.kind != "f":
             raise ValueError(f"features[{i}]: '{name}' holds text, so it cannot be dense.")

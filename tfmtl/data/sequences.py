@@ -14,9 +14,11 @@ whichever split its own row landed in.
 
 Example:
 
->>> seqs = behaviour_sequences(users, items, timestamps, {"liked": ratings >= 4}, max_len=20)
->>> seqs["liked"].shape
-(100000, 20)
+>>> users, items = np.array([1, 1, 1, 1, 2]), np.array([10, 11, 12, 13, 10])
+>>> timestamps, ratings = np.array([1, 2, 3, 4, 1]), np.array([5, 1, 4, 3, 5])
+>>> seqs = behaviour_sequences(users, items, timestamps, {"liked": ratings >= 4}, max_len=2)
+>>> seqs["liked"].tolist()
+[[0, 0], [10, 0], [10, 0], [10, 12], [0, 0]]
 """
 
 from __future__ import annotations
@@ -93,7 +95,9 @@ def behaviour_sequences(
 def movielens_sequence_spec(
     embedding_dim: int = 8, max_len: int = 20, behaviours=("liked", "disliked")
 ) -> FeatureSpec:
-    """`movielens_spec` plus one `<behaviour>_items` SequenceFeature per behaviour (sharing item_id)."""
+    """`movielens_spec` plus one `<behaviour>_items` SequenceFeature per behaviour (sharing
+    item_id).
+    """
     from tfmtl.data.movielens import movielens_spec
 
     base = movielens_spec(embedding_dim)
@@ -160,8 +164,10 @@ def load_movielens_sequences(
         data.splits[name].extras = {k: np.asarray(columns[k])[idx] for k in EXTRAS}
     lengths = ", ".join(f"{b} {float((seqs[b] != 0).sum(1).mean()):.1f}" for b in behaviours)
     data.description = (
-        f"{source}: random 8:1:1 split by numpy.random.default_rng({seed}); tasks ctr (rating >= 4) and "
-        f"rating (MSE); behaviour sequences (max_len {max_len}, strictly earlier events of the user, mean "
+        f"{source}: random 8:1:1 split by numpy.random.default_rng({seed}); tasks ctr (rating >= "
+        "4) and "
+        f"rating (MSE); behaviour sequences (max_len {max_len}, strictly earlier events of the "
+        "user, mean "
         f"length {lengths})"
     )
     return data

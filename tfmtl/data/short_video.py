@@ -47,10 +47,11 @@ BEHAVIOURS = (
 def short_video_columns(
     rows: int, users: int = 600, items: int = 400, dim: int = 6, seed: int = 0
 ) -> dict:
-    """Raw columns: ids, `u0..`, `i0..`, `video_len`, `activity_group`, `freshness` and the labels."""
+    """Raw columns: ids, `u0..`, `i0..`, `video_len`, `activity_group`, `freshness`, labels."""
     if rows < 10 or users < 3 or items < 2:
         raise ValueError(
-            f"short_video needs rows >= 10, users >= 3, items >= 2. Received: {rows}, {users}, {items}"
+            f"short_video needs rows >= 10, users >= 3, items >= 2. Received: {rows}, {users}, "
+            f"{items}"
         )
     rng = np.random.default_rng(seed)
     user_group = np.repeat(np.arange(3), np.ceil(users * np.array([0.3, 0.3, 0.4])).astype(int))[
@@ -64,7 +65,10 @@ def short_video_columns(
     user_x, item_x = rng.normal(size=(users, dim)), rng.normal(size=(items, dim))
     x = np.concatenate([user_x[user], item_x[item]], axis=1)
     d = x.shape[1]
-    unit = lambda v: v / np.linalg.norm(v)
+
+    def unit(v):
+        return v / np.linalg.norm(v)
+
     u0 = unit(rng.normal(size=d))
     v = {g: unit(rng.normal(size=d)) for g in GROUPS}
     t = {k.name: unit(rng.normal(size=d)) for k in BEHAVIOURS}
@@ -82,7 +86,10 @@ def short_video_columns(
                 s = x[rows_gh] @ w
                 zk[rows_gh] = s + np.sin(s)
         z[k] = zk + bias[user] + rng.normal(scale=0.3, size=rows)
-    sigmoid = lambda a: 1.0 / (1.0 + np.exp(-a))
+
+    def sigmoid(a):
+        return 1.0 / (1.0 + np.exp(-a))
+
     return {
         "user_id": user.astype(np.int64),
         "item_id": item.astype(np.int64),

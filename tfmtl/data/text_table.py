@@ -70,45 +70,78 @@ def read_table(
         data = data.replace(delimiter.encode(encoding), _UNIT_SEPARATOR.encode())
         delimiter = _UNIT_SEPARATOR
     header = names is None
-    if header:
-        first = data.split(b"\n", 1)[0].decode(encoding).rstrip("\r")
-        if not first.strip():
-            raise ValueError(f"{path} is empty: expected a header row naming the columns.")
-        names = first.split(delimiter)
-    names = [n.strip() for n in names] if strip else list(names)
+    names = _column_names(data, path, names, delimiter, encoding, strip)
     wanted = list(names) if columns is None else list(columns)
     missing = [c for c in [*wanted, *numeric, *integer] if c not in names]
     if missing:
         raise ValueError(f"{path}: column(s) {sorted(set(missing))} not in the header {names}.")
+    text = {"delimiter": delimiter, "quoting": quoting, "encoding": encoding}
+    table = _read_text_columns(data, path, names, wanted, header, **text)
+    del data
+    out = {}
+    for name in wanted:
+        column = _cleaned(table.column(name).combine_chunks(), strip, missing_values)
+        if (
+            infer_numbers
+            and name not in integer
+            and _all_numbers(column.dictionary_encode().dictionary)
+        ):
+            out[name] = _number_column(column, name, path, int(header), np.float64)
+        elif name in numeric or name in integer:
+            dtype = np.int64 if name in integer else np.float64
+            out[name] = _number_column(column, name, path, int(header), dtype)
+        else:
+            out[name] = _text_column(column)
+    return out
+
+
+def _column_names(data: bytes, path: Path, names, delimiter: str, encoding: str, strip: bool):
+    """`names`, or (when None) the header row's; trimmed with `strip`."""
+    if names is None:
+        first = data.split(b"\n", 1)[0].decode(encoding).rstrip("\r")
+        if not first.strip():
+            raise ValueError(f"{path} is empty: expected a header row naming the columns.")
+        names = first.split(delimiter)
+    return [n.strip() for n in names] if strip else list(names)
+
+
+def _read_text_columns(
+    data: bytes, path: Path, names: list, wanted: list, header: bool, delimiter, quoting, encoding
+) -> pa.Table:
+    """Every wanted column as text, block by block, with a row counter for a slow read.
+
+    A row with the wrong number of fields is an error naming its line.
+    """
+    from tqdm import tqdm
+
     bad_rows = []
 
     def on_invalid(row):
         bad_rows.append(row)
         return "skip"
 
+    read_options = pa_csv.ReadOptions(
+        column_names=names,
+        skip_rows=int(header),
+        encoding=encoding,
+        block_size=_BLOCK_BYTES,
+        use_threads=False,
+    )
+    convert_options = pa_csv.ConvertOptions(
+        column_types={n: pa.string() for n in names},
+        include_columns=wanted,
+        strings_can_be_null=False,
+    )
+    parse_options = pa_csv.ParseOptions(
+        delimiter=delimiter, quote_char='"' if quoting else False, invalid_row_handler=on_invalid
+    )
     reader = pa_csv.open_csv(
         pa.BufferReader(data),
-        read_options=pa_csv.ReadOptions(
-            column_names=names,
-            skip_rows=int(header),
-            encoding=encoding,
-            block_size=_BLOCK_BYTES,
-            use_threads=False,
-        ),
-        parse_options=pa_csv.ParseOptions(
-            delimiter=delimiter,
-            quote_char='"' if quoting else False,
-            invalid_row_handler=on_invalid,
-        ),
-        convert_options=pa_csv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
-            include_columns=wanted,
-            strings_can_be_null=False,
-        ),
+        read_options=read_options,
+        parse_options=parse_options,
+        convert_options=convert_options,
     )
     batches = []
-    from tqdm import tqdm
-
     with tqdm(
         desc=f"reading {path.name}", unit=" rows", unit_scale=True, delay=2, leave=False
     ) as progress:
@@ -118,39 +151,31 @@ def read_table(
     if bad_rows:
         row = bad_rows[0]
         raise ValueError(
-            f"{path}: line {row.number:,} has {row.actual_columns} fields; expected {row.expected_columns}."
+            f"{path}: line {row.number:,} has {row.actual_columns} fields; "
+            f"expected {row.expected_columns}."
         )
-    del data
-    table = pa.Table.from_batches(batches, schema=reader.schema)
-    del batches
-    out = {}
-    for name in wanted:
-        column = table.column(name).combine_chunks()
-        if strip:
-            column = pc.utf8_trim_whitespace(column)
-        if missing_values:
-            column = pc.if_else(
-                pc.is_in(column, value_set=pa.array(list(missing_values), pa.string())), "", column
-            )
-        if (
-            infer_numbers
-            and name not in integer
-            and _all_numbers(column.dictionary_encode().dictionary)
-        ):
-            out[name] = _number_column(column, name, path, int(header), np.float64)
-        elif name in numeric or name in integer:
-            out[name] = _number_column(
-                column, name, path, int(header), np.int64 if name in integer else np.float64
-            )
-        else:
-            encoded = column.dictionary_encode()
-            values = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
-            out[name] = values[encoded.indices.to_numpy()]
-    return out
+    return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+def _cleaned(column: pa.Array, strip: bool, missing_values) -> pa.Array:
+    """`column` trimmed with `strip`, its `missing_values` cells made empty."""
+    if strip:
+        column = pc.utf8_trim_whitespace(column)
+    if missing_values:
+        missing = pc.is_in(column, value_set=pa.array(list(missing_values), pa.string()))
+        column = pc.if_else(missing, "", column)
+    return column
+
+
+def _text_column(column: pa.Array) -> np.ndarray:
+    """An object array of references to the column's few distinct strings."""
+    encoded = column.dictionary_encode()
+    values = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    return values[encoded.indices.to_numpy()]
 
 
 def _number_column(column: pa.Array, name: str, path, header_lines: int, dtype) -> np.ndarray:
-    """`column` (text) as `dtype`; an empty cell is NaN for floats; a bad cell is a one-line error."""
+    """`column` (text) as `dtype`; an empty cell is NaN for floats, a bad cell a one-line error."""
     empty = pc.equal(pc.utf8_length(column), 0)
     target = pa.int64() if dtype is np.int64 else pa.float64()
     try:

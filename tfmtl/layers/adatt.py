@@ -13,7 +13,7 @@ from tfmtl.layers.switcher import Switcher
 
 @keras.saving.register_keras_serializable(package="tfmtl")
 class AdaTT(Switcher):
-    """AdaTT: per-task fusion units with a native linear fusion plus a gated residual over all experts.
+    """AdaTT: per-task fusion units, a native linear fusion plus a gate over all experts.
 
     At fusion level l, task t builds m_t native experts from its own previous output,
     `E^l_{t,i} = e^l_{t,i}(f^{l-1}_t(x))` (AdaTT eq 4), with `f^0_t(x) = x` (eq 2). Its
@@ -35,9 +35,6 @@ class AdaTT(Switcher):
     Each level's experts are two `ExpertBank`s (task experts, shared experts): one batched
     kernel per group.
 
-    Input: a tensor (every `f^0_t = x`), or a list of `num_outputs` task views, optionally
-    followed by a shared view (the mean of the task views when absent).
-
     Args:
         num_outputs: int. Number of tasks T.
         num_task_experts: int, or list of T ints. Native experts per task (m_t).
@@ -47,9 +44,18 @@ class AdaTT(Switcher):
         num_shared_experts: int. Shared experts per level (m_s); 0 gives AdaTT-sp.
             Defaults to 0.
         native_fusion: bool. Keep the NativeExpertLF residual (eq 7-8). Defaults to `True`.
+
+    Call arguments:
+        inputs: tensor `[B, D]` (every `f^0_t = x`), or a list of T task views `[B, D]`,
+            optionally followed by a shared view (the mean of the task views when absent).
         return_gates: bool. Also return every AllExpertGF gate `[B, sum m_t + m_s]`
             (named by `gate_names`), for the expert-utilisation plot (§4.5; add
             `native_weight_matrix(l)` to the mean gates for the paper's Fig. 3).
+            Defaults to `False`.
+
+    Returns:
+        A list of T tensors `[B, H]`, H the last level's expert width; with
+        `return_gates=True`, the pair `(outputs, gates)`.
 
     Example:
 
@@ -83,7 +89,8 @@ class AdaTT(Switcher):
             )
         if int(num_shared_experts) < 0:
             raise ValueError(
-                f"AdaTT needs num_shared_experts >= 0. Received: num_shared_experts={num_shared_experts}"
+                "AdaTT needs num_shared_experts >= 0. Received: "
+                f"num_shared_experts={num_shared_experts}"
             )
         self.num_task_experts = (
             int(num_task_experts)
@@ -235,6 +242,21 @@ class AdaTTSp(AdaTT):
     `AdaTT` with `num_shared_experts=0`; every expert is some task's native expert, and
     task-to-task sharing happens only through each unit's AllExpertGF gate (eq 7-11).
 
+    Args:
+        num_outputs: int. Number of tasks T.
+        num_task_experts: int, or list of T ints. Native experts per task (m_t).
+        expert_units: list of int, or one list per level. Hidden sizes of every expert.
+        num_levels: int. Fusion levels L. Defaults to 2.
+
+    Call arguments:
+        inputs: tensor `[B, D]`, or a list of T task views `[B, D]`.
+        return_gates: bool. Also return every AllExpertGF gate `[B, sum m_t]`, named by
+            `gate_names`. Defaults to `False`.
+
+    Returns:
+        A list of T tensors `[B, H]`, H the last level's expert width; with
+        `return_gates=True`, the pair `(outputs, gates)`.
+
     Example:
 
     >>> layer = tfmtl.layers.AdaTTSp(num_outputs=2, num_task_experts=1, expert_units=[8])
@@ -248,7 +270,8 @@ class AdaTTSp(AdaTT):
         shared = kwargs.pop("num_shared_experts", 0)
         if shared:
             raise ValueError(
-                f"AdaTTSp has no shared experts. Received: num_shared_experts={shared}; use AdaTT for general AdaTT."
+                f"AdaTTSp has no shared experts. Received: num_shared_experts={shared}; use AdaTT "
+                "for general AdaTT."
             )
         super().__init__(
             num_outputs, num_task_experts, expert_units, num_levels=num_levels, **kwargs

@@ -1,4 +1,4 @@
-"""AITM (Xi et al., KDD'21): adaptive information transfer along a conversion funnel, and its calibrator."""
+"""AITM (Xi et al., KDD'21): adaptive information transfer along a funnel, and its calibrator."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ class AITM(keras.layers.Layer):
     with h1, h2, h3 linear projections; the first task keeps `z_1 = q_1`. Towers then
     predict `y_t` from `z_t`; `BehaviourCalibration` adds the calibrator loss.
 
-    Input: a list of T >= 2 tensors `[B, d]` (one per funnel step, in order).
-    Output: the list of `z_t` `[B, d]`; with `return_attention=True` also the list of the
-    T-1 attention weights `[B, 2]` (weight of `p_{t-1}`, then of `q_t`).
-
     Args:
         return_attention: bool. Also return the AIT weights. Defaults to `False`.
+
+    Returns:
+        The list of T tensors `z_t` `[B, D]`, one per funnel step of the input list of T >= 2
+        tensors `[B, D]`; with `return_attention=True`, the pair `(z, weights)`, `weights`
+        the T-1 attention weights `[B, 2]` (weight of `p_{t-1}`, then of `q_t`).
 
     Example:
 
@@ -44,12 +45,14 @@ class AITM(keras.layers.Layer):
             or not isinstance(input_shape[0], (list, tuple))
         ):
             raise ValueError(
-                f"AITM '{self.name}' takes a list of >= 2 task representations. Received: {input_shape}"
+                f"AITM '{self.name}' takes a list of >= 2 task representations. Received: "
+                f"{input_shape}"
             )
         dims = [int(s[-1]) for s in input_shape]
         if len(set(dims)) != 1:
             raise ValueError(
-                f"AITM '{self.name}' needs task representations of one width. Received widths {dims}."
+                f"AITM '{self.name}' needs task representations of one width. Received widths "
+                f"{dims}."
             )
         d, steps = dims[0], len(input_shape) - 1
         self.dim = d
@@ -89,6 +92,10 @@ class BehaviourCalibration(keras.layers.Layer):
 
     Args:
         weight: float. α, the calibrator's weight. Defaults to 0.6 (the AITM paper's).
+
+    Returns:
+        The input list of T funnel-step probabilities `[B]`, unchanged; the layer adds
+        `weight` times the calibrator penalty (AITM eq 7) to the model's losses.
 
     Example:
 

@@ -31,9 +31,19 @@ class AsymmetricSharing(Switcher):
             output at the bottom's width so the switcher drops into the tree structures too
             (their path sums need one width); `"concat"` widens task t by its sources.
 
+    Call arguments:
+        inputs: tensor `[B, D]`, or a list of `num_outputs` views `[B, D]`.
+        return_gates: bool. Also return the gate weights, named by `gate_names`.
+            Defaults to `False`.
+
+    Returns:
+        A list of `num_outputs` tensors `[B, H]`, H = `units[-1]` (times the bottoms read
+        with `"concat"`); with `return_gates=True`, the pair `(outputs, [])`.
+
     Example:
 
-    >>> layer = tfmtl.layers.AsymmetricSharing(num_outputs=2, units=[8], sources=[[], [0]], fusion="concat")
+    >>> layer = tfmtl.layers.AsymmetricSharing(
+    ...     num_outputs=2, units=[8], sources=[[], [0]], fusion="concat")
     >>> [tuple(o.shape) for o in layer(np.ones((3, 16), "float32"))]
     [(3, 8), (3, 16)]
     """
@@ -51,7 +61,8 @@ class AsymmetricSharing(Switcher):
         sources = [[int(s) for s in row] for row in sources]
         if len(sources) != self.num_outputs:
             raise ValueError(
-                f"AsymmetricSharing needs one sources list per task ({self.num_outputs}). Received: sources={sources}"
+                f"AsymmetricSharing needs one sources list per task ({self.num_outputs}). "
+                f"Received: sources={sources}"
             )
         for t, row in enumerate(sources):
             bad = [s for s in row if not 0 <= s < self.num_outputs or s == t]

@@ -27,9 +27,6 @@ class CrossStitch(Switcher):
     `x̃^l_t = sum_s α^l_{ts} h^l_s`. α is the same for every sample (PLE Fig. 1f). The
     columns of a layer are one `ExpertBank` (one kernel).
 
-    Input: a tensor (every column reads it) or a list of `num_outputs` views (column t reads
-    view t).
-
     Args:
         num_outputs: int. Number of tasks (columns).
         units: list of int. Width of each layer of every column; one cross-stitch unit
@@ -37,6 +34,15 @@ class CrossStitch(Switcher):
         self_weight: float. Initial α_tt; the off-diagonal α start at
             `(1 - self_weight) / (T - 1)` (the paper's α_S = 0.9, α_D = 0.1 for two tasks).
             Defaults to 0.9.
+
+    Call arguments:
+        inputs: tensor `[B, D]` (every column reads it), or a list of `num_outputs` views
+            `[B, D]` (column t reads view t).
+        return_gates: bool. Also return the gates: there are none. Defaults to `False`.
+
+    Returns:
+        A list of `num_outputs` tensors `[B, units[-1]]`; with `return_gates=True`, the
+        pair `(outputs, [])`.
 
     Example:
 
@@ -50,7 +56,8 @@ class CrossStitch(Switcher):
         units = [int(u) for u in units]
         if not units or any(u < 1 for u in units):
             raise ValueError(
-                f"CrossStitch units must be a non-empty list of positive ints. Received: units={units}"
+                "CrossStitch units must be a non-empty list of positive ints. Received: "
+                f"units={units}"
             )
         if not 0.0 <= float(self_weight) <= 1.0:
             raise ValueError(

@@ -38,7 +38,11 @@ class CTFM(keras.layers.Layer):
         embedding_stddev: float. Std of the normal initialiser of `t^k` (the reference code's
             0.01). Defaults to `0.01`.
 
-    Input: a list of K tensors `[B, d0]` (one width). Output: a list of K tensors `[B, d0]`.
+    Call arguments:
+        inputs: list of K tensors `[B, D]`, all of one width.
+
+    Returns:
+        A list of K tensors `[B, D]`.
 
     Example:
 
@@ -64,7 +68,8 @@ class CTFM(keras.layers.Layer):
             raise ValueError(f"CTFM needs num_tasks >= 1. Received: num_tasks={num_tasks}")
         if stop_gradient not in STOP_GRADIENT:
             raise ValueError(
-                f"CTFM stop_gradient must be one of {STOP_GRADIENT}. Received: stop_gradient={stop_gradient!r}"
+                f"CTFM stop_gradient must be one of {STOP_GRADIENT}. Received: "
+                f"stop_gradient={stop_gradient!r}"
             )
         self.num_tasks, self.stop_gradient = int(num_tasks), stop_gradient
         self.use_task_embeddings = bool(use_task_embeddings)
@@ -77,7 +82,8 @@ class CTFM(keras.layers.Layer):
         widths = [int(s[-1]) for s in shapes]
         if len(set(widths)) != 1:
             raise ValueError(
-                f"CTFM '{self.name}' stacks the tower inputs, so they need one width. Received widths "
+                f"CTFM '{self.name}' stacks the tower inputs, so they need one width. Received "
+                "widths "
                 f"{widths}; give the backbone equal output sizes (e.g. expert_units ending alike)."
             )
         d = self.dim = widths[0]
@@ -122,7 +128,10 @@ class CTFM(keras.layers.Layer):
         """Per query q, K/V `[B, K(q), K, d]` where only row q keeps its gradient into Mat_o."""
         eye = ops.eye(self.num_tasks, dtype=mat_o.dtype)[None, :, :, None]
         live_k, live_v = self._project(mat_o, self.w_k), self._project(mat_o, self.w_v)
-        mix = lambda live, dead: eye * live[:, None] + (1.0 - eye) * dead[:, None]
+
+        def mix(live, dead):
+            return eye * live[:, None] + (1.0 - eye) * dead[:, None]
+
         return mix(live_k, mat_k), mix(live_v, mat_v)
 
     def compute_output_shape(self, input_shape):
@@ -140,17 +149,20 @@ class CTFM(keras.layers.Layer):
 
 
 def _check_list(input_shape, count: int | None, owner: str) -> list:
-    """The per-task shapes of a list input (of `count` tensors, if given), or a ValueError naming `owner`."""
+    """The per-task shapes of a list input (of `count` tensors, if given), or a ValueError naming
+    `owner`."""
     if not (
         isinstance(input_shape, (list, tuple))
         and input_shape
         and isinstance(input_shape[0], (list, tuple))
     ):
         raise ValueError(
-            f"{owner} takes a list of per-task tensors [B, d]. Received one input of shape {input_shape}."
+            f"{owner} takes a list of per-task tensors [B, d]. Received one input of shape "
+            f"{input_shape}."
         )
     if count is not None and len(input_shape) != count:
         raise ValueError(
-            f"{owner} was built for {count} tasks but received a list of {len(input_shape)} tensors."
+            f"{owner} was built for {count} tasks but received a list of {len(input_shape)} "
+            "tensors."
         )
     return [tuple(s) for s in input_shape]

@@ -18,13 +18,19 @@ class CustomizedSharing(Switcher):
     `s = f_s(x)` extracts what the tasks share; task t's tower reads their concatenation
     `y_t = [s, h_t]` (PLE §3, "customized sharing"). The task bottoms are one `ExpertBank`.
 
-    Input: a tensor, or a list of `num_outputs` task views optionally followed by a shared
-    view (the shared bottom reads the mean of the task views when none is given).
-
     Args:
         num_outputs: int. Number of tasks.
         shared_units: list of int. Hidden sizes of the shared bottom.
         task_units: list of int. Hidden sizes of each task's bottom.
+
+    Call arguments:
+        inputs: tensor `[B, D]`, or a list of `num_outputs` task views `[B, D]`, optionally
+            followed by a shared view (the mean of the task views when none is given).
+        return_gates: bool. Also return the gates: there are none. Defaults to `False`.
+
+    Returns:
+        A list of `num_outputs` tensors `[B, shared_units[-1] + task_units[-1]]`; with
+        `return_gates=True`, the pair `(outputs, [])`.
 
     Example:
 

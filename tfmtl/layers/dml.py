@@ -20,30 +20,34 @@ class DMLTowers(keras.layers.Layer):
     - eq 6 `h^k = H^k(l̂^k)`, a per-task MLP of `tower_units[k]`;
     - eq 7 `o^k = GKD^k(h^k, {h^j})` (with `gkd=True`), else `o^k = head^k(h^k)`.
 
-    `ctfm=False, gkd=False` is the plain tower (`Tower`); `ctfm_stop_gradient="none"` with
-    GKD on is the paper's DML_v0 ablation.
+    `ctfm=False, gkd=False` is the plain tower (`Tower`); `ctfm={"stop_gradient": "none"}`
+    with GKD on is the paper's DML_v0 ablation.
 
     Args:
         tower_units: list of K lists of int. Hidden widths of H^k per task (the paper's
             towers (128, 80, 1) are `[128, 80]` here, the 1 being the head).
         kinds: list of K str. `"binary"` or `"regression"` per task.
-        ctfm: bool. Use CTFM (eq 5). Defaults to `True`.
-        gkd: bool. Use GKD (eq 7). Defaults to `True`.
-        ctfm_stop_gradient: str. CTFM's cut of the K/V path: "all" (paper), "others",
-            "none" (DML_v0). Defaults to `"all"`.
-        gkd_stop_gradient: str. GKD's cut: "all" (paper) or "others". Defaults to `"all"`.
-        gkd_units: list of int. GKD's global-knowledge MLP (last width d1). Defaults to `[80]`.
-        gkd_gate_units: list of int. Hidden layers of GKD's gate MLP. Defaults to `[]`.
+        ctfm: bool or dict. Use CTFM (eq 5); a dict sets its options: `stop_gradient`, the
+            cut of the K/V path, "all" (paper), "others" or "none" (DML_v0), and
+            `activation`, its projections' (default `None`). Defaults to `True`.
+        gkd: bool or dict. Use GKD (eq 7); a dict sets its options: `units`, the
+            global-knowledge MLP (last width d1, default `[80]`), `gate_units`, the gate
+            MLP's hidden layers (default `[]`), `stop_gradient`, "all" (paper) or "others".
+            Defaults to `True`.
         dropout: float. Dropout in H^k and GKD's MLP. Defaults to `0.0`.
-        ctfm_activation: str or None. CTFM's projection activation. Defaults to `None`.
 
-    Input: a list of K tensors `[B, d0]`. Output: a list of K tensors `[B]`.
+    Call arguments:
+        inputs: list of K tensors `[B, D]`, the backbone's tower inputs.
+        training: bool. Dropout on or off.
+
+    Returns:
+        A list of K tensors `[B]`, one head per task.
 
     Example:
 
     >>> ls = [np.random.rand(4, 8).astype("float32") for _ in range(2)]
-    >>> outs = tfmtl.layers.DMLTowers([[6], [6]], ["binary", "regression"], gkd_units=[5])(ls)
-    >>> [tuple(o.shape) for o in outs]
+    >>> towers = tfmtl.layers.DMLTowers([[6], [6]], ["binary", "regression"], gkd={"units": [5]})
+    >>> [tuple(o.shape) for o in towers(ls)]
     [(4,), (4,)]
 
     Reference: Ren et al., "Deep Mutual Learning across Task Towers for Effective Multi-Task
@@ -54,16 +58,14 @@ class DMLTowers(keras.layers.Layer):
         self,
         tower_units: list[list[int]],
         kinds: list[str],
-        ctfm: bool = True,
-        gkd: bool = True,
-        ctfm_stop_gradient: str = "all",
-        gkd_stop_gradient: str = "all",
-        gkd_units: list[int] = (80,),
-        gkd_gate_units: list[int] = (),
+        ctfm: bool | dict = True,
+        gkd: bool | dict = True,
         dropout: float = 0.0,
-        ctfm_activation: str | None = None,
         **kwargs,
     ):
+        # Configs saved with the options as arguments of their own still load.
+        ctfm = _options(ctfm, CTFM_OPTIONS, kwargs, "ctfm_", {"ctfm_activation": "activation"})
+        gkd = _options(gkd, GKD_OPTIONS, kwargs, "gkd_", {})
         super().__init__(**kwargs)
         self.tower_units = [[int(u) for u in units] for units in tower_units]
         self.kinds = list(kinds)
@@ -77,21 +79,18 @@ class DMLTowers(keras.layers.Layer):
             raise ValueError(f"DMLTowers kinds must be in {KINDS}. Received: kinds={self.kinds}")
         if gkd and any(not u for u in self.tower_units):
             raise ValueError(
-                f"GKD reads each task's hidden h^k, so every tower needs hidden units. Received: tower_units={self.tower_units}"
+                "GKD reads each task's hidden h^k, so every tower needs hidden units. "
+                f"Received: tower_units={self.tower_units}"
             )
-        self.ctfm, self.gkd = bool(ctfm), bool(gkd)
-        self.ctfm_stop_gradient, self.gkd_stop_gradient = ctfm_stop_gradient, gkd_stop_gradient
-        self.gkd_units, self.gkd_gate_units = (
-            [int(u) for u in gkd_units],
-            [int(u) for u in gkd_gate_units],
-        )
-        self.dropout, self.ctfm_activation = float(dropout), ctfm_activation
+        self.ctfm_options, self.gkd_options = ctfm, gkd
+        self.ctfm, self.gkd = ctfm is not None, gkd is not None
+        self.dropout = float(dropout)
         k = len(self.kinds)
         self.cross = (
             CTFM(
                 k,
-                stop_gradient=ctfm_stop_gradient,
-                projection_activation=ctfm_activation,
+                stop_gradient=ctfm["stop_gradient"],
+                projection_activation=ctfm["activation"],
                 name="ctfm",
             )
             if self.ctfm
@@ -106,9 +105,9 @@ class DMLTowers(keras.layers.Layer):
                 GKD(
                     i,
                     kind,
-                    self.gkd_units,
-                    self.gkd_gate_units,
-                    gkd_stop_gradient,
+                    gkd["units"],
+                    gkd["gate_units"],
+                    gkd["stop_gradient"],
                     self.dropout,
                     name=f"gkd_{i}",
                 )
@@ -150,12 +149,38 @@ class DMLTowers(keras.layers.Layer):
             **super().get_config(),
             "tower_units": self.tower_units,
             "kinds": self.kinds,
-            "ctfm": self.ctfm,
-            "gkd": self.gkd,
-            "ctfm_stop_gradient": self.ctfm_stop_gradient,
-            "gkd_stop_gradient": self.gkd_stop_gradient,
-            "gkd_units": self.gkd_units,
-            "gkd_gate_units": self.gkd_gate_units,
+            "ctfm": self.ctfm_options or False,
+            "gkd": self.gkd_options or False,
             "dropout": self.dropout,
-            "ctfm_activation": self.ctfm_activation,
         }
+
+
+CTFM_OPTIONS = {"stop_gradient": "all", "activation": None}
+GKD_OPTIONS = {"units": [80], "gate_units": [], "stop_gradient": "all"}
+
+
+def _options(value, defaults: dict, kwargs: dict, prefix: str, renamed: dict) -> dict | None:
+    """`value` (bool or dict of options) as the full options dict, or None when switched off.
+
+    Options given the old way, as `<prefix><option>` keyword arguments, are taken from
+    `kwargs` (and removed from it).
+    """
+    legacy = {}
+    for key in list(kwargs):
+        option = renamed.get(key) or (key[len(prefix) :] if key.startswith(prefix) else None)
+        if option in defaults:
+            legacy[option] = kwargs.pop(key)
+    if value is False or value is None:
+        return None
+    given = dict(value) if isinstance(value, dict) else {}
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"DMLTowers: unknown {prefix.rstrip('_')} option(s) {unknown}; "
+            f"it takes: {', '.join(defaults)}."
+        )
+    options = {**defaults, **legacy, **given}
+    for key in ("units", "gate_units"):
+        if key in options:
+            options[key] = [int(u) for u in options[key]]
+    return options

@@ -24,57 +24,70 @@ class DTRNBottom(keras.layers.Layer):
     - TRM (§3.4): `raw_i = [e^s_1, ..., e^s_N, interest_i]`, `r_i = raw_i ⊙ MLP_i(raw_i)`
       (eq 9). With `trm=False`, `r_i = raw_i`.
 
-    Returns a list of T tensors `[B, D]` (the views of the Switcher contract, eq 10), or,
-    with `tim=False, trm=False`, the one task-shared tensor `[B, D]` (the plain backbone).
-
     Args:
-        features: `FeatureSpec` or its config (adapted).
+        features: `FeatureSpec` or its config. Adapted.
         num_tasks: int. T.
         sequences: list of str. Sequence features, one behaviour type each (M of them).
-        target: str or None. The target item's categorical feature (the decoder's query).
-            Required when `sequences` is non-empty.
-        tim: bool. Task-specific interests (True) or one task-shared interest (False).
-        trm: bool. Apply the per-task refinement networks.
+            Defaults to every sequence feature of `features`.
+        target: str. The target item's categorical feature (the decoder's query). Defaults
+            to the one feature the sequences share their embedding with.
+        tim: bool or dict. Task-specific interests (`True`) or one task-shared interest
+            (`False`); a dict gives `TIM`'s arguments (`num_heads`, `ffn_units`,
+            `hyper_units`, `type_dim`, `injection`) and `task_specific` (default `True`).
+            Defaults to `True`.
+        trm_units: int. Hidden width of every TRM refinement network; `0` leaves TRM out
+            (`r_i = raw_i`). Defaults to `64`.
         lookup: bool. Raw values (True) or pre-encoded ids (False); see `FeatureEmbedding`.
-        num_heads, ffn_units, hyper_units, type_dim, injection: passed to `TIM`.
-        trm_units: int. Hidden width of every TRM refinement network. Defaults to 64.
+            Defaults to `True`.
+
+    Call arguments:
+        inputs: dict. Feature name -> raw values `[B]` (a sequence: `[B, max_len]`).
+
+    Returns:
+        A list of T tensors `[B, D]` (the views of the Switcher contract, eq 10), or, with
+        a task-shared interest and no TRM, the one task-shared tensor `[B, D]` (the plain
+        backbone).
 
     Example:
 
-    >>> bottom = tfmtl.layers.DTRNBottom(spec, num_tasks=2, sequences=["liked"], target="item_id")
-    >>> views = bottom(spec.inputs())          # list of 2 task-specific [B, D] bottoms
+    >>> F = tfmtl.features
+    >>> spec = tfmtl.FeatureSpec([
+    ...     F.CategoricalFeature("item_id", embedding_dim=4, dtype="int64"),
+    ...     F.SequenceFeature("liked", max_len=3, share_with="item_id", dtype="int64")])
+    >>> spec = spec.adapt({"item_id": np.arange(1, 7), "liked": np.arange(18).reshape(6, 3)})
+    >>> views = tfmtl.layers.DTRNBottom(spec, num_tasks=2)(spec.inputs())
+    >>> [tuple(v.shape) for v in views]
+    [(None, 8), (None, 8)]
     """
 
     def __init__(
         self,
         features,
         num_tasks: int,
-        sequences=(),
+        sequences=None,
         target: str | None = None,
-        tim: bool = True,
-        trm: bool = True,
-        lookup: bool = True,
-        num_heads: int = 2,
-        ffn_units: int | None = None,
-        hyper_units: int = 32,
-        type_dim: int | None = None,
-        injection="ln",
+        tim: bool | dict = True,
         trm_units: int = 64,
+        lookup: bool = True,
         **kwargs,
     ):
+        tim, trm_units = _legacy(tim, trm_units, kwargs)
         super().__init__(**kwargs)
         self.spec = (
             features if isinstance(features, FeatureSpec) else FeatureSpec.from_config(features)
         )
-        self.num_tasks, self.sequences, self.target = int(num_tasks), list(sequences), target
-        self.use_tim, self.use_trm, self.lookup = bool(tim), bool(trm), bool(lookup)
-        self.num_heads, self.ffn_units, self.hyper_units = (
-            int(num_heads),
-            ffn_units,
-            int(hyper_units),
+        self.num_tasks, self.lookup = int(num_tasks), bool(lookup)
+        self.sequences = (
+            [f.name for f in self.spec.of_kind("sequence")]
+            if sequences is None
+            else list(sequences)
         )
-        self.type_dim, self.trm_units = type_dim, int(trm_units)
-        self.injection = [injection] if isinstance(injection, str) else list(injection)
+        self.target = _target(self.spec, self.sequences) if target is None else target
+        self.tim_options = _tim_options(tim)
+        self.use_tim = self.tim_options.pop("task_specific")
+        self.trm_units = int(trm_units)
+        self.use_trm = self.trm_units > 0
+        self.injection = self.tim_options["injection"]
         self._check()
         self.features = FeatureEmbedding(self.spec, lookup=self.lookup, name="features")
         self.tim = None
@@ -82,11 +95,7 @@ class DTRNBottom(keras.layers.Layer):
             self.tim = TIM(
                 self.num_tasks if self.use_tim else 1,
                 len(self.sequences),
-                num_heads=self.num_heads,
-                ffn_units=ffn_units,
-                hyper_units=self.hyper_units,
-                type_dim=type_dim,
-                injection=self.injection,
+                **self.tim_options,
                 name="tim" if self.use_tim else "shared_interest",
             )
         self.trm = TRM(self.num_tasks, self.trm_units, name="trm") if self.use_trm else None
@@ -104,7 +113,8 @@ class DTRNBottom(keras.layers.Layer):
             return
         if self.target is None:
             raise ValueError(
-                f"DTRNBottom needs `target` (the target item feature) to attend over {self.sequences}."
+                "DTRNBottom needs `target` (the target item feature) to attend over "
+                f"{self.sequences}."
             )
         target = self.spec[self.target]
         if target.kind != "categorical":
@@ -120,8 +130,10 @@ class DTRNBottom(keras.layers.Layer):
             dim = target.embedding_dim if f.share_with else f.embedding_dim
             if f.share_with not in (None, self.target) or dim != target.embedding_dim:
                 raise ValueError(
-                    f"DTRN behaviour '{name}' (share_with={f.share_with!r}, embedding_dim={dim}) must share "
-                    f"the embedding of target '{self.target}' or match its embedding_dim={target.embedding_dim}."
+                    f"DTRN behaviour '{name}' (share_with={f.share_with!r}, embedding_dim={dim}) "
+                    "must share "
+                    f"the embedding of target '{self.target}' or match its "
+                    f"embedding_dim={target.embedding_dim}."
                 )
 
     @property
@@ -177,13 +189,52 @@ class DTRNBottom(keras.layers.Layer):
             "num_tasks": self.num_tasks,
             "sequences": self.sequences,
             "target": self.target,
-            "tim": self.use_tim,
-            "trm": self.use_trm,
-            "lookup": self.lookup,
-            "num_heads": self.num_heads,
-            "ffn_units": self.ffn_units,
-            "hyper_units": self.hyper_units,
-            "type_dim": self.type_dim,
-            "injection": self.injection,
+            "tim": {**self.tim_options, "task_specific": self.use_tim},
             "trm_units": self.trm_units,
+            "lookup": self.lookup,
         }
+
+
+TIM_OPTIONS = {
+    "num_heads": 2,
+    "ffn_units": None,
+    "hyper_units": 32,
+    "type_dim": None,
+    "injection": "ln",
+}
+
+
+def _tim_options(tim) -> dict:
+    """`tim` (bool or dict) as TIM's arguments plus `task_specific`."""
+    given = dict(tim) if isinstance(tim, dict) else {"task_specific": bool(tim)}
+    unknown = sorted(set(given) - set(TIM_OPTIONS) - {"task_specific"})
+    if unknown:
+        raise ValueError(
+            f"DTRNBottom: unknown tim option(s) {unknown}; it takes: task_specific, "
+            f"{', '.join(TIM_OPTIONS)}."
+        )
+    options = {**TIM_OPTIONS, "task_specific": True, **given}
+    injection = options["injection"]
+    options["injection"] = [injection] if isinstance(injection, str) else list(injection)
+    options["task_specific"] = bool(options["task_specific"])
+    return options
+
+
+def _legacy(tim, trm_units, kwargs):
+    """Configs saved with TIM's arguments and `trm` beside `tim` still load."""
+    moved = {k: kwargs.pop(k) for k in list(kwargs) if k in TIM_OPTIONS}
+    if moved:
+        tim = {**moved, "task_specific": bool(tim)}
+    if not kwargs.pop("trm", True):
+        trm_units = 0
+    return tim, trm_units
+
+
+def _target(spec, sequences) -> str | None:
+    """The feature every sequence shares its embedding with (DTRN's target item)."""
+    shared = sorted({spec[n].share_with for n in sequences if spec[n].share_with})
+    if len(shared) > 1:
+        raise ValueError(
+            f"Sequences {sequences} share with several features {shared}: pass `target=`."
+        )
+    return shared[0] if shared else None

@@ -26,10 +26,16 @@ class FeatureEmbedding(keras.layers.Layer):
             TensorFlow backend; what is exported and served). `False`: inputs are ids from
             `FeatureSpec.encode` (every backend). Defaults to `True`.
 
+    Returns:
+        One tensor `[B, D]` from the dict of feature name -> values `[B]`: every dense and
+        categorical feature's columns, in spec order.
+
     Example:
 
-    >>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("age")]).adapt({"age": np.array([1.0, 3.0])})
-    >>> tfmtl.layers.FeatureEmbedding(spec)({"age": np.array([1.0, 3.0], "float32")}).shape
+    >>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("age")])
+    >>> spec = spec.adapt({"age": np.array([1.0, 3.0])})
+    >>> x = tfmtl.layers.FeatureEmbedding(spec)({"age": np.array([1.0, 3.0], "float32")})
+    >>> tuple(x.shape)
     (2, 1)
     """
 
@@ -123,7 +129,7 @@ class FeatureEmbedding(keras.layers.Layer):
 
 
 def piecewise_linear(x, edges):
-    """`[B]` values -> `[B, len(edges) - 1]` piecewise-linear encoding (Gorishniy et al. 2022, eq 1).
+    """`[B]` values -> `[B, len(edges) - 1]` piecewise-linear encoding (Gorishniy et al., eq 1).
 
     Component t is the fraction of bin t = [edges[t], edges[t+1]) that x has passed: 0 left of
     it, 1 right of it; the first bin extends linearly below, the last above.

@@ -16,15 +16,17 @@ class EntireSpaceProduct(keras.layers.Layer):
     CVR factor is never fitted on clicked samples alone. With more than two inputs it
     returns the product of all of them (a longer funnel).
 
-    Args: none beyond the Keras layer's.
+    Args:
+        name: str. The layer's name, as every Keras layer's (no arguments of its own).
 
-    Input: a list of probabilities `[B]` (or `[B, 1]`), the funnel's steps in order.
-    Returns their product, the shape of the first.
+    Returns:
+        The product of the list of probabilities `[B]` (or `[B, 1]`), the funnel's steps in
+        order: one tensor of the first's shape.
 
     Example:
 
     >>> p = tfmtl.layers.EntireSpaceProduct()([np.array([0.5, 0.1]), np.array([0.2, 0.4])])
-    >>> np.round(np.asarray(p), 3).tolist()
+    >>> np.round(np.asarray(p, "float64"), 3).tolist()
     [0.1, 0.04]
     """
 
@@ -35,7 +37,8 @@ class EntireSpaceProduct(keras.layers.Layer):
             or not isinstance(input_shape[0], (list, tuple))
         ):
             raise ValueError(
-                f"EntireSpaceProduct '{self.name}' takes a list of >= 2 probabilities (pCTR, pCVR, ...). "
+                f"EntireSpaceProduct '{self.name}' takes a list of >= 2 probabilities "
+                "(pCTR, pCVR, ...). "
                 f"Received input shape {input_shape}."
             )
         self.built = True

@@ -1,4 +1,4 @@
-"""FeatureSelect: the columns of some features out of the embedding block (per-task feature subsets)."""
+"""FeatureSelect: some features' columns of the embedding block (per-task feature subsets)."""
 
 from __future__ import annotations
 
@@ -37,10 +37,14 @@ class FeatureSelect(keras.layers.Layer):
         features: `FeatureSpec` or its `to_config()` list (the embedding block's spec).
         names: list of str. Features to keep, in spec order.
 
+    Returns:
+        One tensor `[B, F]` of the kept features' columns of the input `[B, D]`.
+
     Example:
 
     >>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("a"), tfmtl.DenseFeature("b")])
-    >>> tfmtl.layers.FeatureSelect(spec, ["b"])(np.array([[1.0, 2.0]], "float32")).tolist()
+    >>> kept = tfmtl.layers.FeatureSelect(spec, ["b"])(np.array([[1.0, 2.0]], "float32"))
+    >>> np.asarray(kept).tolist()
     [[2.0]]
     """
 
@@ -53,7 +57,8 @@ class FeatureSelect(keras.layers.Layer):
         unknown = [n for n in names if n not in spans]
         if unknown:
             raise ValueError(
-                f"FeatureSelect: feature(s) {unknown} are not in the embedding block. Known: {sorted(spans)}"
+                f"FeatureSelect: feature(s) {unknown} are not in the embedding block. Known: "
+                f"{sorted(spans)}"
             )
         if not names:
             raise ValueError("FeatureSelect needs at least one feature name. Received: names=[]")

@@ -36,7 +36,12 @@ class GKD(keras.layers.Layer):
             Defaults to `"all"`.
         dropout: float. Dropout after MLP_g's layers. Defaults to `0.0`.
 
-    Input: a list of K tensors `[B, d_j]` (widths may differ). Output: `[B]`.
+    Call arguments:
+        hidden: list of K tensors `[B, H]` (widths may differ), every task's `h^j`.
+        training: bool. Dropout on or off.
+
+    Returns:
+        One tensor `[B]`: task k's probability (`"binary"`) or value (`"regression"`).
 
     Example:
 
@@ -62,7 +67,8 @@ class GKD(keras.layers.Layer):
             raise ValueError(f"GKD kind must be one of {KINDS}. Received: kind={kind!r}")
         if stop_gradient not in STOP_GRADIENT:
             raise ValueError(
-                f"GKD stop_gradient must be one of {STOP_GRADIENT}. Received: stop_gradient={stop_gradient!r}"
+                f"GKD stop_gradient must be one of {STOP_GRADIENT}. Received: "
+                f"stop_gradient={stop_gradient!r}"
             )
         if not global_units:
             raise ValueError(
@@ -83,7 +89,8 @@ class GKD(keras.layers.Layer):
         shapes = _check_list(input_shape, None, f"GKD '{self.name}'")
         if not 0 <= self.task_index < len(shapes):
             raise ValueError(
-                f"GKD '{self.name}': task_index={self.task_index} is outside the {len(shapes)} hidden "
+                f"GKD '{self.name}': task_index={self.task_index} is outside the {len(shapes)} "
+                "hidden "
                 "representations it received."
             )
         batch, d1, own = shapes[0][:-1], self.global_units[-1], shapes[self.task_index][-1]

@@ -21,8 +21,11 @@ class HyperNetwork(keras.layers.Layer):
         units: int. Hidden width of every generator.
         output_dim: int. Size of each generated parameter set (reshape it as needed).
 
-    Input `[P, C]` (P conditions, e.g. task ⊕ behaviour-type embeddings); returns
-    `[P, num_generators, output_dim]`.
+    Call arguments:
+        condition: tensor `[P, C]`, P conditions (e.g. task ⊕ behaviour-type embeddings).
+
+    Returns:
+        One tensor `[P, num_generators, output_dim]`.
 
     Example:
 

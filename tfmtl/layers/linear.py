@@ -22,7 +22,7 @@ from keras import ops
 
 
 def dense(x, kernel):
-    """`x @ kernel` for `x` `[B, *lead, d]`: a shared kernel `[d, e]` or per-task kernels `[T, d, e]`.
+    """`x @ kernel` for `x` `[B, *lead, d]`: one shared kernel `[d, e]` or task kernels `[T, d, e]`.
 
     With per-task kernels `x` is `[B, T or 1, L, d]` (a size-1 task axis is repeated) and the
     result `[B, T, L, e]`. The axes between the batch and the last must be static.
@@ -39,7 +39,8 @@ def dense(x, kernel):
 
 
 def batch_matmul(a, b, axis: int = 1):
-    """`a @ b` over equal batch axes: whichever side has size 1 on `axis` is repeated to the other's size."""
+    """`a @ b` over equal batch axes: whichever side has size 1 on `axis` is repeated to the
+    other's size."""
     size = max(a.shape[axis], b.shape[axis])
     return ops.matmul(repeat_to(a, size, axis), repeat_to(b, size, axis))
 

@@ -16,6 +16,13 @@ class MLP(keras.layers.Layer):
         output_activation: bool. Apply the activation after the last layer too.
             Defaults to `True`.
 
+    Call arguments:
+        x: tensor `[B, D]`.
+        training: bool. Dropout on or off.
+
+    Returns:
+        One tensor `[B, units[-1]]` (`[B, D]` when `units` is `[]`).
+
     Example:
 
     >>> x = np.ones((4, 16), "float32")

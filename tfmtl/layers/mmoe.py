@@ -20,7 +20,15 @@ class MMoE(Switcher):
         num_outputs: int. Number of outputs, one per task.
         num_experts: int. Experts shared by all tasks.
         expert_units: list of int. Hidden sizes of every expert's MLP.
-        return_gates: bool. Also return each gate's weights `[B, num_experts]`.
+
+    Call arguments:
+        inputs: tensor `[B, D]`, or a list of `num_outputs` views `[B, D]`.
+        return_gates: bool. Also return each gate's weights `[B, num_experts]`, named by
+            `gate_names`. Defaults to `False`.
+
+    Returns:
+        A list of `num_outputs` tensors `[B, expert_units[-1]]`; with `return_gates=True`,
+        the pair `(outputs, gates)`.
 
     Example:
 
@@ -68,9 +76,24 @@ class OMoE(MMoE):
 
     `y_k = sum_i g(x)_i * f_i(x)`, the same for every k.
 
+    Args:
+        num_outputs: int. Number of outputs, one per task.
+        num_experts: int. Experts shared by all tasks.
+        expert_units: list of int. Hidden sizes of every expert's MLP.
+
+    Call arguments:
+        inputs: tensor `[B, D]`, or a list of `num_outputs` views `[B, D]`.
+        return_gates: bool. Also return the gate weights, named by `gate_names`.
+            Defaults to `False`.
+
+    Returns:
+        A list of `num_outputs` tensors `[B, expert_units[-1]]`; with `return_gates=True`,
+        the pair `(outputs, gates)`, the one gate `[B, num_experts]`.
+
     Example:
 
-    >>> outs = tfmtl.layers.OMoE(num_outputs=2, num_experts=3, expert_units=[8])(np.ones((4, 16), "float32"))
+    >>> omoe = tfmtl.layers.OMoE(num_outputs=2, num_experts=3, expert_units=[8])
+    >>> outs = omoe(np.ones((4, 16), "float32"))
     >>> np.allclose(outs[0], outs[1])
     True
     """
@@ -97,6 +120,16 @@ class MLMMoE(Switcher):
         expert_units: list of int, or list of lists. Hidden sizes of every expert; one
             list applies to every level, a list of lists gives each level its own.
         num_levels: int. Number of expert levels. Defaults to 2.
+
+    Call arguments:
+        inputs: tensor `[B, D]`, or a list of `num_outputs` views `[B, D]`.
+        return_gates: bool. Also return the gate weights, named by `gate_names`.
+            Defaults to `False`.
+
+    Returns:
+        A list of `num_outputs` tensors `[B, H]`, H the last level's expert width; with
+        `return_gates=True`, the pair `(outputs, gates)`, one task gate `[B, num_experts]`
+        per output.
 
     Example:
 

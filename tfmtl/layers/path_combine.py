@@ -9,9 +9,10 @@ import keras
 class PathCombine(keras.layers.Layer):
     """Learnt linear combination of the hidden outputs of every path reaching a tower or node.
 
-    MFH eq 5 feeds `Tower_{New&Skip}` with `Switcher_Skip^{New&Skip}(...) + Switcher_New^{New&Skip}(...)`,
-    where "+" is "a linear combination" (MFH §4.1.3); with N facets a leaf combines the N
-    paths through its (N-1)-partition codes (MFH §4.2):
+    MFH eq 5 feeds `Tower_{New&Skip}` with
+    `Switcher_Skip^{New&Skip}(...) + Switcher_New^{New&Skip}(...)`, where "+" is "a linear
+    combination" (MFH §4.1.3); with N facets a leaf combines the N paths through its
+    (N-1)-partition codes (MFH §4.2):
 
     `h = sum_p alpha_p * h_p`, one trainable scalar `alpha_p` per path.
 
@@ -20,11 +21,16 @@ class PathCombine(keras.layers.Layer):
         initial: str. `"mean"` starts every `alpha_p` at `1 / num_paths`, `"sum"` at 1.
             Defaults to `"mean"`.
 
-    Input: a list of `num_paths` tensors `[B, D]`, all of one width. Returns `[B, D]`.
+    Call arguments:
+        inputs: list of `num_paths` tensors `[B, D]`, all of one width.
+
+    Returns:
+        One tensor `[B, D]`.
 
     Example:
 
-    >>> h = tfmtl.layers.PathCombine(2)([np.ones((3, 4), "float32"), 3 * np.ones((3, 4), "float32")])
+    >>> paths = [np.ones((3, 4), "float32"), 3 * np.ones((3, 4), "float32")]
+    >>> h = tfmtl.layers.PathCombine(2)(paths)
     >>> float(h[0, 0])
     2.0
     """
@@ -53,7 +59,8 @@ class PathCombine(keras.layers.Layer):
         widths = [int(s[-1]) for s in shapes]
         if len(set(widths)) != 1:
             raise ValueError(
-                f"PathCombine '{self.name}' needs paths of one width to add them. Received widths {widths}; "
+                f"PathCombine '{self.name}' needs paths of one width to add them. Received widths "
+                f"{widths}; "
                 "give the switchers feeding it the same output size."
             )
         value = 1.0 / self.num_paths if self.initial == "mean" else 1.0
@@ -62,7 +69,8 @@ class PathCombine(keras.layers.Layer):
         )
 
     def call(self, inputs):
-        # MFH eq 5's "+": sum over paths of alpha_p * h_p (a plain sum: einsum's gradient is slow on CPU)
+        # MFH eq 5's "+": sum over paths of alpha_p * h_p (a plain sum: einsum's gradient is
+        # slow on CPU)
         out = self.alpha[0] * inputs[0]
         for p in range(1, self.num_paths):
             out = out + self.alpha[p] * inputs[p]

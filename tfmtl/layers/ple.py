@@ -21,10 +21,6 @@ class CGC(Switcher):
     shared gate over ALL experts of the level (PLE eq 6's shared module), as PLE's lower
     levels do.
 
-    Input: a tensor, or a list of views: `num_outputs` task views, optionally followed by
-    a shared view. Task k's experts and gate read view k; the shared experts and the
-    shared gate read the shared view (the mean of the task views when none is given).
-
     Args:
         num_outputs: int. Number of tasks.
         num_task_experts: int. Experts per task (m_k, the same for every task).
@@ -32,9 +28,22 @@ class CGC(Switcher):
         expert_units: list of int. Hidden sizes of every expert.
         shared_output: bool. Append the shared gate's output. Defaults to `False`.
 
+    Call arguments:
+        inputs: tensor `[B, D]`, or a list of `num_outputs` task views `[B, D]`, optionally
+            followed by a shared view. Task k's experts and gate read view k; the shared
+            experts and gate read the shared view (the mean of the task views when absent).
+        return_gates: bool. Also return the gate weights, named by `gate_names`: task k's
+            `[B, num_task_experts + num_shared_experts]`. Defaults to `False`.
+
+    Returns:
+        A list of `num_outputs` tensors `[B, expert_units[-1]]` (one more, the shared
+        module's, with `shared_output=True`); with `return_gates=True`, the pair
+        `(outputs, gates)`.
+
     Example:
 
-    >>> cgc = tfmtl.layers.CGC(num_outputs=2, num_task_experts=1, num_shared_experts=1, expert_units=[8])
+    >>> cgc = tfmtl.layers.CGC(
+    ...     num_outputs=2, num_task_experts=1, num_shared_experts=1, expert_units=[8])
     >>> [tuple(o.shape) for o in cgc(np.ones((4, 16), "float32"))]
     [(4, 8), (4, 8)]
     """
@@ -155,6 +164,15 @@ class PLE(Switcher):
         num_shared_experts: int. Shared experts at every level.
         expert_units: list of int, or one list per level.
 
+    Call arguments:
+        inputs: tensor `[B, D]`, or a list of `num_outputs` views `[B, D]`.
+        return_gates: bool. Also return the gate weights, named by `gate_names`.
+            Defaults to `False`.
+
+    Returns:
+        A list of `num_outputs` tensors `[B, H]`, H the last level's expert width; with
+        `return_gates=True`, the pair `(outputs, gates)`, every level's gates.
+
     Example:
 
     >>> ple = tfmtl.layers.PLE(num_outputs=2, num_levels=2, num_task_experts=1,
@@ -195,7 +213,6 @@ class PLE(Switcher):
                 self.num_shared_experts,
                 units,
                 shared_output=j < self.num_levels - 1,
-                return_gates=True,
                 name=f"level_{j}",
             )
             level.build(shape)
@@ -205,7 +222,7 @@ class PLE(Switcher):
     def _run(self, h):
         gates = []
         for level in self.levels:
-            h, level_gates = level(h)
+            h, level_gates = level(h, return_gates=True)
             gates.extend(level_gates)
         return h, gates
 

@@ -20,6 +20,15 @@ class SingleTask(Switcher):
         num_outputs: int. Number of tasks.
         units: list of int. Hidden sizes of each task's bottom.
 
+    Call arguments:
+        inputs: tensor `[B, D]`, or a list of `num_outputs` views `[B, D]`.
+        return_gates: bool. Also return the gate weights, named by `gate_names`.
+            Defaults to `False`.
+
+    Returns:
+        A list of `num_outputs` tensors `[B, units[-1]]`; with `return_gates=True`, the
+        pair `(outputs, [])`.
+
     Example:
 
     >>> outs = tfmtl.layers.SingleTask(num_outputs=2, units=[8])(np.ones((4, 16), "float32"))
@@ -56,6 +65,15 @@ class SharedBottom(Switcher):
     Args:
         num_outputs: int. Number of tasks.
         units: list of int. Hidden sizes of the shared bottom.
+
+    Call arguments:
+        inputs: tensor `[B, D]`, or a list of `num_outputs` views `[B, D]`.
+        return_gates: bool. Also return the gate weights, named by `gate_names`.
+            Defaults to `False`.
+
+    Returns:
+        A list of `num_outputs` tensors `[B, units[-1]]`, all equal for a tensor input;
+        with `return_gates=True`, the pair `(outputs, [])`.
 
     Example:
 

@@ -1,4 +1,4 @@
-"""Sluice networks (Ruder et al., AAAI'19): subspaces, α mixing across tasks, β skip-layer mixing."""
+"""Sluice networks (Ruder et al., AAAI'19): subspaces, α mixing across tasks, β layer mixing."""
 
 from __future__ import annotations
 
@@ -39,6 +39,15 @@ class Sluice(Switcher):
 
     β starts at the top layer (β_{t,L} = 1, the others 0), α near the identity.
 
+    Call arguments:
+        inputs: tensor `[B, D]`, or a list of `num_outputs` views `[B, D]`.
+        return_gates: bool. Also return the gate weights, named by `gate_names`.
+            Defaults to `False`.
+
+    Returns:
+        A list of `num_outputs` tensors `[B, units[-1]]` (`[B, sum(units)]` with
+        `"concat"`); with `return_gates=True`, the pair `(outputs, [])`.
+
     Example:
 
     >>> layer = tfmtl.layers.Sluice(num_outputs=2, units=[8, 8], num_subspaces=2)
@@ -65,7 +74,8 @@ class Sluice(Switcher):
             )
         if g < 1 or any(u % g for u in units):
             raise ValueError(
-                f"Sluice needs every layer width divisible by num_subspaces. Received: units={units}, "
+                "Sluice needs every layer width divisible by num_subspaces. Received: "
+                f"units={units}, "
                 f"num_subspaces={num_subspaces}"
             )
         if combine not in COMBINES:
@@ -74,7 +84,8 @@ class Sluice(Switcher):
             )
         if combine == "sum" and len(set(units)) > 1:
             raise ValueError(
-                f"Sluice combine='sum' adds the layers, so they need one width. Received: units={units}; "
+                "Sluice combine='sum' adds the layers, so they need one width. Received: "
+                f"units={units}; "
                 "use equal widths or combine='concat'."
             )
         if not 0.0 <= float(self_weight) <= 1.0:

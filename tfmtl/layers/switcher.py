@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 
 
+@keras.saving.register_keras_serializable(package="tfmtl")
 class Switcher(keras.layers.Layer):
     """Base class of every switcher: Shared-Bottom, OMoE, MMoE, CGC, PLE, AdaTT, ...
 
@@ -19,34 +22,54 @@ class Switcher(keras.layers.Layer):
     class applies it per view when given a list (output k of `forward(view_k)`). Switchers
     with a cheaper native list path (CGC, PLE) override `forward_views`.
 
-    With `return_gates=True` a gated switcher returns `(outputs, gates)`, where `gates`
-    is a list of `[B, num_experts]` gate weights named by `gate_names`, for the expert
-    utilisation analysis (PLE Fig. 8).
-
     Args:
         num_outputs: int. Number of output tensors (tasks, or branches of a tree node).
-        return_gates: bool. Also return the gate weights. Defaults to `False`.
+
+    Call arguments:
+        inputs: tensor `[B, D]`, or a list of `num_outputs` views `[B, D]`.
+        return_gates: bool. Also return the gate weights, a list of `[B, E]` tensors named by
+            `gate_names` (the expert-utilisation analysis, PLE Fig. 8). Defaults to `False`.
+
+    Returns:
+        A list of `num_outputs` tensors `[B, H]`; with `return_gates=True`, the pair
+        `(outputs, gates)` (`gates` is empty for a switcher without gates).
+
+    Example:
+
+    >>> mmoe = tfmtl.layers.MMoE(num_outputs=2, num_experts=2, expert_units=[4])
+    >>> isinstance(mmoe, tfmtl.layers.Switcher), mmoe.gate_names
+    (True, ['task_0', 'task_1'])
     """
 
-    def __init__(self, num_outputs: int, return_gates: bool = False, **kwargs):
+    def __init__(self, num_outputs: int, **kwargs):
+        if "return_gates" in kwargs:
+            # Configs saved before the gates became a call argument still load.
+            kwargs.pop("return_gates")
+            warnings.warn(
+                f"{type(self).__name__}(return_gates=...) is ignored: pass `return_gates=True` "
+                "when calling the switcher, or read a model's gates with tfmtl.models.gate_model.",
+                stacklevel=2,
+            )
         super().__init__(**kwargs)
         if int(num_outputs) < 1:
             raise ValueError(
                 f"{type(self).__name__} needs num_outputs >= 1. Received: num_outputs={num_outputs}"
             )
-        self.num_outputs, self.return_gates = int(num_outputs), bool(return_gates)
+        self.num_outputs = int(num_outputs)
 
     # -- the two forward paths -------------------------------------------------------
     def forward(self, x):
         raise NotImplementedError
 
     def forward_views(self, views):
-        outputs, gates = [], []
+        outputs, per_view = [], []
         for k, view in enumerate(views):
             outs_k, gates_k = self.forward(view)
             outputs.append(outs_k[k])
-            gates.extend(gates_k)
-        return outputs, gates
+            per_view.append(gates_k)
+        # Gate i as output i computed it: from view i (the last view for gates past it).
+        count = len(per_view[0]) if per_view else 0
+        return outputs, [per_view[min(i, len(views) - 1)][i] for i in range(count)]
 
     @property
     def gate_names(self) -> list[str]:
@@ -92,16 +115,12 @@ class Switcher(keras.layers.Layer):
         """Create weights for inputs of `input_shape` = `[B, D]`."""
         raise NotImplementedError
 
-    def call(self, inputs):
+    def call(self, inputs, return_gates: bool = False):
         if isinstance(inputs, (list, tuple)):
             outputs, gates = self.forward_views(list(inputs))
         else:
             outputs, gates = self.forward(inputs)
-        return (outputs, gates) if self.return_gates else outputs
+        return (outputs, gates) if return_gates else outputs
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "num_outputs": self.num_outputs,
-            "return_gates": self.return_gates,
-        }
+        return {**super().get_config(), "num_outputs": self.num_outputs}

@@ -11,6 +11,7 @@ from tfmtl.layers.hypernetwork import HyperNetwork
 from tfmtl.layers.linear import batch_matmul, dense
 
 INJECTIONS = ("ln", "qkv", "ffn1", "ffn2")
+EPSILON = 1e-5
 _NEG = -1e9
 
 
@@ -49,12 +50,14 @@ class TIM(keras.layers.Layer):
         type_dim: int or None. Size of the task and behaviour type embeddings. Defaults to d.
         injection: str or list of str from `("ln", "qkv", "ffn1", "ffn2")`. Where the
             hypernetwork's parameters go. Defaults to `"ln"` (DTRN's CLN).
-        epsilon: float. LayerNorm variance epsilon. Defaults to 1e-5.
 
-    Call: `tim(target, sequences, masks)` with `target` `[B, d]` (the target item's
-    embedding), `sequences` a list of M `[B, L_b, d]` embedded behaviour sequences and
-    `masks` a list of M `[B, L_b]` (1 = item, 0 = padding). Returns `[B, T, M * d]`: row t is
-    `interest_t`.
+    Call arguments:
+        target: tensor `[B, D]`. The target item's embedding.
+        sequences: list of M tensors `[B, L, D]`. The embedded behaviour sequences.
+        masks: list of M tensors `[B, L]`. 1 = item, 0 = padding.
+
+    Returns:
+        One tensor `[B, T, M * D]`: row t is `interest_t`.
 
     Example:
 
@@ -77,9 +80,10 @@ class TIM(keras.layers.Layer):
         hyper_units: int = 32,
         type_dim: int | None = None,
         injection="ln",
-        epsilon: float = 1e-5,
         **kwargs,
     ):
+        # LayerNorm's variance epsilon; configs that recorded another one keep it.
+        epsilon = float(kwargs.pop("epsilon", EPSILON))
         super().__init__(**kwargs)
         for arg, value in (
             ("num_tasks", num_tasks),
@@ -93,7 +97,8 @@ class TIM(keras.layers.Layer):
         unknown = [i for i in injection if i not in INJECTIONS]
         if not injection or unknown or len(set(injection)) != len(injection):
             raise ValueError(
-                f"TIM `injection` must be distinct names from {INJECTIONS}. Received: `injection={injection}`"
+                f"TIM `injection` must be distinct names from {INJECTIONS}. Received: "
+                f"`injection={injection}`"
             )
         self.num_tasks, self.num_behaviours = int(num_tasks), int(num_behaviours)
         self.num_heads, self.hyper_units = int(num_heads), int(hyper_units)
@@ -113,7 +118,8 @@ class TIM(keras.layers.Layer):
             widths = [int(s[-1]) for s in sequences_shape]
             if any(w != d for w in widths):
                 raise ValueError(
-                    f"TIM '{self.name}': every behaviour sequence must be embedded like the target item "
+                    f"TIM '{self.name}': every behaviour sequence must be embedded like the "
+                    "target item "
                     f"(d={d}). Received sequence widths {widths}."
                 )
         if d % self.num_heads:
@@ -146,7 +152,8 @@ class TIM(keras.layers.Layer):
             )
             w["b2"] = self.add_weight(name=f"{block}_ffn_b2", shape=(d,), initializer="zeros")
             self.blocks.append(w)
-        # LayerNorm positions l = 0..3 of eq 7: encoder attention, encoder FFN, decoder attention, decoder FFN.
+        # LayerNorm positions l = 0..3 of eq 7: encoder attention, encoder FFN, decoder attention,
+        # decoder FFN.
         self.ln_gamma = self.add_weight(name="ln_gamma", shape=(4, d), initializer="ones")
         self.ln_beta = self.add_weight(name="ln_beta", shape=(4, d), initializer="zeros")
         sizes = {"ln": (4, d), "qkv": (6, d * d), "ffn1": (2, d * f + f), "ffn2": (2, f * d + d)}
@@ -163,7 +170,8 @@ class TIM(keras.layers.Layer):
 
     # -- the hypernetwork's view ---------------------------------------------------------
     def conditions(self):
-        """Every (task, behaviour) condition `T_t ⊕ BS_b`: `[T * M, 2 * type_dim]`, pair t * M + b."""
+        """Every (task, behaviour) condition `T_t ⊕ BS_b`: `[T * M, 2 * type_dim]`, pair
+        t * M + b."""
         t, m = self.num_tasks, self.num_behaviours
         tasks = ops.repeat(self.task_embedding, m, axis=0)
         behaviours = ops.tile(self.behaviour_embedding, (t, 1))
@@ -243,7 +251,8 @@ class TIM(keras.layers.Layer):
         return dense(ops.relu(dense(x, w1) + b1), w2) + b2
 
     def _norm(self, x, pos, p):
-        """DTRN eq 6: `γ_{t,b} · γ · (X - μ) / δ + β_{t,b} + β` (plain LayerNorm when not injected)."""
+        """DTRN eq 6: `γ_{t,b} · γ · (X - μ) / δ + β_{t,b} + β` (plain LayerNorm when not
+        injected)."""
         mean = ops.mean(x, axis=-1, keepdims=True)
         var = ops.mean(ops.square(x - mean), axis=-1, keepdims=True)
         x = (x - mean) / ops.sqrt(var + self.epsilon)
@@ -271,5 +280,5 @@ class TIM(keras.layers.Layer):
             "hyper_units": self.hyper_units,
             "type_dim": self.type_dim,
             "injection": self.injection,
-            "epsilon": self.epsilon,
+            **({} if self.epsilon == EPSILON else {"epsilon": self.epsilon}),
         }

@@ -19,7 +19,12 @@ class Tower(keras.layers.Layer):
         kind: str. `"binary"` (outputs a probability) or `"regression"` (a value).
         dropout: float. Dropout after each hidden layer. Defaults to `0.0`.
 
-    Returns `[B]`: one float32 score per row, whatever the dtype policy.
+    Call arguments:
+        x: tensor `[B, D]`.
+        training: bool. Dropout on or off.
+
+    Returns:
+        One tensor `[B]`: one float32 score per row, whatever the dtype policy.
 
     Example:
 

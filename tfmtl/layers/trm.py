@@ -20,9 +20,12 @@ class TRM(keras.layers.Layer):
         num_tasks: int. T, one refinement network per task.
         units: int. Hidden width of every refinement network. Defaults to 64.
 
-    Input: one tensor `[B, D]` (a task-shared raw representation, refined T ways) or a list
-    of T tensors `[B, D]` (`raw_i` per task, e.g. with TIM's task-specific interests).
-    Returns a list of T tensors `[B, D]`: the task-specific bottom representations.
+    Call arguments:
+        raw: tensor `[B, D]` (a task-shared raw representation, refined T ways) or a list
+            of T tensors `[B, D]` (`raw_i` per task, e.g. with TIM's task-specific interests).
+
+    Returns:
+        A list of T tensors `[B, D]`: the task-specific bottom representations.
 
     Example:
 
@@ -55,7 +58,8 @@ class TRM(keras.layers.Layer):
             widths = [int(s[-1]) for s in input_shape]
             if len(set(widths)) != 1:
                 raise ValueError(
-                    f"TRM '{self.name}' needs representations of one width. Received widths {widths}."
+                    f"TRM '{self.name}' needs representations of one width. Received widths "
+                    f"{widths}."
                 )
             return widths[0]
         return int(input_shape[-1])

@@ -26,11 +26,13 @@ _EXPORTS = {
     "build_aitm": "sequential",
     "build_esmm": "sequential",
     "build_dtrn": "dtrn",
-    "build_flat_facets": "tree",
+    "build_flat_facets": "flat_facets",
     "build_hmtl": "tree",
     "build_mfh": "tree",
-    "hmtl_plan": "tree",
-    "mfh_plan": "tree",
+    "hmtl_plan": "tree_plan",
+    "mfh_plan": "tree_plan",
+    "DTRN_VARIANTS": "dtrn",
+    "dtype_policy": "precision",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -5,137 +5,89 @@ from __future__ import annotations
 from tfmtl.features import FeatureSpec
 from tfmtl.layers.dtrn import DTRNBottom
 from tfmtl.layers.switcher import Switcher
-from tfmtl.layers.towers import Tower
 from tfmtl.models.multitask_model import MultiTaskModel
+from tfmtl.models.stages import check_switcher, switch, towers
 from tfmtl.tasks import check_tasks
+
+# The paper's ablation (DTRN Table 5): variant -> (task-specific TIM, TRM).
+DTRN_VARIANTS = {
+    "dtrn": (True, True),
+    "tim": (True, False),
+    "trm": (False, True),
+    "plain": (False, False),
+}
 
 
 def build_dtrn(
     spec: FeatureSpec,
     tasks,
-    switcher,
-    tim: bool = True,
-    trm: bool = True,
-    sequences=None,
-    target: str | None = None,
-    num_heads: int = 2,
-    ffn_units: int | None = None,
-    hyper_units: int = 32,
-    type_dim: int | None = None,
-    injection="ln",
-    trm_units: int = 64,
+    switcher: Switcher | str,
+    bottom: str | DTRNBottom = "dtrn",
     lookup: bool = True,
     tower_dropout: float = 0.0,
     name: str | None = None,
-    metadata: dict | None = None,
-    **switcher_hparams,
 ) -> MultiTaskModel:
     """Build DTRN (CIKM'23 eq 10): `[o_1..o_T] = MTL_model(r_1, ..., r_T)` around any switcher.
 
     `DTRNBottom` gives the task-specific bottoms `r_i` (TIM + TRM); they enter the switcher
-    as its list of views (output k reads view k), and task k's `Tower` reads output k. With
-    `tim=False, trm=False` it is the plain backbone over the same inputs (a task-shared
-    interest concatenated to the sparse embeddings), the baseline of the paper's ablation.
+    as its list of views (output k reads view k), and task k's `Tower` reads output k. The
+    `"plain"` bottom is the backbone over the same inputs (a task-shared interest
+    concatenated to the sparse embeddings), the baseline of the paper's ablation.
 
     Inputs: one per raw feature; a behaviour sequence is a `[None, max_len]` tensor of item
     ids, oldest first, right-padded with the feature's `padding` value (positions holding
     `padding` are masked out, so no separate length input is needed).
 
     Args:
-        spec: an adapted `FeatureSpec` with one or more `SequenceFeature`s.
+        spec: `FeatureSpec`. Adapted, with one or more `SequenceFeature`s.
         tasks: list of `Task`.
-        switcher: a `Switcher` with `num_outputs == len(tasks)`, or a zoo name ("mmoe",
-            "ple", "shared_bottom", ...) built with `switcher_hparams`.
-        tim, trm: bool. Use TIM's task-specific interests / TRM's refinement (see DTRNBottom).
-        sequences: list of str. Behaviour sequences; defaults to every sequence feature.
-        target: str. Target item feature; defaults to the feature the sequences share with.
-        num_heads, ffn_units, hyper_units, type_dim, injection: TIM's (see `TIM`).
-        trm_units: int. TRM hidden width.
+        switcher: `Switcher` with one output per task, or a zoo name ("mmoe", "ple", ...)
+            made with its default hyper-parameters.
+        bottom: str or `DTRNBottom`. A variant of the ablation in `DTRN_VARIANTS` ("dtrn",
+            "tim", "trm", "plain") over every sequence of `spec` with TIM's and TRM's
+            defaults, or a `DTRNBottom` built with your own. Defaults to `"dtrn"`.
         lookup: bool. Raw values looked up in the model (exportable) or pre-encoded ids.
-        tower_dropout: float. Dropout in every tower.
+            Defaults to `True`.
+        tower_dropout: float. Dropout in every tower. Defaults to `0.0`.
+        name: str. The model's name. Defaults to `"dtrn_<backbone>"`.
+
+    Returns:
+        A `MultiTaskModel` with one head `[B]` per task; `metadata["dtrn"]` records the bottom.
 
     Example:
 
-    >>> model = build_dtrn(data.spec, data.tasks, "mmoe", num_experts=4, expert_units=[32])
-    >>> sorted(model.output_names)
-    ['ctr', 'rating']
+    >>> F = tfmtl.features
+    >>> spec = tfmtl.FeatureSpec([
+    ...     F.CategoricalFeature("item_id", embedding_dim=4, dtype="int64"),
+    ...     F.SequenceFeature("liked", max_len=3, share_with="item_id", dtype="int64")])
+    >>> spec = spec.adapt({"item_id": np.arange(1, 7), "liked": np.arange(18).reshape(6, 3)})
+    >>> tasks = [tfmtl.Task("ctr"), tfmtl.Task("rating", kind="regression")]
+    >>> model = build_dtrn(spec, tasks, "mmoe", bottom="tim")
+    >>> model.name, model.metadata["variant"], sorted(model.output)
+    ('dtrn_mmoe', 'tim', ['ctr', 'rating'])
     """
-    from tfmtl.models.zoo import default_hparams, make_switcher
-
     tasks = check_tasks(tasks)
-    backbone = switcher if isinstance(switcher, str) else type(switcher).__name__
+    backbone = switcher if isinstance(switcher, str) else switcher.name
     if isinstance(switcher, str):
-        hparams = {**default_hparams(switcher), **switcher_hparams}
-        switcher = make_switcher(switcher, len(tasks), **switcher_hparams)
-    else:
-        if switcher_hparams:
-            raise ValueError(
-                f"Switcher hyper-parameters {sorted(switcher_hparams)} are only taken with a zoo name; "
-                f"got a built {type(switcher).__name__}."
-            )
-        hparams = {}
-    if not isinstance(switcher, Switcher):
-        raise TypeError(
-            f"build_dtrn needs a tfmtl Switcher or a zoo name; got {type(switcher).__name__}."
-        )
-    if switcher.num_outputs != len(tasks):
-        raise ValueError(
-            f"Switcher '{switcher.name}' has num_outputs={switcher.num_outputs} but there are "
-            f"{len(tasks)} tasks {[t.name for t in tasks]}."
-        )
-    sequences = [f.name for f in spec.of_kind("sequence")] if sequences is None else list(sequences)
-    if target is None:
-        shared = sorted({spec[n].share_with for n in sequences if spec[n].share_with})
-        if len(shared) > 1:
-            raise ValueError(
-                f"Sequences {sequences} share with several features {shared}: pass `target=`."
-            )
-        target = shared[0] if shared else None
-    bottom = DTRNBottom(
-        spec,
-        len(tasks),
-        sequences,
-        target,
-        tim=tim,
-        trm=trm,
-        lookup=lookup,
-        num_heads=num_heads,
-        ffn_units=ffn_units,
-        hyper_units=hyper_units,
-        type_dim=type_dim,
-        injection=injection,
-        trm_units=trm_units,
-        name="dtrn_bottom",
-    )
+        from tfmtl.models.zoo import make_switcher
+
+        switcher = make_switcher(switcher, len(tasks))
+    check_switcher(switcher, tasks, "build_dtrn")
+    bottom = _bottom(bottom, spec, len(tasks), lookup)
     inputs = spec.inputs(lookup=lookup)
-    outputs = switcher(bottom(inputs))
-    if switcher.return_gates:
-        outputs = outputs[0]
-    heads = {
-        t.name: Tower(
-            list(t.tower_units), kind=t.kind, dropout=tower_dropout, name=f"tower_{t.name}"
-        )(o)
-        for t, o in zip(tasks, outputs)
-    }
-    variant = {
-        (True, True): "dtrn",
-        (True, False): "tim",
-        (False, True): "trm",
-        (False, False): "plain",
-    }[(tim, trm)]
+    heads = towers(tasks, switch(switcher, bottom(inputs)), tower_dropout)
+    variant = {v: k for k, v in DTRN_VARIANTS.items()}[(bottom.use_tim, bottom.use_trm)]
     metadata = {
         "model": "dtrn",
         "backbone": backbone,
         "variant": variant,
-        "hparams": hparams,
         "dtrn": {
-            "sequences": sequences,
-            "target": target,
-            "tim": tim,
-            "trm": trm,
+            "sequences": bottom.sequences,
+            "target": bottom.target,
+            "tim": bottom.use_tim,
+            "trm": bottom.use_trm,
             "injection": bottom.injection,
         },
-        **(metadata or {}),
     }
     return MultiTaskModel(
         inputs=inputs,
@@ -143,4 +95,23 @@ def build_dtrn(
         tasks=tasks,
         metadata=metadata,
         name=name or f"dtrn_{backbone}",
+    )
+
+
+def _bottom(bottom, spec, num_tasks: int, lookup: bool) -> DTRNBottom:
+    if isinstance(bottom, DTRNBottom):
+        if bottom.num_tasks != num_tasks or bottom.lookup != lookup:
+            raise ValueError(
+                f"build_dtrn: the DTRNBottom has num_tasks={bottom.num_tasks}, "
+                f"lookup={bottom.lookup}; the model needs num_tasks={num_tasks}, lookup={lookup}."
+            )
+        return bottom
+    if bottom not in DTRN_VARIANTS:
+        raise ValueError(
+            f"build_dtrn: unknown bottom={bottom!r}. Choose one of: {', '.join(DTRN_VARIANTS)}, "
+            "or pass a DTRNBottom."
+        )
+    tim, trm = DTRN_VARIANTS[bottom]
+    return DTRNBottom(
+        spec, num_tasks, tim=tim, trm_units=64 if trm else 0, lookup=lookup, name="dtrn_bottom"
     )

@@ -1,7 +1,8 @@
 """The registry's builders for the paper families (`tfmtl.models.registry`).
 
-Each is `build_<family>_family(spec, tasks, return_gates=False, **hparams)` with the family's
-registered hyper-parameters as keywords, a switcher or backbone as a resolved switcher config
+Each is `build_<family>_family(spec, tasks, **hparams)` with every one of the family's
+registered hyper-parameters (the registry fills in their defaults: they are written there
+only), a switcher or backbone as a resolved switcher config
 (`{"family": "mmoe", "num_experts": 8, ...}`), and task-dependent arguments defaulting from
 `tasks` and `spec`. They call the papers' builders, which keep their Python signatures.
 """
@@ -11,212 +12,111 @@ from __future__ import annotations
 from tfmtl.tasks import check_tasks
 
 
-def build_flat_family(spec, tasks, switcher: str = "mmoe", return_gates: bool = False, **hparams):
+def build_flat_family(spec, tasks, switcher: str = "mmoe", **hparams):
     """Features -> switcher `switcher` with `hparams` -> one tower per task (`build_model`)."""
     from tfmtl.models.zoo import build_model
 
-    return build_model(switcher, spec, tasks, return_gates=return_gates, **hparams)
+    return build_model(switcher, spec, tasks, **hparams)
 
 
-def build_hmtl_family(
-    spec,
-    tasks,
-    switcher: dict,
-    facet_order=None,
-    branch_units=(64,),
-    route_facets=None,
-    task_features=None,
-    tower_dropout: float = 0.0,
-    return_gates: bool = False,
-):
+def build_hmtl_family(spec, tasks, switcher: dict, **hp):
     """H-MTL (MFH eq 4): one tree over `facet_order` (default: the tasks' facets, in order)."""
     from tfmtl.models.tree import build_hmtl
 
-    return _tree(
-        build_hmtl,
-        spec,
-        tasks,
-        switcher,
-        facet_order,
-        branch_units,
-        route_facets,
-        task_features,
-        return_gates,
-        tower_dropout=tower_dropout,
-    )
+    return _tree(build_hmtl, spec, tasks, switcher, hp)
 
 
-def build_mfh_family(
-    spec,
-    tasks,
-    switcher: dict,
-    facet_order=None,
-    branch_units=(64,),
-    route_facets=None,
-    task_features=None,
-    tower_dropout: float = 0.0,
-    depth=None,
-    return_gates: bool = False,
-):
+def build_mfh_family(spec, tasks, switcher: dict, depth, **hp):
     """MFH (MFH eq 5): nested trees over every facet ordering, codes expanded up to `depth`."""
     from tfmtl.models.tree import build_mfh
 
-    return _tree(
-        build_mfh,
-        spec,
-        tasks,
-        switcher,
-        facet_order,
-        branch_units,
-        route_facets,
-        task_features,
-        return_gates,
-        tower_dropout=tower_dropout,
-        depth=depth,
-    )
+    return _tree(build_mfh, spec, tasks, switcher, hp, depth=depth)
 
 
-def _tree(
-    builder,
-    spec,
-    tasks,
-    switcher,
-    facet_order,
-    branch_units,
-    route_facets,
-    task_features,
-    return_gates,
-    **extra,
-):
+def _tree(builder, spec, tasks, switcher: dict, hp: dict, **extra):
     """`builder` (build_hmtl or build_mfh) with the facet order from the tasks by default."""
     tasks = check_tasks(tasks)
     name, hparams = _split(switcher)
     model = builder(
         spec,
         tasks,
-        facet_order or _facet_order(tasks),
-        _tree_switcher(name, hparams, return_gates),
-        hparams,
-        branch_units,
-        route_facets,
-        task_features,
+        hp["facet_order"] or _facet_order(tasks),
+        (name, hparams),
+        branch_units=hp["branch_units"],
+        route_facets=hp["route_facets"],
+        task_features=hp["task_features"],
+        tower_dropout=hp["tower_dropout"],
         **extra,
     )
     model.metadata["switcher"] = name
     return model
 
 
-def build_dml_family(
-    spec,
-    tasks,
-    backbone: dict,
-    variant: str = "dml",
-    gkd_units=(80,),
-    gkd_gate_units=(),
-    tower_dropout: float = 0.0,
-    return_gates: bool = False,
-):
+def build_dml_family(spec, tasks, backbone: dict, variant: str, **hp):
     """Any switcher with DML's towers (CTFM eq 5, GKD eq 7), or the `variant` of `DML_VARIANTS`."""
     from tfmtl.models.dml import DML_VARIANTS, build_dml
     from tfmtl.models.flat import build_flat
 
     tasks = check_tasks(tasks)
     name, hparams = _split(backbone)
-    switcher = _layer(backbone, len(tasks), return_gates)
-    metadata = {"model": name, "variant": variant, "hparams": hparams}
+    switcher = _layer(backbone, len(tasks))
     if DML_VARIANTS[variant] is None:
-        return build_flat(
-            spec, tasks, switcher, tower_dropout=tower_dropout, name=name, metadata=metadata
+        model = build_flat(spec, tasks, switcher, tower_dropout=hp["tower_dropout"], name=name)
+    else:
+        gkd = DML_VARIANTS[variant]["gkd"] and {
+            "units": hp["gkd_units"],
+            "gate_units": hp["gkd_gate_units"],
+        }
+        towers = {**DML_VARIANTS[variant], "gkd": gkd}
+        model = build_dml(
+            spec,
+            tasks,
+            switcher,
+            towers,
+            tower_dropout=hp["tower_dropout"],
+            name=f"{name}_{variant}",
         )
-    return build_dml(
-        spec,
-        tasks,
-        switcher,
-        **DML_VARIANTS[variant],
-        tower_dropout=tower_dropout,
-        gkd_units=gkd_units,
-        gkd_gate_units=gkd_gate_units,
-        name=f"{name}_{variant}",
-        metadata=metadata,
-    )
+    model.metadata.update({"model": name, "variant": variant, "hparams": hparams})
+    return model
 
 
-def build_dtrn_family(
-    spec,
-    tasks,
-    backbone: dict,
-    tim: bool = True,
-    trm: bool = True,
-    sequences=None,
-    target=None,
-    num_heads: int = 2,
-    ffn_units=None,
-    hyper_units: int = 32,
-    type_dim=None,
-    injection="ln",
-    trm_units: int = 64,
-    tower_dropout: float = 0.0,
-    return_gates: bool = False,
-):
+def build_dtrn_family(spec, tasks, backbone: dict, **hp):
     """DTRN (CIKM'23 eq 10): `sequences` default to the spec's, `target` to their shared item."""
+    from tfmtl.layers.dtrn import TIM_OPTIONS, DTRNBottom
     from tfmtl.models.dtrn import build_dtrn
 
     tasks = check_tasks(tasks)
     name, hparams = _split(backbone)
-    return build_dtrn(
+    bottom = DTRNBottom(
+        spec,
+        len(tasks),
+        sequences=hp["sequences"],
+        target=hp["target"],
+        tim={"task_specific": hp["tim"], **{k: hp[k] for k in TIM_OPTIONS}},
+        trm_units=hp["trm_units"] if hp["trm"] else 0,
+        name="dtrn_bottom",
+    )
+    model = build_dtrn(
         spec,
         tasks,
-        _layer(backbone, len(tasks), return_gates),
-        tim=tim,
-        trm=trm,
-        sequences=sequences,
-        target=target,
-        num_heads=num_heads,
-        ffn_units=ffn_units,
-        hyper_units=hyper_units,
-        type_dim=type_dim,
-        injection=injection,
-        trm_units=trm_units,
-        tower_dropout=tower_dropout,
+        _layer(backbone, len(tasks)),
+        bottom,
+        tower_dropout=hp["tower_dropout"],
         name=f"dtrn_{name}",
-        metadata={"backbone": name, "hparams": hparams},
     )
+    model.metadata.update({"backbone": name, "hparams": hparams})
+    return model
 
 
-def build_esmm_family(
-    spec,
-    tasks,
-    switcher: dict | None = None,
-    ctr_loss_weight: float = 1.0,
-    cvr_loss_weight: float = 0.0,
-    ctcvr_loss_weight: float = 1.0,
-    tower_dropout: float = 0.0,
-    return_gates: bool = False,
-):
+def build_esmm_family(spec, tasks, switcher: dict | None, **hp):
     """ESMM (SIGIR'18 eq 2-3) on tasks `[ctr, cvr, ctcvr]`; a switcher, if any, feeds the towers."""
     from tfmtl.models.sequential import build_esmm
 
-    return build_esmm(
-        spec,
-        tasks,
-        switcher=_layer(switcher, 2, return_gates),
-        ctr_loss_weight=ctr_loss_weight,
-        cvr_loss_weight=cvr_loss_weight,
-        ctcvr_loss_weight=ctcvr_loss_weight,
-        tower_dropout=tower_dropout,
-    )
+    weights = [hp[f"{task}_loss_weight"] for task in ("ctr", "cvr", "ctcvr")]
+    return build_esmm(spec, tasks, _layer(switcher, 2), weights, tower_dropout=hp["tower_dropout"])
 
 
-def build_aitm_family(
-    spec,
-    tasks,
-    switcher: dict | None = None,
-    steps=None,
-    bottom_units=(128, 64, 32),
-    calibrator_weight: float = 0.6,
-    tower_dropout: float = 0.0,
-    return_gates: bool = False,
-):
+def build_aitm_family(spec, tasks, switcher: dict | None, steps, **hp):
     """AITM (KDD'21 eq 2-7) over the funnel `steps` (task names, earliest first).
 
     `steps` default to the tasks trained over every impression (no `sample_space`), in
@@ -228,10 +128,9 @@ def build_aitm_family(
     return build_aitm(
         spec,
         funnel,
-        switcher=_layer(switcher, len(funnel), return_gates),
-        bottom_units=bottom_units,
-        calibrator_weight=calibrator_weight,
-        tower_dropout=tower_dropout,
+        _layer(switcher, len(funnel)) or hp["bottom_units"],
+        calibrator_weight=hp["calibrator_weight"],
+        tower_dropout=hp["tower_dropout"],
     )
 
 
@@ -240,22 +139,13 @@ def _split(config: dict) -> tuple[str, dict]:
     return hparams.pop("family"), hparams
 
 
-def _layer(config: dict | None, num_outputs: int, return_gates: bool):
+def _layer(config: dict | None, num_outputs: int):
     if config is None:
         return None
     from tfmtl.models.zoo import make_switcher
 
     name, hparams = _split(config)
-    return make_switcher(name, num_outputs, return_gates=return_gates, **hparams)
-
-
-def _tree_switcher(name: str, hparams: dict, return_gates: bool):
-    """The tree builders' switcher argument: the zoo name, or a maker when the gates are wanted."""
-    if not return_gates:
-        return name
-    from tfmtl.models.zoo import make_switcher
-
-    return lambda node, num_outputs: make_switcher(name, num_outputs, return_gates=True, **hparams)
+    return make_switcher(name, num_outputs, **hparams)
 
 
 def _facet_order(tasks) -> list:

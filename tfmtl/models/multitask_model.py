@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import keras
 
+import tfmtl.losses  # noqa: F401  (registers MaskedLoss, named in a compiled model's .keras file)
 from tfmtl.features import FeatureSpec
+from tfmtl.models.precision import dtype_policy
 from tfmtl.tasks import Task, check_tasks
 
 
@@ -47,7 +49,8 @@ class MultiTaskModel(keras.Model):
         raise ValueError(f"Model '{self.name}' has no FeatureEmbedding layer, so no feature spec.")
 
     def set_balancer(self, balancer) -> None:
-        """Train with `balancer` (a `tfmtl.balancing.LossBalancer`, or None for the compiled losses' sum).
+        """Train with `balancer` (a `tfmtl.balancing.LossBalancer`, or None for the compiled
+        losses' sum).
 
         Set before the optimizer is built (`tfmtl.training.compile_multitask` does): the
         balancer's variables train with the model's.
@@ -92,8 +95,6 @@ class MultiTaskModel(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from tfmtl.training import dtype_policy
-
         config = dict(config)
         balancer = config.pop("balancer", None)
         policy = (

@@ -8,7 +8,7 @@ model config: `{"family": "mfh", "switcher": "ple"}`, `{"family": "dml", "backbo
 {"family": "mmoe", "num_experts": 4}}`. `resolve` checks a config and fills in every default
 without importing Keras (builders load on first `build`); `build` makes the model.
 
-A new family is one file, its builder `build_x(spec, tasks, return_gates=False, **hparams)`
+A new family is one file, its builder `build_x(spec, tasks, **hparams)`
 (the switcher key arrives as a resolved switcher config), and one `register_family` call.
 
 Example:
@@ -75,7 +75,7 @@ def register_family(
     switcher: str | None = None,
     choices: dict | None = None,
 ) -> None:
-    """Family `name`, built by `build(spec, tasks, return_gates=False, **hparams)`.
+    """Family `name`, built by `build(spec, tasks, **hparams)`.
 
     `build` is the builder or its "module:function" path, imported on the first `build`.
 
@@ -163,7 +163,7 @@ def resolve(config, key: str = "model") -> dict:
     return resolved
 
 
-def build(config, spec, tasks, return_gates: bool = False):
+def build(config, spec, tasks):
     """The `MultiTaskModel` that `config` describes, on an adapted `spec` and its `tasks`.
 
     Its `metadata` adds `family` (the macro structure: "flat" for a switcher, else the family)
@@ -174,7 +174,7 @@ def build(config, spec, tasks, return_gates: bool = False):
     name = hparams.pop("family")
     if name in _SWITCHERS:
         name, hparams = FLAT, {"switcher": name, **hparams}
-    model = _load(_FAMILIES[name].build)(spec, tasks, return_gates=return_gates, **hparams)
+    model = _load(_FAMILIES[name].build)(spec, tasks, **hparams)
     model.metadata.update({"family": name, "model_config": resolved})
     return model
 

@@ -2,10 +2,12 @@
 
 Example:
 
->>> data = tfmtl.data.load_dataset("funnel", rows=20_000)
+>>> data = tfmtl.data.load_dataset("funnel", rows=2_000)
 >>> ctr, cvr, ctcvr = data.tasks
 >>> esmm = build_esmm(data.spec, [ctr, cvr, ctcvr])          # pCTCVR = pCTR × pCVR
->>> aitm = build_aitm(data.spec, [ctr, ctcvr])               # click -> purchase, entire space
+>>> aitm = build_aitm(data.spec, [ctr, ctcvr], bottoms=[8])  # click -> purchase, entire space
+>>> sorted(esmm.output), sorted(aitm.output)
+(['ctcvr', 'ctr', 'cvr'], ['ctcvr', 'ctr'])
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import dataclasses
 
 from tfmtl.features import FeatureSpec
 from tfmtl.layers.aitm import AITM, BehaviourCalibration
-from tfmtl.layers.embedding import FeatureEmbedding
 from tfmtl.layers.esmm import EntireSpaceProduct
 from tfmtl.layers.shared_bottom import SingleTask
 from tfmtl.layers.switcher import Switcher
 from tfmtl.layers.towers import Tower
 from tfmtl.models.multitask_model import MultiTaskModel
+from tfmtl.models.stages import check_switcher, embed, switch
 from tfmtl.tasks import check_tasks
 
 
@@ -27,9 +29,7 @@ def build_esmm(
     spec: FeatureSpec,
     tasks,
     switcher: Switcher | None = None,
-    cvr_loss_weight: float = 0.0,
-    ctcvr_loss_weight: float = 1.0,
-    ctr_loss_weight: float = 1.0,
+    loss_weights=(1.0, 0.0, 1.0),
     lookup: bool = True,
     tower_dropout: float = 0.0,
     name: str = "esmm",
@@ -38,38 +38,43 @@ def build_esmm(
 
     `L = sum_i CE(y_i, pCTR_i) + sum_i CE(y_i & z_i, pCTCVR_i)` over ALL impressions (ESMM
     eq 3): the CVR tower learns only through the product, so it is fitted on the entire
-    space rather than on clicked samples (sample selection bias) — `cvr_loss_weight=0`.
+    space rather than on clicked samples (sample selection bias): `loss_weights=(1, 0, 1)`.
     The CVR head is still an output (the model's CVR prediction), scored on its task's
-    sample space. `cvr_loss_weight=1, ctcvr_loss_weight=0` gives the naive baseline: the
-    same network with the CVR head trained on clicked samples only (sharing the embeddings
-    with the CTR task); adding `ctr_loss_weight=0` leaves a CVR-only model trained on clicks
-    (ESMM's BASE).
+    sample space. `loss_weights=(1, 1, 0)` gives the naive baseline: the same network with
+    the CVR head trained on clicked samples only (sharing the embeddings with the CTR
+    task); `(0, 1, 0)` leaves a CVR-only model trained on clicks (ESMM's BASE).
 
     Args:
         spec: an adapted `FeatureSpec`.
         tasks: `[ctr, cvr, ctcvr]` Tasks, in this order. ctr and ctcvr must cover the entire
             space (no `sample_space`); cvr's sample space is normally `"click == 1"`.
-        switcher: optional `Switcher` with 2 outputs between the embedding and the two
+        switcher: `Switcher`. Optional, with 2 outputs, between the embedding and the two
             towers (e.g. `make_switcher("mmoe", 2)`); without one both towers read the
             shared embedding, as in the paper.
-        cvr_loss_weight, ctcvr_loss_weight, ctr_loss_weight: float. Replace the tasks'
-            loss weights.
+        loss_weights: 3 floats. The ctr, cvr and ctcvr loss weights, replacing the tasks'.
+            Defaults to `(1.0, 0.0, 1.0)`, ESMM's.
+        lookup: bool. Raw values looked up in the model. Defaults to `True`.
+        tower_dropout: float. Dropout in both towers. Defaults to `0.0`.
+        name: str. The model's name. Defaults to `"esmm"`.
 
-    Returns a `MultiTaskModel` with heads `{ctr, cvr, ctcvr}` named after the tasks.
+    Returns:
+        A `MultiTaskModel` with heads `{ctr, cvr, ctcvr}` `[B]`, named after the tasks.
     """
     tasks = check_tasks(tasks)
     if len(tasks) != 3:
         raise ValueError(
-            f"build_esmm needs tasks [ctr, cvr, ctcvr]. Received {len(tasks)}: {[t.name for t in tasks]}"
+            f"build_esmm needs tasks [ctr, cvr, ctcvr]. "
+            f"Received {len(tasks)}: {[t.name for t in tasks]}"
         )
-    ctr, cvr, ctcvr = tasks
-    _check_entire_space("build_esmm", [ctr, ctcvr])
+    _check_entire_space("build_esmm", [tasks[0], tasks[2]])
     _check_binary("build_esmm", tasks)
-    ctr = dataclasses.replace(ctr, loss_weight=float(ctr_loss_weight))
-    cvr = dataclasses.replace(cvr, loss_weight=float(cvr_loss_weight))
-    ctcvr = dataclasses.replace(ctcvr, loss_weight=float(ctcvr_loss_weight))
-    inputs = spec.inputs(lookup=lookup)
-    x = FeatureEmbedding(spec, lookup=lookup, name="features")(inputs)
+    weights = [float(w) for w in loss_weights]
+    if len(weights) != 3:
+        raise ValueError(
+            f"build_esmm needs 3 loss_weights (ctr, cvr, ctcvr). Received: {list(loss_weights)}"
+        )
+    ctr, cvr, ctcvr = (dataclasses.replace(t, loss_weight=w) for t, w in zip(tasks, weights))
+    inputs, x = embed(spec, lookup)
     views = _views(switcher, x, 2, "build_esmm")
     p_ctr = Tower(list(ctr.tower_units), dropout=tower_dropout, name=f"tower_{ctr.name}")(views[0])
     p_cvr = Tower(list(cvr.tower_units), dropout=tower_dropout, name=f"tower_{cvr.name}")(views[1])
@@ -77,12 +82,9 @@ def build_esmm(
     metadata = {
         "model": "esmm",
         "family": "esmm",
-        "entire_space_task": ctcvr.name,  # pCTCVR = pCTR x pCVR: the default fusion ranks by it alone
-        "hparams": {
-            "ctr_loss_weight": float(ctr_loss_weight),
-            "cvr_loss_weight": float(cvr_loss_weight),
-            "ctcvr_loss_weight": float(ctcvr_loss_weight),
-        },
+        # pCTCVR = pCTR x pCVR: the default fusion ranks by it alone
+        "entire_space_task": ctcvr.name,
+        "hparams": {"loss_weights": weights},
     }
     return MultiTaskModel(
         inputs=inputs,
@@ -96,8 +98,7 @@ def build_esmm(
 def build_aitm(
     spec: FeatureSpec,
     tasks,
-    switcher: Switcher | None = None,
-    bottom_units=(128, 64, 32),
+    bottoms: Switcher | list = (128, 64, 32),
     calibrator_weight: float = 0.6,
     lookup: bool = True,
     tower_dropout: float = 0.0,
@@ -106,7 +107,7 @@ def build_aitm(
     """AITM (Xi et al., KDD'21): funnel steps in order, each attending to the step before.
 
     Every task t gets its own bottom `q_t` (by default one `SingleTask` bank of
-    `bottom_units`), the `AITM` layer transfers information from step t-1 to step t
+    `bottoms` units), the `AITM` layer transfers information from step t-1 to step t
     (eq 2-5), each `Tower` predicts `ŷ_t` from `z_t`, and `BehaviourCalibration` adds
     `α · sum_t max(ŷ_t - ŷ_{t-1}, 0)` to the loss (eq 7). Train every step over the
     entire space (click, then purchase-on-impression), as the paper does.
@@ -114,22 +115,26 @@ def build_aitm(
     Args:
         spec: an adapted `FeatureSpec`.
         tasks: the funnel's Tasks, earliest first (>= 2), all binary.
-        switcher: optional `Switcher` with `len(tasks)` outputs of one width, replacing
-            the default per-task bottoms.
-        bottom_units: hidden sizes of the default per-task bottoms.
-        calibrator_weight: float. α of the calibrator loss. Defaults to 0.6.
+        bottoms: `Switcher` or list of int. A switcher with `len(tasks)` outputs of one
+            width, or the hidden sizes of the per-task `SingleTask` bottoms. Defaults to
+            `(128, 64, 32)`.
+        calibrator_weight: float. α of the calibrator loss. Defaults to `0.6`.
+        lookup: bool. Raw values looked up in the model. Defaults to `True`.
+        tower_dropout: float. Dropout in every tower. Defaults to `0.0`.
+        name: str. The model's name. Defaults to `"aitm"`.
 
-    Returns a `MultiTaskModel` with one head per task.
+    Returns:
+        A `MultiTaskModel` with one head `[B]` per task.
     """
     tasks = check_tasks(tasks)
     if len(tasks) < 2:
         raise ValueError(f"build_aitm needs >= 2 funnel steps. Received: {[t.name for t in tasks]}")
     _check_binary("build_aitm", tasks)
-    inputs = spec.inputs(lookup=lookup)
-    x = FeatureEmbedding(spec, lookup=lookup, name="features")(inputs)
-    if switcher is None:
-        switcher = SingleTask(len(tasks), units=list(bottom_units), name="bottoms")
-    q = _views(switcher, x, len(tasks), "build_aitm")
+    inputs, x = embed(spec, lookup)
+    units = None if isinstance(bottoms, Switcher) else [int(u) for u in bottoms]
+    if units is not None:
+        bottoms = SingleTask(len(tasks), units=units, name="bottoms")
+    q = _views(bottoms, x, len(tasks), "build_aitm")
     z = AITM(name="aitm")(q)
     probs = [
         Tower(list(t.tower_units), dropout=tower_dropout, name=f"tower_{t.name}")(z_t)
@@ -140,10 +145,7 @@ def build_aitm(
         "model": "aitm",
         "family": "aitm",
         "entire_space_task": tasks[-1].name,  # the last step is trained over every impression
-        "hparams": {
-            "bottom_units": [int(u) for u in bottom_units],
-            "calibrator_weight": float(calibrator_weight),
-        },
+        "hparams": {"bottom_units": units, "calibrator_weight": float(calibrator_weight)},
     }
     return MultiTaskModel(
         inputs=inputs,
@@ -157,21 +159,15 @@ def build_aitm(
 def _views(switcher, x, count: int, owner: str):
     if switcher is None:
         return [x] * count
-    if not isinstance(switcher, Switcher):
-        raise TypeError(f"{owner} needs a tfmtl Switcher; got {type(switcher).__name__}.")
-    if switcher.num_outputs != count:
-        raise ValueError(
-            f"{owner}: switcher '{switcher.name}' has num_outputs={switcher.num_outputs}; it needs {count}."
-        )
-    out = switcher(x)
-    return out[0] if switcher.return_gates else out
+    return switch(check_switcher(switcher, count, owner), x)
 
 
 def _check_entire_space(owner: str, tasks) -> None:
     for t in tasks:
         if t.sample_space is not None:
             raise ValueError(
-                f"{owner}: task '{t.name}' has sample_space={t.sample_space!r}, but it is trained over the entire "
+                f"{owner}: task '{t.name}' has sample_space={t.sample_space!r}, but it is trained "
+                "over the entire "
                 "impression space. Give it no sample_space."
             )
 

@@ -4,7 +4,11 @@ The switchers and their defaults are registered once, in `tfmtl.models.registry`
 
 Example:
 
->>> model = build_model("ple", spec, tasks, num_task_experts=2)
+>>> columns = {"x0": np.arange(8.0), "x1": np.ones(8)}
+>>> spec = tfmtl.FeatureSpec([tfmtl.DenseFeature("x0"), tfmtl.DenseFeature("x1")]).adapt(columns)
+>>> model = build_model("ple", spec, [tfmtl.Task("ctr"), tfmtl.Task("cvr")], num_task_experts=2)
+>>> model.get_layer("ple").num_task_experts, sorted(model.output)
+(2, ['ctr', 'cvr'])
 >>> sorted(available_models())[:3]
 ['adatt', 'adatt_sp', 'asymmetric']
 """
@@ -32,22 +36,24 @@ def default_hparams(name: str) -> dict:
     return switcher_factory(name)[1]
 
 
-def make_switcher(name: str, num_outputs: int, return_gates: bool = False, **hparams) -> Switcher:
-    """Instantiate switcher `name` with its defaults overridden by `hparams`."""
+def make_switcher(
+    name: str, num_outputs: int, layer_name: str | None = None, **hparams
+) -> Switcher:
+    """Switcher `name` with `num_outputs` outputs, its defaults overridden by `hparams`.
+
+    The layer is named `layer_name` (default: `name`).
+    """
     factory, defaults = switcher_factory(name)
     unknown = sorted(set(hparams) - set(defaults))
     if unknown:
         raise ValueError(
             f"Model '{name}' has no hyper-parameter(s) {unknown}. It takes: {sorted(defaults)}"
         )
-    kwargs = {**defaults, **hparams}
-    if name in ("single_task", "shared_bottom"):
-        return factory(num_outputs, name=name, **kwargs)
-    return factory(num_outputs, return_gates=return_gates, name=name, **kwargs)
+    return factory(num_outputs, name=layer_name or name, **{**defaults, **hparams})
 
 
-def build_model(name: str, spec, tasks, lookup: bool = True, return_gates: bool = False, **hparams):
+def build_model(name: str, spec, tasks, lookup: bool = True, **hparams):
     """A flat multi-task model around switcher `name` (see `build_flat`)."""
-    switcher = make_switcher(name, len(list(tasks)), return_gates=return_gates, **hparams)
+    switcher = make_switcher(name, len(list(tasks)), **hparams)
     metadata = {"model": name, "hparams": {**default_hparams(name), **hparams}}
     return build_flat(spec, tasks, switcher, lookup=lookup, name=name, metadata=metadata)
