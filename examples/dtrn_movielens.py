@@ -107,13 +107,15 @@ def encoded(data):
 
 
 def run_one(data, backbone: str, variant: str, seed: int, args) -> dict:
-    from tfmtl.models.dtrn import build_dtrn
+    from tfmtl.models.dtrn import DTRN_VARIANTS, build_dtrn
+    from tfmtl.models.zoo import make_switcher
     from tfmtl.training import compile_multitask, evaluate, fit, set_seed
 
     set_seed(seed)
     name, hparams = BACKBONES[backbone]
-    tim, trm = VARIANTS[variant]
-    model = build_dtrn(data.spec, data.tasks, name, tim=tim, trm=trm, lookup=args.lookup, **hparams)
+    switcher = make_switcher(name, len(data.tasks), **hparams)
+    bottom = {v: k for k, v in DTRN_VARIANTS.items()}[VARIANTS[variant]]
+    model = build_dtrn(data.spec, data.tasks, switcher, bottom, lookup=args.lookup)
     compile_multitask(model, learning_rate=args.learning_rate)
     start = time.time()
     fit(model, data, epochs=args.epochs, batch_size=args.batch_size, seed=seed, verbose=0)

@@ -82,23 +82,24 @@ def parse_args(argv=None):
 
 def build(macro, switcher, data, base_tasks):
     from tfmtl.data.movielens_groups import GROUPS
-    from tfmtl.models.tree import build_flat_facets, build_hmtl, build_mfh
+    from tfmtl.models.flat_facets import build_flat_facets
+    from tfmtl.models.tree import build_hmtl, build_mfh
 
     if macro == "flat2":
         return build_flat_facets(
-            data.spec, base_tasks, switcher, SWITCHERS[switcher], groups=GROUPS
+            data.spec, base_tasks, (switcher, SWITCHERS[switcher]), groups=GROUPS
         )
     if macro == "flat6":
         return build_flat_facets(
-            data.spec, data.tasks, switcher, SWITCHERS[switcher], route_facets="group"
+            data.spec, data.tasks, (switcher, SWITCHERS[switcher]), route_facets="group"
         )
     hp, order = TREE_SWITCHERS[switcher], ["behaviour", "group"]
     if macro == "hmtl":
         return build_hmtl(
-            data.spec, data.tasks, order, switcher, hp, branch_units=[32], route_facets="group"
+            data.spec, data.tasks, order, (switcher, hp), branch_units=[32], route_facets="group"
         )
     return build_mfh(
-        data.spec, data.tasks, order, switcher, hp, branch_units=[32], route_facets="group"
+        data.spec, data.tasks, order, (switcher, hp), branch_units=[32], route_facets="group"
     )
 
 

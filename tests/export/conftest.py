@@ -123,6 +123,17 @@ def _facet_tasks() -> list[Task]:
     ]
 
 
+def _tiny_dtrn(spec):
+    from tfmtl import models
+    from tfmtl.layers import DTRNBottom
+
+    tasks = tiny_tasks()
+    tim = {"num_heads": 1, "hyper_units": 4}
+    bottom = DTRNBottom(spec, len(tasks), tim=tim, trm_units=4, name="dtrn_bottom")
+    switcher = models.make_switcher("mmoe", len(tasks), **_SMALL)
+    return models.build_dtrn(spec, tasks, switcher, bottom)
+
+
 def _macros() -> dict:
     """Macro structure name -> builder(spec): every non-flat structure, tiny (imported lazily)."""
     from tfmtl import models
@@ -190,14 +201,3 @@ def batch(data, rows: int, seed: int = 1) -> dict:
     columns["hist"][unseen, 0] = UNSEEN["item"]
     columns["age"][0] = np.nan
     return columns
-
-
-def _tiny_dtrn(spec):
-    from tfmtl import models
-    from tfmtl.layers import DTRNBottom
-
-    tasks = tiny_tasks()
-    tim = {"num_heads": 1, "hyper_units": 4}
-    bottom = DTRNBottom(spec, len(tasks), tim=tim, trm_units=4, name="dtrn_bottom")
-    switcher = models.make_switcher("mmoe", len(tasks), **_SMALL)
-    return models.build_dtrn(spec, tasks, switcher, bottom)
