@@ -5,8 +5,10 @@ Made with the `cryptography` package (a test dependency) into a directory, as PE
 
 Example:
 
->>> certs = write_certs(tmp_path)
->>> ServerTls(certs.server_cert_pem, certs.server_key_pem, client_ca=certs.ca_pem)
+>>> import tempfile
+>>> certs = write_certs(tempfile.mkdtemp())
+>>> certs.ca_pem.startswith(b"-----BEGIN CERTIFICATE-----")
+True
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import keras
 
-import tfmtl.losses  # noqa: F401  (registers MaskedLoss, named in a compiled model's .keras file)
+import tfmtl.losses  # noqa: F401  (a compiled model's .keras file names MaskedLoss,
+import tfmtl.metrics  # noqa: F401  MaskedAUC and MaskedMSE: register them before loading)
 from tfmtl.features import FeatureSpec
 from tfmtl.models.precision import dtype_policy
 from tfmtl.tasks import Task, check_tasks
