@@ -96,10 +96,20 @@ def build(macro, switcher, data, base_tasks):
     hp, order = TREE_SWITCHERS[switcher], ["behaviour", "group"]
     if macro == "hmtl":
         return build_hmtl(
-            data.spec, data.tasks, order, (switcher, hp), branch_units=[32], route_facets="group"
+            data.spec,
+            data.tasks,
+            order,
+            (switcher, hp),
+            branch_units=[32],
+            options={"route_facets": "group"},
         )
     return build_mfh(
-        data.spec, data.tasks, order, (switcher, hp), branch_units=[32], route_facets="group"
+        data.spec,
+        data.tasks,
+        order,
+        (switcher, hp),
+        branch_units=[32],
+        options={"route_facets": "group"},
     )
 
 

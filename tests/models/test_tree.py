@@ -281,7 +281,7 @@ def test_heterogeneous_towers_and_per_task_features():
         ["behaviour", "group"],
         ("mmoe", SMALL),
         branch_units=branch,
-        task_features=own,
+        options={"task_features": own},
     )
     assert _layer(model, "mlp", "group=high").units == [6] and _layer(
         model, "mlp", "group=new"
@@ -302,7 +302,7 @@ def test_heterogeneous_towers_and_per_task_features():
             leaves,
             ["behaviour", "group"],
             ("mmoe", SMALL),
-            task_features={"ctr.low": ["nope"]},
+            options={"task_features": {"ctr.low": ["nope"]}},
         )
 
 
@@ -314,7 +314,7 @@ def test_keras_file_round_trip(build, tmp_path):
         LEAVES,
         ["behaviour", "group"],
         ("cgc", {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [4]}),
-        task_features=own,
+        options={"task_features": own},
     )
     _randomise(model)
     before = _predict(model)
@@ -331,7 +331,9 @@ def test_keras_file_round_trip(build, tmp_path):
 def test_routing_metadata_gives_exactly_the_groups_heads():
     for model in (
         build_hmtl(SPEC, LEAVES, ["behaviour", "group"], ("mmoe", SMALL)),
-        build_mfh(SPEC, LEAVES, ["group", "behaviour"], ("mmoe", SMALL), route_facets="group"),
+        build_mfh(
+            SPEC, LEAVES, ["group", "behaviour"], ("mmoe", SMALL), options={"route_facets": "group"}
+        ),
         build_flat_facets(SPEC, LEAVES, ("mmoe", SMALL), route_facets="group"),
     ):
         groups = model.metadata["facet_groups"]
@@ -374,7 +376,7 @@ def test_export_carries_every_head_and_the_group_map(tmp_path):
         LEAVES,
         ["behaviour", "group"],
         ("mmoe", SMALL),
-        task_features={"ctr.high": ["user_id"]},
+        options={"task_features": {"ctr.high": ["user_id"]}},
     )
     _randomise(model)
     path = export.export_saved_model(model, tmp_path, "mfh", warmup_rows=2)
@@ -386,3 +388,8 @@ def test_export_carries_every_head_and_the_group_map(tmp_path):
     want = _predict(model)
     for task in want:
         np.testing.assert_allclose(got[task].numpy(), want[task], atol=1e-5)
+
+
+def test_unknown_tree_option_names_the_option():
+    with pytest.raises(ValueError, match="options.route: a tree builder has no option 'route'"):
+        build_hmtl(SPEC, LEAVES, ["behaviour", "group"], ("mmoe", SMALL), options={"route": "x"})

@@ -37,7 +37,9 @@ def served(tmp_path_factory):
         ["behaviour", "group"],
         ("mmoe", {"num_experts": 2, "expert_units": [4]}),
         branch_units=[4],
-        task_features={t.name: ["user_id"] for t in data.tasks if ".new" not in t.name},
+        options={
+            "task_features": {t.name: ["user_id"] for t in data.tasks if ".new" not in t.name}
+        },
     )
     base = tmp_path_factory.mktemp("models")
     export_saved_model(model, base, "mfh", version=1)

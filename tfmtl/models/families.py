@@ -37,16 +37,10 @@ def _tree(builder, spec, tasks, switcher: dict, hp: dict, **extra):
     """`builder` (build_hmtl or build_mfh) with the facet order from the tasks by default."""
     tasks = check_tasks(tasks)
     name, hparams = _split(switcher)
+    options = {k: hp[k] for k in ("route_facets", "task_features", "tower_dropout")}
+    order = hp["facet_order"] or _facet_order(tasks)
     model = builder(
-        spec,
-        tasks,
-        hp["facet_order"] or _facet_order(tasks),
-        (name, hparams),
-        branch_units=hp["branch_units"],
-        route_facets=hp["route_facets"],
-        task_features=hp["task_features"],
-        tower_dropout=hp["tower_dropout"],
-        **extra,
+        spec, tasks, order, (name, hparams), hp["branch_units"], options=options, **extra
     )
     model.metadata["switcher"] = name
     return model

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import keras
@@ -49,17 +50,48 @@ from tfmtl.tasks import check_tasks
 SwitcherArg = str | tuple | dict | Callable
 
 
+@dataclasses.dataclass(frozen=True)
+class TreeOptions:
+    """What a tree builder takes beside its plan, switcher and branch MLPs.
+
+    Args:
+        route_facets: facet(s) the serving groups are keyed by (`metadata["facet_groups"]`);
+            defaults to every facet but `"behaviour"` (e.g. group and freshness: `"high.fresh"`).
+        task_features: dict. Task -> features only that task's tower reads (MFH §4.3); those
+            features leave the shared input (e.g. `user_id` for every task but new users').
+        lookup: bool. Raw values looked up in the model (see `build_flat`). Defaults to `True`.
+        tower_dropout: float. Dropout in every tower. Defaults to `0.0`.
+        name: str. The model's name. Defaults to the structure's, `"hmtl"` or `"mfh"`.
+    """
+
+    route_facets: str | list | None = None
+    task_features: dict | None = None
+    lookup: bool = True
+    tower_dropout: float = 0.0
+    name: str | None = None
+
+    @classmethod
+    def of(cls, options) -> "TreeOptions":
+        """`options` as given to a builder: `None`, a `TreeOptions` or a dict of its fields."""
+        if options is None or isinstance(options, cls):
+            return options or cls()
+        fields = [f.name for f in dataclasses.fields(cls)]
+        unknown = [k for k in options if k not in fields]
+        if unknown:
+            raise ValueError(
+                f"options.{unknown[0]}: a tree builder has no option {unknown[0]!r}; it takes: "
+                f"{', '.join(fields)}."
+            )
+        return cls(**options)
+
+
 def build_hmtl(
     spec: FeatureSpec,
     tasks,
     facet_order,
     switcher: SwitcherArg = "mmoe",
     branch_units=(64,),
-    route_facets=None,
-    task_features: dict | None = None,
-    lookup: bool = True,
-    tower_dropout: float = 0.0,
-    name: str = "hmtl",
+    options: TreeOptions | dict | None = None,
 ) -> MultiTaskModel:
     """H-MTL (MFH §4.1.2, eq 4): one tree of switchers over `facet_order`.
 
@@ -74,25 +106,14 @@ def build_hmtl(
             `callable(node: TreeNode, num_outputs) -> Switcher`, named `node.switcher_name`.
         branch_units: list of int (every branch MLP), `[]` (zero layers), or
             `callable(node) -> list` for heterogeneous MLPs.
-        route_facets: facet(s) the serving groups are keyed by (`metadata["facet_groups"]`);
-            defaults to every facet but `"behaviour"` (e.g. group and freshness: `"high.fresh"`).
-        task_features: dict. Task -> features only that task's tower reads (MFH §4.3); those
-            features leave the shared input (e.g. `user_id` for every task but new users').
-        lookup, tower_dropout: as for `build_flat`.
+        options: `TreeOptions` or a dict of its fields (`{"route_facets": "group"}`): serving
+            groups, per-task features, lookup, tower dropout, name.
+
+    Returns:
+        A `MultiTaskModel` with one head `[B]` per leaf task.
     """
     tasks = check_tasks(tasks)
-    return _build(
-        hmtl_plan(tasks, facet_order),
-        spec,
-        tasks,
-        switcher,
-        branch_units,
-        route_facets,
-        task_features,
-        lookup,
-        tower_dropout,
-        name,
-    )
+    return _build(hmtl_plan(tasks, facet_order), spec, tasks, switcher, branch_units, options)
 
 
 def build_mfh(
@@ -101,12 +122,8 @@ def build_mfh(
     facet_order=None,
     switcher: SwitcherArg = "mmoe",
     branch_units=(64,),
-    route_facets=None,
-    task_features: dict | None = None,
     depth: int | None = None,
-    lookup: bool = True,
-    tower_dropout: float = 0.0,
-    name: str = "mfh",
+    options: TreeOptions | dict | None = None,
 ) -> MultiTaskModel:
     """MFH (MFH §4.1.3 eq 5, §4.2): nested H-MTL trees of every facet ordering.
 
@@ -118,37 +135,17 @@ def build_mfh(
     is in the model); `depth` caps the size of the codes expanded (default N - 1).
     """
     tasks = check_tasks(tasks)
-    return _build(
-        mfh_plan(tasks, facet_order, depth),
-        spec,
-        tasks,
-        switcher,
-        branch_units,
-        route_facets,
-        task_features,
-        lookup,
-        tower_dropout,
-        name,
-    )
+    plan = mfh_plan(tasks, facet_order, depth)
+    return _build(plan, spec, tasks, switcher, branch_units, options)
 
 
 # -- wiring ---------------------------------------------------------------------------------
-def _build(
-    plan,
-    spec,
-    tasks,
-    switcher,
-    branch_units,
-    route_facets,
-    task_features,
-    lookup,
-    tower_dropout,
-    name,
-) -> MultiTaskModel:
+def _build(plan, spec, tasks, switcher, branch_units, options) -> MultiTaskModel:
+    options = TreeOptions.of(options)
     make = _switcher_maker(switcher)
     units_of = branch_units if callable(branch_units) else (lambda node, u=list(branch_units): u)
-    inputs, x = embed(spec, lookup)
-    shared, own = _feature_views(spec, x, tasks, task_features)
+    inputs, x = embed(spec, options.lookup)
+    shared, own = _feature_views(spec, x, tasks, options.task_features)
     outputs: dict = {}
     for node in plan.nodes.values():
         h = shared if node.name == ROOT else _branch(node, outputs, units_of(node))
@@ -163,25 +160,30 @@ def _build(
                 [h, own[t.name]]
             )
         tower_inputs.append(h)
-    heads = towers(tasks, tower_inputs, tower_dropout, [scope_name(t.name) for t in tasks])
-    # default routing: by every facet but the behaviour (user group, item freshness, ...)
-    route = (
-        route_facets
-        if route_facets is not None
-        else ([f for f in plan.facet_order if f != BEHAVIOUR] or plan.facet_order[-1:])
+    names = [scope_name(t.name) for t in tasks]
+    heads = towers(tasks, tower_inputs, options.tower_dropout, names)
+    metadata = _metadata(plan, tasks, switcher, options)
+    return MultiTaskModel(
+        inputs=inputs, outputs=heads, tasks=tasks, metadata=metadata, name=options.name or plan.kind
     )
+
+
+def _metadata(plan, tasks, switcher, options: TreeOptions) -> dict:
+    # default routing: by every facet but the behaviour (user group, item freshness, ...)
+    route = options.route_facets
+    if route is None:
+        route = [f for f in plan.facet_order if f != BEHAVIOUR] or plan.facet_order[-1:]
     name_of, hparams = _describe(switcher)
-    metadata = {
+    return {
         "model": plan.kind,
         "macro": plan.kind,
         "switcher": name_of,
         "hparams": hparams,
         "route_facets": [route] if isinstance(route, str) else list(route),
         "facet_groups": facet_groups(tasks, route),
-        "task_features": {k: list(v) for k, v in (task_features or {}).items()},
+        "task_features": {k: list(v) for k, v in (options.task_features or {}).items()},
         "tree": plan.to_config(),
     }
-    return MultiTaskModel(inputs=inputs, outputs=heads, tasks=tasks, metadata=metadata, name=name)
 
 
 def _branch(node: TreeNode, outputs: dict, units: list):
