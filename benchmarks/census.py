@@ -62,8 +62,7 @@ def run_one(data, model_name: str, seed: int, args) -> dict:
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=seed,
-        early_stopping_patience=args.patience,
-        callbacks=[timer],
+        callbacks=[timer, *([training.early_stopping(args.patience)] if args.patience else [])],
         verbose=0,
     )
     report = training.evaluate(model, data, "test")

@@ -109,7 +109,7 @@ def run_one(data, model_name: str, total: int, shared: int, seed: int, args) -> 
     import keras
 
     from tfmtl.models import build_model
-    from tfmtl.training import compile_multitask, evaluate, fit, set_seed
+    from tfmtl.training import compile_multitask, early_stopping, evaluate, fit, set_seed
 
     set_seed(seed)
     keras.backend.clear_session()
@@ -122,7 +122,7 @@ def run_one(data, model_name: str, total: int, shared: int, seed: int, args) -> 
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=seed,
-        early_stopping_patience=1,
+        callbacks=[early_stopping(1)],
         verbose=0,
     )
     seconds = time.time() - start

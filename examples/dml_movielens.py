@@ -93,7 +93,7 @@ def run_one(data, backbone: str, variant: str, seed: int, args) -> dict:
 
     from tfmtl.metrics_consistency import consistency_ratio
     from tfmtl.models.dml import build_dml_model
-    from tfmtl.training import compile_multitask, evaluate, fit, predict, set_seed
+    from tfmtl.training import compile_multitask, early_stopping, evaluate, fit, predict, set_seed
 
     set_seed(seed)
     keras.backend.clear_session()
@@ -108,7 +108,7 @@ def run_one(data, backbone: str, variant: str, seed: int, args) -> dict:
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=seed,
-        early_stopping_patience=1,
+        callbacks=[early_stopping(1)],
         verbose=0,
     )
     seconds = time.time() - start

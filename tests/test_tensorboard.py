@@ -1,7 +1,8 @@
-"""`fit(tensorboard_dir=...)`: per-task losses and metrics, and the loss weights of PLE eq 10."""
+"""`fit` with a TensorBoard callback: per-task losses and metrics, PLE eq 10's loss weights."""
 
 import dataclasses
 
+import keras
 import numpy as np
 
 from tfmtl import training
@@ -30,7 +31,8 @@ def test_fit_writes_per_task_metrics_and_the_loss_weights_in_force(tmp_path):
     tasks = [dataclasses.replace(task_a, loss_weight=2.0, decay=0.5), task_b]
     model = build({"family": "mmoe", "num_experts": 2, "expert_units": [4]}, data.spec, tasks)
     training.compile_multitask(model)
-    training.fit(model, data, epochs=2, batch_size=128, verbose=0, tensorboard_dir=tmp_path / "tb")
+    board = keras.callbacks.TensorBoard(str(tmp_path / "tb"))
+    training.fit(model, data, epochs=2, batch_size=128, verbose=0, callbacks=[board])
     scalars = _scalars(tmp_path / "tb")
     assert scalars["train/epoch_loss_weight/task_a"] == {0: 2.0, 1: 2.0 * 0.5}  # ω(t) = ω0 · γ^t
     assert scalars["train/epoch_loss_weight/task_b"] == {0: 1.0, 1: 1.0}

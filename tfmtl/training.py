@@ -65,21 +65,19 @@ def fit(
     batch_size: int = 1024,
     seed: int = 0,
     backup_dir: str | None = None,
-    early_stopping_patience: int | None = None,
     callbacks=(),
-    verbose="auto",
-    tensorboard_dir: str | None = None,
+    **fit_kwargs,
 ):
     """`model.fit` on `data["train"]`, validating on `data["validation"]` when present.
 
     `backup_dir`: a `keras.callbacks.BackupAndRestore` folder, so a killed run resumes from
     its last finished epoch when started again with the same folder.
-    `early_stopping_patience`: stop when the validation loss stops improving and keep the
-    best weights.
-    `tensorboard_dir`: write TensorBoard logs there: every scalar of the epoch logs under
-    `train/` and `validation/`, so each task's `epoch_<task>_loss` and `epoch_<task>_<metric>`,
-    and (from `LossWeightSchedule`, which runs first) `epoch_loss_weight/<task>`, the weight
-    each task trained with that epoch (PLE eq 10).
+    `callbacks` run after `LossWeightSchedule`, so a `keras.callbacks.TensorBoard` among them
+    logs every scalar of the epoch logs under `train/` and `validation/` (each task's
+    `epoch_<task>_loss` and `epoch_<task>_<metric>`) and `epoch_loss_weight/<task>`, the
+    weight each task trained with that epoch (PLE eq 10). For early stopping on the
+    validation loss, pass `early_stopping(patience)`. Other keyword arguments (`verbose`) go
+    to `model.fit`.
     """
     names = [t.name for t in model.tasks]
     train = data.dataset("train", batch_size=batch_size, shuffle=True, seed=seed, tasks=names)
@@ -89,23 +87,17 @@ def fit(
         else None
     )
     cbs = [LossWeightSchedule(model.tasks), *callbacks]
-    if tensorboard_dir:
-        cbs.append(keras.callbacks.TensorBoard(str(tensorboard_dir)))
     if backup_dir:
         cbs.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
-    if early_stopping_patience and validation is not None:
-        cbs.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
-            )
-        )
     return model.fit(
-        train,
-        validation_data=validation,
-        epochs=epochs,
-        callbacks=cbs,
-        verbose=verbose,
-        shuffle=False,
+        train, validation_data=validation, epochs=epochs, callbacks=cbs, shuffle=False, **fit_kwargs
+    )
+
+
+def early_stopping(patience: int, monitor: str = "val_loss", mode: str = "auto"):
+    """Stop when `monitor` stops improving for `patience` epochs; keep the best weights."""
+    return keras.callbacks.EarlyStopping(
+        monitor=monitor, patience=patience, mode=mode, restore_best_weights=True
     )
 
 

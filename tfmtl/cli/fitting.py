@@ -45,47 +45,9 @@ def train_run(config: dict, data, partial: Path) -> dict:
 
     Returns its metrics.
     """
-    from tfmtl.models import registry
-
     t = config["training"]
-    if t["tensorboard"]:
-        import importlib.util
-
-        if importlib.util.find_spec("tensorboard") is None:
-            raise CommandError(
-                'training.tensorboard needs TensorBoard: pip install "tfmtl[tensorboard]"'
-            )
-    training.set_seed(t["seed"])
-    try:
-        with training.dtype_policy(t["precision"]):
-            model = registry.build(config["model"], data.spec, data.tasks)
-    except (TypeError, ValueError) as e:
-        raise CommandError(f"model: {e}") from None
+    model = _compiled_model(config, data)
     partial.mkdir(parents=True, exist_ok=True)
-    steps = t["epochs"] * -(-len(data["train"]) // t["batch_size"])
-    rate = t["learning_rate"]
-    if t["schedule"] == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.05)
-    optimizer = (
-        keras.optimizers.AdamW(rate, weight_decay=t["weight_decay"])
-        if t["optimizer"] == "adamw"
-        else keras.optimizers.Adam(rate)
-    )
-    try:
-        training.compile_multitask(model, optimizer=optimizer, loss_balancing=t["loss_balancing"])
-    except ValueError as e:
-        raise CommandError(f"training.loss_balancing: {e}") from None
-    callbacks = [EpochLine(t["epochs"], model.tasks)]
-    stop = t["early_stopping"]
-    if stop and "validation" in data.splits:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=stop["monitor"],
-                patience=stop["patience"],
-                mode=stop["mode"],
-                restore_best_weights=True,
-            )
-        )
     start = time.time()
     history = training.fit(
         model,
@@ -94,9 +56,8 @@ def train_run(config: dict, data, partial: Path) -> dict:
         batch_size=t["batch_size"],
         seed=t["seed"],
         backup_dir=partial / "backup",
-        callbacks=callbacks,
+        callbacks=_callbacks(t, data, model.tasks),
         verbose=0,
-        tensorboard_dir=t["tensorboard"],
     )
     seconds = time.time() - start
     print("[tfmtl] evaluating", flush=True)
@@ -122,3 +83,52 @@ def train_run(config: dict, data, partial: Path) -> dict:
         json.dumps({k: [float(v) for v in vs] for k, vs in history.history.items()}, indent=2)
     )
     return metrics
+
+
+def _compiled_model(config: dict, data):
+    """The config's model from the registry, compiled with its optimizer and loss balancing."""
+    from tfmtl.models import registry
+
+    t = config["training"]
+    if t["tensorboard"]:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise CommandError(
+                'training.tensorboard needs TensorBoard: pip install "tfmtl[tensorboard]"'
+            )
+    training.set_seed(t["seed"])
+    try:
+        with training.dtype_policy(t["precision"]):
+            model = registry.build(config["model"], data.spec, data.tasks)
+    except (TypeError, ValueError) as e:
+        raise CommandError(f"model: {e}") from None
+    steps = t["epochs"] * -(-len(data["train"]) // t["batch_size"])
+    try:
+        training.compile_multitask(
+            model, optimizer=_optimizer(t, steps), loss_balancing=t["loss_balancing"]
+        )
+    except ValueError as e:
+        raise CommandError(f"training.loss_balancing: {e}") from None
+    return model
+
+
+def _optimizer(t: dict, steps: int):
+    """The `training:` section's optimizer, its rate cosine-decayed over `steps` if asked."""
+    rate = t["learning_rate"]
+    if t["schedule"] == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.05)
+    if t["optimizer"] == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=t["weight_decay"])
+    return keras.optimizers.Adam(rate)
+
+
+def _callbacks(t: dict, data, tasks) -> list:
+    """The epoch line; early stopping when the run has a validation split; TensorBoard if asked."""
+    callbacks = [EpochLine(t["epochs"], tasks)]
+    stop = t["early_stopping"]
+    if stop and "validation" in data.splits:
+        callbacks.append(training.early_stopping(stop["patience"], stop["monitor"], stop["mode"]))
+    if t["tensorboard"]:
+        callbacks.append(keras.callbacks.TensorBoard(str(t["tensorboard"])))
+    return callbacks
