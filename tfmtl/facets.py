@@ -130,18 +130,7 @@ def expand_tasks(
     tasks = check_tasks(tasks)
     partitions = [str(p) for p in partitions]
     include, tower_units = dict(include or {}), dict(tower_units or {})
-    for name, mapping in (("include", include), ("tower_units", tower_units)):
-        unknown = sorted(set(mapping) - set(partitions))
-        if unknown:
-            raise ValueError(
-                f"{name} names partition(s) {unknown} of facet '{facet}', which has {partitions}."
-            )
-    for p, extra in include.items():
-        bad = sorted(set(extra) - set(partitions))
-        if bad:
-            raise ValueError(
-                f"include['{p}'] names partition(s) {bad}; facet '{facet}' has {partitions}."
-            )
+    _check_partitions(facet, partitions, include, tower_units)
     leaves = []
     for t in tasks:
         if facet in t.facets:
@@ -162,6 +151,22 @@ def expand_tasks(
                 )
             )
     return leaves
+
+
+def _check_partitions(facet: str, partitions: list, include: dict, tower_units: dict) -> None:
+    """`include` and `tower_units` name partitions of `facet` only."""
+    for name, mapping in (("include", include), ("tower_units", tower_units)):
+        unknown = sorted(set(mapping) - set(partitions))
+        if unknown:
+            raise ValueError(
+                f"{name} names partition(s) {unknown} of facet '{facet}', which has {partitions}."
+            )
+    for p, extra in include.items():
+        bad = sorted(set(extra) - set(partitions))
+        if bad:
+            raise ValueError(
+                f"include['{p}'] names partition(s) {bad}; facet '{facet}' has {partitions}."
+            )
 
 
 def facet_groups(tasks, route_facets) -> dict:

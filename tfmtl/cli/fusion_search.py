@@ -49,6 +49,13 @@ def register(sub) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
     )
     add_data_flags(f)
+    _add_objective_flags(f)
+    _add_search_flags(f)
+    f.set_defaults(func=run_fusion_search)
+
+
+def _add_objective_flags(f) -> None:
+    """The split searched on and what "best" means there."""
     f.add_argument(
         "--split", default="validation", help="the split to search on: train, validation or test"
     )
@@ -82,6 +89,10 @@ def register(sub) -> None:
         help="vs the default fusion, METRIC TASK_auc or objective, e.g. ctr_auc>=-0.002 "
         "(repeatable)",
     )
+
+
+def _add_search_flags(f) -> None:
+    """What is searched, the budget, and what is written."""
     f.add_argument(
         "--tasks",
         default=None,
@@ -104,64 +115,29 @@ def register(sub) -> None:
         help="fusion_traffic shares to set, e.g. searched=0.1,default=0.9",
     )
     f.add_argument("--table", default=None, metavar="FILE.csv", help="write the trial table")
-    f.set_defaults(func=run_fusion_search)
 
 
 def run_fusion_search(args) -> int:
-    from tfmtl import contract, fusion_search, fusion_variants
-    from tfmtl.export.layout import ExportError, resolve_version_dir
+    from tfmtl import fusion_search, training
 
     path = model_file(args.model)
-    try:
-        source = resolve_version_dir(args.export)
-        metadata = contract.read_metadata(source)
-        default = contract.metadata_fusion(metadata)
-    except (ExportError, contract.ContractError) as e:
-        raise CommandError(f"--export {args.export}: {e}") from None
-    if args.variant_name == fusion_variants.DEFAULT or not args.variant_name:
-        raise CommandError(
-            f"--variant-name must not be '{fusion_variants.DEFAULT}' (the model's own fusion). "
-            f"Received: {args.variant_name!r}."
-        )
+    source, metadata, default = _source_export(args)
     traffic = _pairs(args.traffic, "--traffic") if args.traffic else {}
-    task_weights = _pairs(args.task_weights, "--task-weights") if args.task_weights else None
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     data = load_model_split(args, path)
     model = load_keras_model(path)
-    exported = contract.task_names(metadata)
-    if [t.name for t in model.tasks] != exported:
-        raise CommandError(
-            f"--export {source} has tasks {exported}, --model {path} has "
-            f"{[t.name for t in model.tasks]}; pass the export of this model."
-        )
+    exported = _check_tasks(model, metadata, source, path)
     split = data[args.split]
-    from tfmtl import training
-
     predictions = {
         k: v.astype("float64") for k, v in training.predict(model, data, args.split).items()
     }
     labels = {t: split.labels[t] for t in exported if t in split.labels}
-    query = _column(split, args.query_column, "--query-column") if args.query_column else None
-    value, gain_task = None, None
-    if args.value_column in labels:
-        gain_task = args.value_column
-    elif args.value_column:
-        value = _column(split, args.value_column, "--value-column")
     length = (
         _column(split, default["length_feature"], "fusion.length_feature")
         if default["length_feature"]
         else None
     )
     try:
-        objective = fusion_search.FusionObjective(
-            labels,
-            args.objective,
-            query=query,
-            value=value,
-            gain_task=gain_task,
-            task_weights=task_weights,
-            k=args.k,
-        )
+        objective = _objective(args, split, labels)
         result = fusion_search.search_fusion(
             predictions,
             objective,
@@ -172,7 +148,7 @@ def run_fusion_search(args) -> int:
             seed=args.seed,
             search_kind=args.search_kind,
             search_length_transform=args.search_length_transform,
-            tasks=tasks,
+            tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
         )
     except ValueError as e:
         raise CommandError(str(e)) from None
@@ -185,6 +161,59 @@ def run_fusion_search(args) -> int:
         flush=True,
     )
     return 0
+
+
+def _source_export(args) -> tuple:
+    """`(version dir, its metadata, its fusion)` of `--export`, and `--variant-name` checked."""
+    from tfmtl import contract, fusion_variants
+    from tfmtl.export.layout import ExportError, resolve_version_dir
+
+    try:
+        source = resolve_version_dir(args.export)
+        metadata = contract.read_metadata(source)
+        default = contract.metadata_fusion(metadata)
+    except (ExportError, contract.ContractError) as e:
+        raise CommandError(f"--export {args.export}: {e}") from None
+    if args.variant_name == fusion_variants.DEFAULT or not args.variant_name:
+        raise CommandError(
+            f"--variant-name must not be '{fusion_variants.DEFAULT}' (the model's own fusion). "
+            f"Received: {args.variant_name!r}."
+        )
+    return source, metadata, default
+
+
+def _check_tasks(model, metadata: dict, source, path) -> list:
+    """The export's task names, once they are the model's."""
+    from tfmtl import contract
+
+    exported = contract.task_names(metadata)
+    if [t.name for t in model.tasks] != exported:
+        raise CommandError(
+            f"--export {source} has tasks {exported}, --model {path} has "
+            f"{[t.name for t in model.tasks]}; pass the export of this model."
+        )
+    return exported
+
+
+def _objective(args, split, labels: dict):
+    """The `FusionObjective` the flags ask for, on `split`."""
+    from tfmtl import fusion_search
+
+    query = _column(split, args.query_column, "--query-column") if args.query_column else None
+    value, gain_task = None, None
+    if args.value_column in labels:
+        gain_task = args.value_column
+    elif args.value_column:
+        value = _column(split, args.value_column, "--value-column")
+    return fusion_search.FusionObjective(
+        labels,
+        args.objective,
+        query=query,
+        value=value,
+        gain_task=gain_task,
+        task_weights=_pairs(args.task_weights, "--task-weights") if args.task_weights else None,
+        k=args.k,
+    )
 
 
 def _pairs(text: str, flag: str) -> dict:

@@ -79,10 +79,6 @@ def register(sub) -> None:
 
 def run_init(args) -> int:
     from tfmtl.config import ConfigError, parse_config
-    from tfmtl.data.files import read_columns
-    from tfmtl.data.infer import infer_features
-    from tfmtl.data.run_data import config_features
-    from tfmtl.features import FeatureSpec
 
     path = Path(args.data)
     if not path.is_file():
@@ -93,40 +89,10 @@ def run_init(args) -> int:
         resolve(args.model)
     except ValueError as e:
         raise CommandError(str(e)) from None
-    names = _column_names(args.column_names)
-    reader = _sniff(path, args.delimiter, names)
-    tasks = [_task(text) for text in args.task]
-    try:
-        table = read_columns(path, **reader)
-    except (OSError, ValueError) as e:
-        raise CommandError(str(e)) from None
-    for spec in tasks:
-        _complete_task(spec, table)
-    drop = [c.strip() for c in args.drop.split(",") if c.strip()]
-    for column in drop:
-        if column not in table.columns:
-            raise CommandError(
-                f"--drop {column}: {path} has no such column. Columns: {', '.join(table.columns)}"
-            )
-    excluded = {t["label"] for t in tasks} | set(drop)
-    features, notes = infer_features(table.columns, [n for n in table.columns if n not in excluded])
+    reader = _sniff(path, args.delimiter, _column_names(args.column_names))
+    table, tasks, drop = _read_table(args, path, reader)
     out = Path(args.output) if args.output else None
-    data = {**_files(args, out), **reader}
-    data.pop("format")
-    data = {k: v for k, v in data.items() if v is not None}
-    config = {
-        "data": data,
-        "features": config_features(FeatureSpec(features)),
-        "drop": drop,
-        "tasks": tasks,
-        "model": {"family": args.model},
-        "training": {
-            "epochs": 10,
-            "batch_size": 1024,
-            "learning_rate": 0.001,
-            "early_stopping": {"monitor": "val_loss", "patience": 2},
-        },
-    }
+    config, features, notes = _config(args, out, reader, table, tasks, drop)
     text = _yaml(config, path)
     try:
         parse_config(text, base_dir=out.parent if out else ".")
@@ -143,6 +109,52 @@ def run_init(args) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _read_table(args, path: Path, reader: dict) -> tuple:
+    """`(table, tasks, drop)`: the file read, each `--task` completed from it, `--drop` checked."""
+    from tfmtl.data.files import read_columns
+
+    tasks = [_task(text) for text in args.task]
+    try:
+        table = read_columns(path, **reader)
+    except (OSError, ValueError) as e:
+        raise CommandError(str(e)) from None
+    for spec in tasks:
+        _complete_task(spec, table)
+    drop = [c.strip() for c in args.drop.split(",") if c.strip()]
+    for column in drop:
+        if column not in table.columns:
+            raise CommandError(
+                f"--drop {column}: {path} has no such column. Columns: {', '.join(table.columns)}"
+            )
+    return table, tasks, drop
+
+
+def _config(args, out, reader: dict, table, tasks: list, drop: list) -> tuple:
+    """`(run config, features, inference notes)` for the table: every other column a feature."""
+    from tfmtl.data.infer import infer_features
+    from tfmtl.data.run_data import config_features
+    from tfmtl.features import FeatureSpec
+
+    excluded = {t["label"] for t in tasks} | set(drop)
+    features, notes = infer_features(table.columns, [n for n in table.columns if n not in excluded])
+    data = {**_files(args, out), **reader}
+    data.pop("format")
+    config = {
+        "data": {k: v for k, v in data.items() if v is not None},
+        "features": config_features(FeatureSpec(features)),
+        "drop": drop,
+        "tasks": tasks,
+        "model": {"family": args.model},
+        "training": {
+            "epochs": 10,
+            "batch_size": 1024,
+            "learning_rate": 0.001,
+            "early_stopping": {"monitor": "val_loss", "patience": 2},
+        },
+    }
+    return config, features, notes
 
 
 def _column_names(text):

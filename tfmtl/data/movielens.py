@@ -106,43 +106,55 @@ def read_movielens(data_dir_=None, variant: str = "100k", zip_digits: int = 1) -
     """Raw columns (one row per rating, in file order) and the source: which files were read."""
     variant = movielens_variant(variant)
     folder = data_dir(data_dir_) / FOLDERS[variant]
-    if variant == "100k":
-        ratings = read_table(
-            require_file(folder, "u.data", "MovieLens-100K"),
-            names=RATING_COLUMNS,
-            delimiter="\t",
-            integer=RATING_COLUMNS,
-        )
-        users = _table(require_file(folder, "u.user", "MovieLens-100K"), "|", 5)
-        items = _table(require_file(folder, "u.item", "MovieLens-100K"), "|", 5 + len(GENRES))
-        years = [_year(d[-4:]) for d in items[:, 2]]
-        genre_flags = items[:, 5:].astype(np.float32)
-        source = "MovieLens-100K (u.data, u.user, u.item)"
-    else:
-        path = ratings_file_1m(folder)
-        ratings = read_table(
-            path, names=RATING_COLUMNS, delimiter="::", integer=RATING_COLUMNS, quoting=False
-        )
-        users = _table(require_file(folder, "users.dat", "MovieLens-1M"), "::", 5)
-        movies = _table(require_file(folder, "movies.dat", "MovieLens-1M"), "::", 3)
-        # users.dat: UserID::Gender::Age::Occupation::Zip -> the 100K order id|age|gender|occ|zip
-        users = users[:, [0, 2, 1, 3, 4]]
-        years = [
-            _year(m.group(1)) if (m := re.search(r"\((\d{4})\)\s*$", t)) else np.nan
-            for t in movies[:, 1]
-        ]
-        genre_flags = np.zeros((len(movies), len(GENRES)), np.float32)
-        for row, names in enumerate(movies[:, 2]):
-            for name in names.split("|"):
-                key = _genre_key(name)
-                if key not in GENRES:
-                    raise ValueError(
-                        f"{folder / 'movies.dat'}: row {row + 1:,} has unknown genre {name!r}."
-                    )
-                genre_flags[row, GENRES.index(key)] = 1.0
-        items = movies
-        source = f"MovieLens-1M ({path.name}, users.dat, movies.dat)"
+    read = _read_100k if variant == "100k" else _read_1m
+    ratings, users, items, years, genre_flags, source = read(folder)
+    return _columns(ratings, users, items, years, genre_flags, source, zip_digits), source
 
+
+def _read_100k(folder: Path) -> tuple:
+    """`(ratings, users, items, release years, genre flags, source)` of MovieLens-100K."""
+    ratings = read_table(
+        require_file(folder, "u.data", "MovieLens-100K"),
+        names=RATING_COLUMNS,
+        delimiter="\t",
+        integer=RATING_COLUMNS,
+    )
+    users = _table(require_file(folder, "u.user", "MovieLens-100K"), "|", 5)
+    items = _table(require_file(folder, "u.item", "MovieLens-100K"), "|", 5 + len(GENRES))
+    years = [_year(d[-4:]) for d in items[:, 2]]
+    genre_flags = items[:, 5:].astype(np.float32)
+    return ratings, users, items, years, genre_flags, "MovieLens-100K (u.data, u.user, u.item)"
+
+
+def _read_1m(folder: Path) -> tuple:
+    """MovieLens-1M's files, users in the 100K column order (id|age|gender|occupation|zip)."""
+    path = ratings_file_1m(folder)
+    ratings = read_table(
+        path, names=RATING_COLUMNS, delimiter="::", integer=RATING_COLUMNS, quoting=False
+    )
+    users = _table(require_file(folder, "users.dat", "MovieLens-1M"), "::", 5)
+    movies = _table(require_file(folder, "movies.dat", "MovieLens-1M"), "::", 3)
+    # users.dat: UserID::Gender::Age::Occupation::Zip -> the 100K order id|age|gender|occ|zip
+    users = users[:, [0, 2, 1, 3, 4]]
+    years = [
+        _year(m.group(1)) if (m := re.search(r"\((\d{4})\)\s*$", t)) else np.nan
+        for t in movies[:, 1]
+    ]
+    genre_flags = np.zeros((len(movies), len(GENRES)), np.float32)
+    for row, names in enumerate(movies[:, 2]):
+        for name in names.split("|"):
+            key = _genre_key(name)
+            if key not in GENRES:
+                raise ValueError(
+                    f"{folder / 'movies.dat'}: row {row + 1:,} has unknown genre {name!r}."
+                )
+            genre_flags[row, GENRES.index(key)] = 1.0
+    source = f"MovieLens-1M ({path.name}, users.dat, movies.dat)"
+    return ratings, users, movies, years, genre_flags, source
+
+
+def _columns(ratings, users, items, years, genre_flags, source: str, zip_digits: int) -> dict:
+    """One row per rating: the user's and the item's attributes joined, time, labels."""
     user_id, item_id = ratings["user_id"], ratings["item_id"]
     rating, ts = ratings["rating"].astype(np.float32), ratings["timestamp"]
     u_rows = _rows_of_ids(user_id, users[:, 0].astype(np.int64), source, "user")
@@ -170,7 +182,7 @@ def read_movielens(data_dir_=None, variant: str = "100k", zip_digits: int = 1) -
     }
     for g, name in enumerate(GENRES):
         columns[f"genre_{name}"] = genre_flags[i_rows, g]
-    return columns, source
+    return columns
 
 
 def _rows_of_ids(ids: np.ndarray, table_ids: np.ndarray, source: str, what: str) -> np.ndarray:

@@ -34,9 +34,8 @@ def build_dtrn(
     `"plain"` bottom is the backbone over the same inputs (a task-shared interest
     concatenated to the sparse embeddings), the baseline of the paper's ablation.
 
-    Inputs: one per raw feature; a behaviour sequence is a `[None, max_len]` tensor of item
-    ids, oldest first, right-padded with the feature's `padding` value (positions holding
-    `padding` are masked out, so no separate length input is needed).
+    A behaviour sequence input is `[None, max_len]` item ids, oldest first, right-padded with
+    the feature's `padding` (masked out: no length input).
 
     Args:
         spec: `FeatureSpec`. Adapted, with one or more `SequenceFeature`s.
@@ -67,17 +66,31 @@ def build_dtrn(
     ('dtrn_mmoe', 'tim', ['ctr', 'rating'])
     """
     tasks = check_tasks(tasks)
-    backbone = switcher if isinstance(switcher, str) else switcher.name
-    if isinstance(switcher, str):
-        from tfmtl.models.zoo import make_switcher
-
-        switcher = make_switcher(switcher, len(tasks))
-    check_switcher(switcher, tasks, "build_dtrn")
+    backbone, switcher = _backbone(switcher, tasks)
     bottom = _bottom(bottom, spec, len(tasks), lookup)
     inputs = spec.inputs(lookup=lookup)
     heads = towers(tasks, switch(switcher, bottom(inputs)), tower_dropout)
+    return MultiTaskModel(
+        inputs=inputs,
+        outputs=heads,
+        tasks=tasks,
+        metadata=_metadata(bottom, backbone),
+        name=name or f"dtrn_{backbone}",
+    )
+
+
+def _backbone(switcher, tasks) -> tuple[str, Switcher]:
+    """`(name, switcher)`: a zoo name made with its defaults, or the switcher given, checked."""
+    if isinstance(switcher, str):
+        from tfmtl.models.zoo import make_switcher
+
+        return switcher, check_switcher(make_switcher(switcher, len(tasks)), tasks, "build_dtrn")
+    return switcher.name, check_switcher(switcher, tasks, "build_dtrn")
+
+
+def _metadata(bottom: DTRNBottom, backbone: str) -> dict:
     variant = {v: k for k, v in DTRN_VARIANTS.items()}[(bottom.use_tim, bottom.use_trm)]
-    metadata = {
+    return {
         "model": "dtrn",
         "backbone": backbone,
         "variant": variant,
@@ -89,13 +102,6 @@ def build_dtrn(
             "injection": bottom.injection,
         },
     }
-    return MultiTaskModel(
-        inputs=inputs,
-        outputs=heads,
-        tasks=tasks,
-        metadata=metadata,
-        name=name or f"dtrn_{backbone}",
-    )
 
 
 def _bottom(bottom, spec, num_tasks: int, lookup: bool) -> DTRNBottom:
@@ -112,6 +118,5 @@ def _bottom(bottom, spec, num_tasks: int, lookup: bool) -> DTRNBottom:
             "or pass a DTRNBottom."
         )
     tim, trm = DTRN_VARIANTS[bottom]
-    return DTRNBottom(
-        spec, num_tasks, tim=tim, trm_units=64 if trm else 0, lookup=lookup, name="dtrn_bottom"
-    )
+    no_trm = {} if trm else {"trm_units": 0}  # with TRM: DTRNBottom's default width
+    return DTRNBottom(spec, num_tasks, tim=tim, lookup=lookup, name="dtrn_bottom", **no_trm)
