@@ -69,19 +69,7 @@ class DMLTowers(keras.layers.Layer):
         super().__init__(**kwargs)
         self.tower_units = [[int(u) for u in units] for units in tower_units]
         self.kinds = list(kinds)
-        if len(self.tower_units) != len(self.kinds) or not self.kinds:
-            raise ValueError(
-                f"DMLTowers needs one tower_units entry per kind (one per task). Received "
-                f"{len(self.tower_units)} tower_units and {len(self.kinds)} kinds."
-            )
-        bad = [k for k in self.kinds if k not in KINDS]
-        if bad:
-            raise ValueError(f"DMLTowers kinds must be in {KINDS}. Received: kinds={self.kinds}")
-        if gkd and any(not u for u in self.tower_units):
-            raise ValueError(
-                "GKD reads each task's hidden h^k, so every tower needs hidden units. "
-                f"Received: tower_units={self.tower_units}"
-            )
+        _check_towers(self.tower_units, self.kinds, gkd)
         self.ctfm_options, self.gkd_options = ctfm, gkd
         self.ctfm, self.gkd = ctfm is not None, gkd is not None
         self.dropout = float(dropout)
@@ -96,28 +84,31 @@ class DMLTowers(keras.layers.Layer):
             if self.ctfm
             else None
         )
-        if self.gkd:
-            self.hidden = [
-                MLP(u, dropout=self.dropout, name=f"hidden_{i}")
-                for i, u in enumerate(self.tower_units)
-            ]
-            self.heads = [
-                GKD(
-                    i,
-                    kind,
-                    gkd["units"],
-                    gkd["gate_units"],
-                    gkd["stop_gradient"],
-                    self.dropout,
-                    name=f"gkd_{i}",
-                )
-                for i, kind in enumerate(self.kinds)
-            ]
-        else:
+        self._make_heads(gkd)
+
+    def _make_heads(self, gkd: dict | None) -> None:
+        """GKD's hidden MLPs and distilling heads (DML eq 7), or plain towers without GKD."""
+        if not self.gkd:
             self.heads = [
                 Tower(u, kind=kind, dropout=self.dropout, name=f"tower_{i}")
                 for i, (u, kind) in enumerate(zip(self.tower_units, self.kinds))
             ]
+            return
+        self.hidden = [
+            MLP(u, dropout=self.dropout, name=f"hidden_{i}") for i, u in enumerate(self.tower_units)
+        ]
+        self.heads = [
+            GKD(
+                i,
+                kind,
+                gkd["units"],
+                gkd["gate_units"],
+                gkd["stop_gradient"],
+                self.dropout,
+                name=f"gkd_{i}",
+            )
+            for i, kind in enumerate(self.kinds)
+        ]
 
     def build(self, input_shape):
         shapes = _check_list(input_shape, len(self.kinds), f"DMLTowers '{self.name}'")
@@ -184,3 +175,19 @@ def _options(value, defaults: dict, kwargs: dict, prefix: str, renamed: dict) ->
         if key in options:
             options[key] = [int(u) for u in options[key]]
     return options
+
+
+def _check_towers(tower_units: list, kinds: list, gkd) -> None:
+    """One tower per kind, known kinds, and hidden units wherever GKD reads them."""
+    if len(tower_units) != len(kinds) or not kinds:
+        raise ValueError(
+            f"DMLTowers needs one tower_units entry per kind (one per task). Received "
+            f"{len(tower_units)} tower_units and {len(kinds)} kinds."
+        )
+    if any(k not in KINDS for k in kinds):
+        raise ValueError(f"DMLTowers kinds must be in {KINDS}. Received: kinds={kinds}")
+    if gkd and any(not u for u in tower_units):
+        raise ValueError(
+            "GKD reads each task's hidden h^k, so every tower needs hidden units. "
+            f"Received: tower_units={tower_units}"
+        )

@@ -60,20 +60,8 @@ def build_esmm(
     Returns:
         A `MultiTaskModel` with heads `{ctr, cvr, ctcvr}` `[B]`, named after the tasks.
     """
-    tasks = check_tasks(tasks)
-    if len(tasks) != 3:
-        raise ValueError(
-            f"build_esmm needs tasks [ctr, cvr, ctcvr]. "
-            f"Received {len(tasks)}: {[t.name for t in tasks]}"
-        )
-    _check_entire_space("build_esmm", [tasks[0], tasks[2]])
-    _check_binary("build_esmm", tasks)
-    weights = [float(w) for w in loss_weights]
-    if len(weights) != 3:
-        raise ValueError(
-            f"build_esmm needs 3 loss_weights (ctr, cvr, ctcvr). Received: {list(loss_weights)}"
-        )
-    ctr, cvr, ctcvr = (dataclasses.replace(t, loss_weight=w) for t, w in zip(tasks, weights))
+    ctr, cvr, ctcvr = _funnel_tasks(tasks, loss_weights, "build_esmm")
+    weights = [ctr.loss_weight, cvr.loss_weight, ctcvr.loss_weight]
     inputs, x = embed(spec, lookup)
     views = _views(switcher, x, 2, "build_esmm")
     p_ctr = Tower(list(ctr.tower_units), dropout=tower_dropout, name=f"tower_{ctr.name}")(views[0])
@@ -93,6 +81,24 @@ def build_esmm(
         metadata=metadata,
         name=name,
     )
+
+
+def _funnel_tasks(tasks, loss_weights, owner: str) -> list:
+    """`[ctr, cvr, ctcvr]` checked (binary; ctr and ctcvr over every impression), reweighted."""
+    tasks = check_tasks(tasks)
+    if len(tasks) != 3:
+        raise ValueError(
+            f"{owner} needs tasks [ctr, cvr, ctcvr]. "
+            f"Received {len(tasks)}: {[t.name for t in tasks]}"
+        )
+    _check_entire_space(owner, [tasks[0], tasks[2]])
+    _check_binary(owner, tasks)
+    weights = [float(w) for w in loss_weights]
+    if len(weights) != 3:
+        raise ValueError(
+            f"{owner} needs 3 loss_weights (ctr, cvr, ctcvr). Received: {list(loss_weights)}"
+        )
+    return [dataclasses.replace(t, loss_weight=w) for t, w in zip(tasks, weights)]
 
 
 def build_aitm(
