@@ -1,10 +1,7 @@
-"""Fusion: per-task scores -> one ranking score (PLE eq 1, or a weighted sum), in numpy.
+"""Fusion: a request's ranking fusion, checked, merged with overrides and scored.
 
-PLE (Tang et al., RecSys'20) eq 1 ranks online by
-`score = VCR^{w_VCR} × VTR^{w_VTR} × SHR^{w_SHR} × ... × f(video_len)`: in general
-`score = Π_k s_k^{w_k} · f(length)`, where f is `none` (f(x) = x), `log1p` or `sigmoid`, and
-no length feature means f = 1. The weighted sum is `score = (Σ_k w_k s_k) · f(length)`.
-A weight of 0 leaves a task out of either.
+The score itself is `tfmtl.fusion_score.fuse` (PLE eq 1, or a weighted sum); here a bad
+field or a non-finite score becomes INVALID_ARGUMENT naming it.
 
 Example:
 
@@ -20,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from tfmtl import contract
+from tfmtl import contract, fusion_score
 from tfmtl.serving.errors import ServingError
 
 KINDS = contract.FUSION_KINDS
@@ -98,57 +95,18 @@ class Fusion:
 
     @property
     def used_tasks(self) -> list[str]:
-        return [k for k, w in self.weights.items() if w != 0.0]
+        return fusion_score.used_tasks(self.to_dict())
 
     def length_factor(self, length: np.ndarray) -> np.ndarray:
         """f(length): x, log(1 + x) or sigmoid(x)."""
-        x = np.asarray(length, dtype=np.float64)
-        if self.length_transform == "log1p":
-            return np.log1p(x)
-        if self.length_transform == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-x))
-        return x
+        return fusion_score.length_factor(self.length_transform, length)
 
     def score(self, task_scores: dict, length: np.ndarray | None = None) -> np.ndarray:
         """Fused `[N]` float64 scores from task name -> `[N]` scores (and the raw length values)."""
-        missing = [k for k in self.used_tasks if k not in task_scores]
-        if missing:
-            raise ServingError.invalid(
-                f"fusion.weights['{missing[0]}'] names a task the model did not return. Tasks: "
-                f"{sorted(task_scores)}."
-            )
-        n = len(next(iter(task_scores.values())))
-        with np.errstate(all="ignore"):  # overflow and 0 ** -w are reported below, by candidate
-            fused = self._fuse(task_scores, length, n)
-        if not np.isfinite(fused).all():
-            row = int(np.argwhere(~np.isfinite(fused))[0][0])
-            raise ServingError.invalid(
-                f"fusion gives candidates[{row}] the score {fused[row]} ({self.kind} of "
-                f"{ {k: float(np.asarray(task_scores[k])[row]) for k in self.used_tasks} } with "
-                "weights "
-                f"{ {k: self.weights[k] for k in self.used_tasks} }): choose weights that keep "
-                "every score finite."
-            )
-        return fused
-
-    def _fuse(self, task_scores: dict, length, n: int) -> np.ndarray:
-        if self.kind == "product":
-            fused = np.ones(n)
-            for task in self.used_tasks:  # PLE eq 1: prod_k s_k^{w_k}
-                fused *= np.power(
-                    np.asarray(task_scores[task], dtype=np.float64), self.weights[task]
-                )
-        else:
-            fused = np.zeros(n)
-            for task in self.used_tasks:
-                fused += self.weights[task] * np.asarray(task_scores[task], dtype=np.float64)
-        if self.length_feature is not None:
-            if length is None:
-                raise ServingError.invalid(
-                    f"fusion.length_feature '{self.length_feature}' has no value in the request."
-                )
-            fused = fused * self.length_factor(length)  # PLE eq 1: x f(video_len)
-        return fused
+        try:
+            return fusion_score.fuse(self.to_dict(), task_scores, length)
+        except contract.ContractError as e:
+            raise ServingError.invalid(str(e)) from None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

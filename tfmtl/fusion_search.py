@@ -2,7 +2,7 @@
 
 The ranking score fuses the task heads, `prod_k s_k^{w_k} * f(length)` or
 `(sum_k w_k s_k) * f(length)`. `search_fusion` tries fusions with Optuna's TPE sampler
-(seeded, `n_trials` trials) and scores each with `tfmtl.serving.fusion.Fusion(...).score`,
+(seeded, `n_trials` trials) and scores each with `tfmtl.fusion_score.fuse`,
 the function the ranking service ranks by, so the search measures what serving does; a
 `FusionObjective` (per-query NDCG@k, or a sum of task (G)AUCs) says what "best" is.
 
@@ -37,7 +37,7 @@ import warnings
 
 import numpy as np
 
-from tfmtl import contract
+from tfmtl import contract, fusion_score
 from tfmtl.fusion_objective import OBJECTIVES, FusionObjective
 
 __all__ = ["OBJECTIVES", "FusionObjective", "SearchResult", "parse_constraint", "search_fusion"]
@@ -106,8 +106,6 @@ def search_fusion(
     Returns:
         A `SearchResult`.
     """
-    from tfmtl.serving.errors import ServingError
-
     default = contract.validate_fusion(default or {"weights": {t: 1.0 for t in predictions}})
     tasks = list(predictions if tasks is None else tasks)
     checked = (default, length, tasks, search_length_transform, n_trials, weight_range)
@@ -116,7 +114,7 @@ def search_fusion(
     names, measure = _measurer(predictions, objective, length, parsed)
     try:
         default_objective, default_metrics = measure(default)
-    except ServingError as e:
+    except contract.ContractError as e:
         raise ValueError(f"The default fusion {default} cannot score the split: {e}") from None
     rows = []
 
@@ -138,8 +136,6 @@ def _trial_runner(rows: list, suggest, measure, default_metrics: dict, parsed: l
     """
     import optuna
 
-    from tfmtl.serving.errors import ServingError
-
     def run(trial) -> float:
         fusion = suggest(trial)
         row = {
@@ -151,7 +147,7 @@ def _trial_runner(rows: list, suggest, measure, default_metrics: dict, parsed: l
         rows.append(row)
         try:
             value, metrics = measure(fusion)
-        except ServingError as e:
+        except contract.ContractError as e:
             row.update(objective=None, feasible=False, error=str(e))
             raise optuna.TrialPruned() from None
         slack = _slack(metrics, default_metrics, parsed)
@@ -166,9 +162,8 @@ def _trial_runner(rows: list, suggest, measure, default_metrics: dict, parsed: l
 def _measurer(predictions: dict, objective: FusionObjective, length, parsed: list):
     """The constrained metric names, and `measure(fusion) -> (objective, {name: metric})`.
 
-    Scores with `Fusion(...).score`, the function the ranking service ranks by.
+    Scores with `fusion_score.fuse`, the function the ranking service ranks by.
     """
-    from tfmtl.serving.fusion import Fusion
 
     names = sorted({n for n, _, _ in parsed})
     for name in names:  # an unknown task in a constraint fails before any trial
@@ -176,7 +171,7 @@ def _measurer(predictions: dict, objective: FusionObjective, length, parsed: lis
             objective.task_auc(name[:-4], np.zeros(objective.num_rows))
 
     def measure(fusion: dict) -> tuple[float, dict]:
-        scores = Fusion(**fusion).score(predictions, length)
+        scores = fusion_score.fuse(contract.validate_fusion(fusion), predictions, length)
         return objective(scores), {n: objective.metric(n, scores) for n in names}
 
     return names, measure
