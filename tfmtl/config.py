@@ -33,6 +33,7 @@ from tfmtl.config_checks import column_names as _names
 from tfmtl.config_checks import is_real as _number
 from tfmtl.config_data import DATA_DEFAULTS, FORMATS
 from tfmtl.config_data import check_data as _data
+from tfmtl.distribution import DISTRIBUTIONS
 
 __all__ = [
     "DATA_DEFAULTS",
@@ -66,6 +67,7 @@ TRAINING_DEFAULTS = {
     "seed": 0,
     "tensorboard": None,
     "loss_balancing": "fixed",
+    "distribution": "none",
 }
 TASK_KEYS = (
     "name",
@@ -285,6 +287,7 @@ def _training(training: dict) -> dict:
     _choice(out["optimizer"], OPTIMIZERS, "training.optimizer")
     _choice(out["schedule"], SCHEDULES, "training.schedule")
     _choice(out["precision"], PRECISIONS, "training.precision")
+    _choice(out["distribution"], DISTRIBUTIONS, "training.distribution")
     if not isinstance(out["seed"], int):
         raise ConfigError(f"training.seed: a whole number; got {out['seed']!r}.")
     stop = out["early_stopping"]

@@ -50,7 +50,22 @@ class MaskedLoss(keras.losses.Loss):
             per_sample = ops.square(y_pred - y)
         delta = ops.cast(delta, "float32")
         count = ops.maximum(ops.sum(delta), 1.0)
-        return self.weight * delta * per_sample / count
+        return _per_replica(self.weight * delta * per_sample / count)
 
     def get_config(self):
         return {"name": self.name, "kind": self.kind, "weight": self.weight}
+
+
+def _per_replica(value):
+    """`value` divided by the replicas of a `tf.distribute` strategy (unchanged without one).
+
+    Each replica's loss is summed into the step's gradient. Keras divides by the replica count
+    inside its own "mean" reductions only; a masked mean (reduction "sum") divides itself, so
+    the gradient and the logged loss are those of one device at the same global batch.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return value
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return value / replicas if replicas > 1 else value

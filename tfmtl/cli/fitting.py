@@ -12,7 +12,7 @@ from pathlib import Path
 
 import keras
 
-from tfmtl import training
+from tfmtl import distribution, training
 from tfmtl.cli.errors import CommandError
 
 
@@ -45,6 +45,15 @@ def train_run(config: dict, data, partial: Path) -> dict:
 
     Returns its metrics.
     """
+    try:
+        name = distribution.check(config["training"]["distribution"])
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    with distribution.scope(name):  # the model is built, compiled and fitted inside
+        return _fit_and_write(config, data, partial)
+
+
+def _fit_and_write(config: dict, data, partial: Path) -> dict:
     t = config["training"]
     model = _compiled_model(config, data)
     partial.mkdir(parents=True, exist_ok=True)

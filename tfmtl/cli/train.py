@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from tfmtl.cli.errors import CommandError, json_argument
+from tfmtl.distribution import DISTRIBUTIONS
 
 # Where a `tfmtl train` user points a built-in dataset at its files.
 DATA_DIR_SETTING = "--data-dir, or data.data_dir in a run config"
@@ -64,6 +65,13 @@ def register(sub) -> None:
         choices=("float32", "mixed_bfloat16"),
         help="Keras dtype policy: mixed_bfloat16 computes in bfloat16 with float32 weights "
         "and heads",
+    )
+    p.add_argument(
+        "--distribution",
+        default=None,
+        choices=DISTRIBUTIONS,
+        help="training.distribution: mirrored (TF, every local device), multi_worker (TF, from "
+        "TF_CONFIG), jax_data_parallel (JAX, every process's devices); see docs/distributed.md",
     )
     p.add_argument(
         "--tensorboard",
@@ -140,6 +148,7 @@ def resolve_config(args, need_model: bool = True) -> dict:
         ("learning_rate", "learning_rate"),
         ("seed", "seed"),
         ("precision", "precision"),
+        ("distribution", "distribution"),
         ("tensorboard", "tensorboard"),
         ("patience", "early_stopping"),
     ):
@@ -223,6 +232,14 @@ def run_train(args) -> int:
     start = time.time()
     data, notes = load_data(config)
     print(f"[tfmtl] {data.description} ({time.time() - start:.1f} s)", flush=True)
+    from tfmtl import distribution
+
+    if not distribution.is_chief():  # a worker trains with the chief; the chief writes the run
+        own = out.with_name(f"{out.name}.worker{distribution.worker_index()}.partial")
+        train_run(config, data, own)  # its backup lets a killed worker resume
+        shutil.rmtree(own, ignore_errors=True)
+        print(f"[tfmtl] worker {distribution.worker_index()} done; the chief writes {out}/")
+        return 0
     partial = out.with_name(out.name + ".partial")  # a killed run resumes from here
     metrics = train_run(config, data, partial)
     (partial / "config.yaml").write_text(_config_yaml(config, data))

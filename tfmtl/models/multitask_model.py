@@ -84,6 +84,18 @@ class MultiTaskModel(keras.Model):
             return train_step(self, *args)
         return super().train_step(*args)
 
+    if keras.backend.backend() == "tensorflow":
+
+        def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+            # Under a tf.distribute strategy, Keras' TF trainer learns the batch's structure by
+            # averaging the first batch over the replicas, which fails for string features
+            # (AddN has no string kernel). One replica's batch has the same structure.
+            if iterator is not None and self._distribute_strategy is not None:
+                for _, _, it in iterator:
+                    data_batch = keras.tree.map_structure(_one_replica, next(it))
+                    break
+            return super()._maybe_symbolic_build(data_batch=data_batch)
+
     def get_config(self):
         config = {
             **super().get_config(),
@@ -112,3 +124,12 @@ class MultiTaskModel(keras.Model):
                 keras.saving.deserialize_keras_object(balancer, custom_objects=custom_objects)
             )
         return model
+
+
+def _one_replica(value):
+    """The first replica's part of a `tf.distribute.DistributedValues` (else `value`)."""
+    import tensorflow as tf
+
+    if isinstance(value, tf.distribute.DistributedValues):
+        return value.values[0]
+    return value
