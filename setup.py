@@ -57,7 +57,8 @@ setup(
         "plot": ["matplotlib>=3.8"],
         "tensorboard": ["tensorboard>=2.20"],
         # Train on the other Keras 3 backends (CPU builds); tests/test_backends.py skips any
-        # backend not installed, so `.[test]` stays light. torch: install the CPU build first (docs/backends.md).
+        # backend not installed, so `.[test]` stays light. torch: install its CPU build first
+        # (docs/backends.md).
         "backends": ["jax[cpu]>=0.4.30", "torch>=2.3"],
     },
     entry_points={"console_scripts": ["tfmtl=tfmtl.cli:main"]},

@@ -70,13 +70,7 @@ class FeatureEmbedding(keras.layers.Layer):
 
     @property
     def output_dim(self) -> int:
-        return sum(
-            (1 + (f.embedding_dim if f.name in self.piecewise or f.name in self.tables else 0))
-            if f.kind == "dense"
-            else f.embedding_dim
-            for f in self.spec
-            if f.kind != "sequence"
-        )
+        return sum(feature_width(f) for f in self.spec)
 
     def build(self, input_shape=None):
         for table in self.tables.values():
@@ -126,6 +120,18 @@ class FeatureEmbedding(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "features": self.spec.to_config(), "lookup": self.lookup}
+
+
+def feature_width(f) -> int:
+    """Columns feature `f` takes in the block: a dense value (and its bucket or piecewise
+    embedding), a categorical embedding, or none for a sequence (embedded by its readers).
+    """
+    if f.kind == "sequence":
+        return 0
+    if f.kind != "dense":
+        return int(f.embedding_dim)
+    embedded = _piecewise(f) or (bool(f.boundaries) and f.encoding == "bucket")
+    return 1 + (int(f.embedding_dim) if embedded else 0)
 
 
 def piecewise_linear(x, edges):

@@ -6,19 +6,20 @@ import keras
 from keras import ops
 
 from tfmtl.features import FeatureSpec
+from tfmtl.layers.embedding import feature_width
 
 
 def feature_columns(spec: FeatureSpec) -> dict:
     """Feature name -> `(start, stop)` of its columns in `FeatureEmbedding`'s output.
 
-    Dense features take one column, categorical ones `embedding_dim`, in spec order;
-    sequence features are not part of the vector.
+    In spec order, each feature's `feature_width` (a dense value, with its bucket or piecewise
+    embedding when it has one; a categorical embedding); sequence features are not part of it.
     """
     columns, start = {}, 0
     for f in spec:
         if f.kind == "sequence":
             continue
-        width = 1 if f.kind == "dense" else int(f.embedding_dim)
+        width = feature_width(f)
         columns[f.name] = (start, start + width)
         start += width
     return columns
