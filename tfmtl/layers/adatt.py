@@ -8,6 +8,7 @@ from keras import ops
 
 from tfmtl.layers.experts import ExpertBank, Gate
 from tfmtl.layers.mmoe import per_level_units
+from tfmtl.layers.sparse_gates import gate_options
 from tfmtl.layers.switcher import Switcher
 
 
@@ -44,6 +45,9 @@ class AdaTT(Switcher):
         num_shared_experts: int. Shared experts per level (m_s); 0 gives AdaTT-sp.
             Defaults to 0.
         native_fusion: bool. Keep the NativeExpertLF residual (eq 7-8). Defaults to `True`.
+        gate: str or dict. Every AllExpertGF gate's kind (eq 10's softmax by default),
+            `"softmax"`, `"topk"` or `"dselect"`, or a dict of `Gate` options
+            (`{"kind": "topk", "k": 1}`). Defaults to `"softmax"`.
 
     Call arguments:
         inputs: tensor `[B, D]` (every `f^0_t = x`), or a list of T task views `[B, D]`,
@@ -72,6 +76,7 @@ class AdaTT(Switcher):
         num_levels: int = 2,
         num_shared_experts: int = 0,
         native_fusion: bool = True,
+        gate="softmax",
         **kwargs,
     ):
         super().__init__(num_outputs, **kwargs)
@@ -101,6 +106,8 @@ class AdaTT(Switcher):
         self.num_levels, self.num_shared_experts = int(num_levels), int(num_shared_experts)
         self.expert_units = per_level_units(expert_units, self.num_levels, "AdaTT")
         self.native_fusion = bool(native_fusion)
+        self._gate_options = gate_options(gate)
+        self.gate = dict(gate) if isinstance(gate, dict) else self._gate_options["kind"]
         t, m_s = self.num_outputs, self.num_shared_experts
         self._num_task_total = sum(self._counts)
         self._num_total = self._num_task_total + m_s
@@ -135,12 +142,14 @@ class AdaTT(Switcher):
                 shared = ExpertBank(m_s, units, name=f"shared_experts_{j}")
                 shared.build((None, d))
                 self.shared_experts.append(shared)
-            gates = [Gate(self._num_total, name=f"gate_{j}_{k}") for k in range(t)]
+            gates = [
+                Gate(self._num_total, **self._gate_options, name=f"gate_{j}_{k}") for k in range(t)
+            ]
             for g in gates:
                 g.build((None, d))
             self.task_gates.append(gates)
             if m_s and j < self.num_levels - 1:
-                g = Gate(self._num_total, name=f"shared_gate_{j}")
+                g = Gate(self._num_total, **self._gate_options, name=f"shared_gate_{j}")
                 g.build((None, d))
                 self.shared_gates.append(g)
             if self.native_fusion:
@@ -232,6 +241,7 @@ class AdaTT(Switcher):
             "num_levels": self.num_levels,
             "num_shared_experts": self.num_shared_experts,
             "native_fusion": self.native_fusion,
+            "gate": dict(self.gate) if isinstance(self.gate, dict) else self.gate,
         }
 
 
@@ -247,6 +257,9 @@ class AdaTTSp(AdaTT):
         num_task_experts: int, or list of T ints. Native experts per task (m_t).
         expert_units: list of int, or one list per level. Hidden sizes of every expert.
         num_levels: int. Fusion levels L. Defaults to 2.
+        gate: str or dict. Every AllExpertGF gate's kind (eq 10's softmax by default),
+            `"softmax"`, `"topk"` or `"dselect"`, or a dict of `Gate` options
+            (`{"kind": "topk", "k": 1}`). Defaults to `"softmax"`.
 
     Call arguments:
         inputs: tensor `[B, D]`, or a list of T task views `[B, D]`.
@@ -265,7 +278,13 @@ class AdaTTSp(AdaTT):
     """
 
     def __init__(
-        self, num_outputs: int, num_task_experts, expert_units, num_levels: int = 2, **kwargs
+        self,
+        num_outputs: int,
+        num_task_experts,
+        expert_units,
+        num_levels: int = 2,
+        gate="softmax",
+        **kwargs,
     ):
         shared = kwargs.pop("num_shared_experts", 0)
         if shared:
@@ -274,7 +293,7 @@ class AdaTTSp(AdaTT):
                 "for general AdaTT."
             )
         super().__init__(
-            num_outputs, num_task_experts, expert_units, num_levels=num_levels, **kwargs
+            num_outputs, num_task_experts, expert_units, num_levels=num_levels, gate=gate, **kwargs
         )
 
     def get_config(self):

@@ -1,9 +1,11 @@
-"""ExpertBank (k experts as one batched kernel) and Gate (softmax over experts)."""
+"""ExpertBank (k experts as one batched kernel) and Gate (softmax, top-k or DSelect-k)."""
 
 from __future__ import annotations
 
 import keras
 from keras import ops
+
+from tfmtl.layers.sparse_gates import check_gate_options, gate_weights, logit_width
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
@@ -94,43 +96,107 @@ class ExpertBank(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="tfmtl")
 class Gate(keras.layers.Layer):
-    """Softmax gate over experts: `w(x) = softmax(W_g x)` (PLE eq 3, MMoE's g_k).
+    """Gate over experts: a linear head `z = W_g x + b`, then its kind's weights.
+
+    `kind="softmax"` is `w(x) = softmax(W_g x)` (PLE eq 3, MMoE's g_k); `"topk"` keeps the
+    k largest logits (Shazeer et al., ICLR'17, eq 3-5) and adds their importance CV² loss
+    (eq 6-7); `"dselect"` is per-example DSelect-k (Hazimeh et al., NeurIPS'21, eq 4-7) and
+    adds its selectors' entropy (see `tfmtl.layers.sparse_gates`). The losses are added with
+    `add_loss`, times `loss_weight`. Switchers that fuse the head into one GEMM
+    (`run_banks`) read `kernel`, `bias` and turn the logits into weights with
+    `weights_from_logits`, which `call` uses too.
+
+    Differs from the papers: top-k has no noise term (Shazeer eq 4), the gate is always
+    differentiable through the kept logits; DSelect-k masks and renormalises the codes past
+    E when E is not a power of two.
 
     Args:
         num_experts: int. Number of experts the gate weighs.
+        kind: str. `"softmax"`, `"topk"` or `"dselect"`. Defaults to `"softmax"`.
+        k: int. Experts kept by top-k, selectors of DSelect-k (k >= E keeps all: top-k is
+            then the softmax gate). Unused by softmax. Defaults to `2`.
+        loss_weight: float. Weight of the auxiliary loss of top-k and DSelect-k.
+            Defaults to `0.01`.
+        gamma: float. Width γ of DSelect-k's smooth-step (eq 4). Defaults to `1.0`.
+        num_gates: int. Gates computed by this one head, e.g. one per expert of a level
+            (ML-MMoE). Defaults to `1`.
+
+    Call arguments:
+        x: tensor `[B, D]`.
 
     Returns:
-        One tensor `[B, E]`, E = `num_experts`, each row summing to 1.
+        One tensor `[B, E]`, E = `num_experts` (`[B, num_gates, E]` for `num_gates > 1`),
+        each row non-negative and summing to 1.
 
     Example:
 
     >>> w = tfmtl.layers.Gate(num_experts=3)(np.ones((2, 16), "float32"))
     >>> np.allclose(np.asarray(w).sum(axis=1), 1.0)
     True
+    >>> w = tfmtl.layers.Gate(num_experts=4, kind="topk", k=2)(np.ones((2, 16), "float32"))
+    >>> (np.asarray(w) > 0).sum(axis=1).tolist()
+    [2, 2]
     """
 
-    def __init__(self, num_experts: int, **kwargs):
+    def __init__(
+        self,
+        num_experts: int,
+        kind: str = "softmax",
+        k: int = 2,
+        loss_weight: float = 0.01,
+        gamma: float = 1.0,
+        num_gates: int = 1,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if num_experts < 1:
             raise ValueError(f"Gate needs num_experts >= 1. Received: num_experts={num_experts}")
-        self.num_experts = int(num_experts)
+        if int(num_gates) < 1:
+            raise ValueError(f"Gate needs num_gates >= 1. Received: num_gates={num_gates}")
+        check_gate_options(kind, k, loss_weight, gamma)
+        self.num_experts, self.kind, self.k = int(num_experts), kind, int(k)
+        self.loss_weight, self.gamma = float(loss_weight), float(gamma)
+        self.num_gates = int(num_gates)
+
+    @property
+    def logit_width(self) -> int:
+        """Width of the linear head: `num_gates` times one gate's logits (E, or k*m + k)."""
+        return self.num_gates * logit_width(self.kind, self.num_experts, self.k)
 
     def build(self, input_shape):
         self.kernel = self.add_weight(
             name="kernel",
-            shape=(int(input_shape[-1]), self.num_experts),
+            shape=(int(input_shape[-1]), self.logit_width),
             initializer="glorot_uniform",
         )
-        self.bias = self.add_weight(name="bias", shape=(self.num_experts,), initializer="zeros")
+        self.bias = self.add_weight(name="bias", shape=(self.logit_width,), initializer="zeros")
+
+    def weights_from_logits(self, z):
+        """The gate weights `[B, E]` (`[B, num_gates, E]`) of the head's logits `z`."""
+        if self.num_gates > 1:
+            z = ops.reshape(z, (-1, self.num_gates, self.logit_width // self.num_gates))
+        weights, loss = gate_weights(self.kind, z, self.num_experts, self.k, self.gamma)
+        if loss is not None and self.loss_weight > 0:
+            self.add_loss(self.loss_weight * loss)
+        return weights
 
     def call(self, x):
-        return ops.softmax(ops.matmul(x, self.kernel) + self.bias, axis=-1)
+        return self.weights_from_logits(ops.matmul(x, self.kernel) + self.bias)
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)[:-1] + (self.num_experts,)
+        gates = (self.num_gates,) if self.num_gates > 1 else ()
+        return tuple(input_shape)[:-1] + gates + (self.num_experts,)
 
     def get_config(self):
-        return {**super().get_config(), "num_experts": self.num_experts}
+        return {
+            **super().get_config(),
+            "num_experts": self.num_experts,
+            "kind": self.kind,
+            "k": self.k,
+            "loss_weight": self.loss_weight,
+            "gamma": self.gamma,
+            "num_gates": self.num_gates,
+        }
 
 
 def mix(weights, experts):

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from tfmtl.layers.experts import ExpertBank, Gate, mix, run_banks
+from tfmtl.layers.sparse_gates import gate_options
 from tfmtl.layers.switcher import Switcher
 
 
@@ -13,13 +14,17 @@ from tfmtl.layers.switcher import Switcher
 class MMoE(Switcher):
     """Multi-gate Mixture-of-Experts switcher.
 
-    Each output k mixes the shared experts with its own softmax gate:
-    `y_k = sum_i g_k(x)_i * f_i(x)` (Ma et al., KDD'18; PLE Fig. 1g).
+    Each output k mixes the shared experts with its own gate:
+    `y_k = sum_i g_k(x)_i * f_i(x)` (Ma et al., KDD'18; PLE Fig. 1g). The gates are softmax
+    gates, or sparse ones with `gate="topk"` / `"dselect"` (see `Gate`): their auxiliary
+    losses land in the model's `losses`.
 
     Args:
         num_outputs: int. Number of outputs, one per task.
         num_experts: int. Experts shared by all tasks.
         expert_units: list of int. Hidden sizes of every expert's MLP.
+        gate: str or dict. Every gate's kind, `"softmax"`, `"topk"` or `"dselect"`, or a
+            dict of `Gate` options (`{"kind": "topk", "k": 1}`). Defaults to `"softmax"`.
 
     Call arguments:
         inputs: tensor `[B, D]`, or a list of `num_outputs` views `[B, D]`.
@@ -38,9 +43,18 @@ class MMoE(Switcher):
     [(4, 8), (4, 8)]
     """
 
-    def __init__(self, num_outputs: int, num_experts: int, expert_units: list[int], **kwargs):
+    def __init__(
+        self,
+        num_outputs: int,
+        num_experts: int,
+        expert_units: list[int],
+        gate="softmax",
+        **kwargs,
+    ):
         super().__init__(num_outputs, **kwargs)
         self.num_experts, self.expert_units = int(num_experts), [int(u) for u in expert_units]
+        self._gate_options = gate_options(gate)
+        self.gate = dict(gate) if isinstance(gate, dict) else self._gate_options["kind"]
 
     def _num_gates(self):
         return self.num_outputs
@@ -48,14 +62,17 @@ class MMoE(Switcher):
     def build_switcher(self, input_shape):
         self.experts = ExpertBank(self.num_experts, self.expert_units, name="experts")
         self.experts.build(input_shape)
-        self.gates = [Gate(self.num_experts, name=f"gate_{k}") for k in range(self._num_gates())]
+        self.gates = [
+            Gate(self.num_experts, **self._gate_options, name=f"gate_{k}")
+            for k in range(self._num_gates())
+        ]
         for gate in self.gates:
             gate.build(input_shape)
 
     def forward(self, x):
         # The expert bank's first layer and every gate are one GEMM (see run_banks).
         (experts,), logits = run_banks(x, [self.experts], [(g.kernel, g.bias) for g in self.gates])
-        weights = [ops.softmax(z, axis=-1) for z in logits]
+        weights = [g.weights_from_logits(z) for g, z in zip(self.gates, logits)]
         return [mix(weights[k % len(weights)], experts) for k in range(self.num_outputs)], weights
 
     @property
@@ -67,6 +84,7 @@ class MMoE(Switcher):
             **super().get_config(),
             "num_experts": self.num_experts,
             "expert_units": self.expert_units,
+            "gate": dict(self.gate) if isinstance(self.gate, dict) else self.gate,
         }
 
 
@@ -80,6 +98,8 @@ class OMoE(MMoE):
         num_outputs: int. Number of outputs, one per task.
         num_experts: int. Experts shared by all tasks.
         expert_units: list of int. Hidden sizes of every expert's MLP.
+        gate: str or dict. Every gate's kind, `"softmax"`, `"topk"` or `"dselect"`, or a
+            dict of `Gate` options (`{"kind": "topk", "k": 1}`). Defaults to `"softmax"`.
 
     Call arguments:
         inputs: tensor `[B, D]`, or a list of `num_outputs` views `[B, D]`.
@@ -120,6 +140,9 @@ class MLMMoE(Switcher):
         expert_units: list of int, or list of lists. Hidden sizes of every expert; one
             list applies to every level, a list of lists gives each level its own.
         num_levels: int. Number of expert levels. Defaults to 2.
+        gate: str or dict. The kind of every gate (the experts' and the tasks'),
+            `"softmax"`, `"topk"` or `"dselect"`, or a dict of `Gate` options
+            (`{"kind": "dselect", "k": 2}`). Defaults to `"softmax"`.
 
     Call arguments:
         inputs: tensor `[B, D]`, or a list of `num_outputs` views `[B, D]`.
@@ -139,12 +162,20 @@ class MLMMoE(Switcher):
     """
 
     def __init__(
-        self, num_outputs: int, num_experts: int, expert_units, num_levels: int = 2, **kwargs
+        self,
+        num_outputs: int,
+        num_experts: int,
+        expert_units,
+        num_levels: int = 2,
+        gate="softmax",
+        **kwargs,
     ):
         super().__init__(num_outputs, **kwargs)
         if int(num_levels) < 1:
             raise ValueError(f"MLMMoE needs num_levels >= 1. Received: num_levels={num_levels}")
         self.num_experts, self.num_levels = int(num_experts), int(num_levels)
+        self._gate_options = gate_options(gate)
+        self.gate = dict(gate) if isinstance(gate, dict) else self._gate_options["kind"]
         self.expert_units = per_level_units(expert_units, self.num_levels, "MLMMoE")
 
     def build_switcher(self, input_shape):
@@ -157,28 +188,26 @@ class MLMMoE(Switcher):
             )
             self.levels.append(bank)
             if j > 0:  # one gate per expert of level j over the experts of level j-1
-                gates = Gate(self.num_experts * self.num_experts, name=f"expert_gates_{j}")
+                n = self.num_experts
+                gates = Gate(n, **self._gate_options, num_gates=n, name=f"expert_gates_{j}")
                 gates.build(input_shape)
                 self.expert_gates.append(gates)
         self.task_gates = [
-            Gate(self.num_experts, name=f"gate_{k}") for k in range(self.num_outputs)
+            Gate(self.num_experts, **self._gate_options, name=f"gate_{k}")
+            for k in range(self.num_outputs)
         ]
         for gate in self.task_gates:
             gate.build(input_shape)
-
-    def _expert_gate_weights(self, gates, x):
-        logits = ops.matmul(x, gates.kernel) + gates.bias
-        logits = ops.reshape(logits, (-1, self.num_experts, self.num_experts))
-        return ops.softmax(logits, axis=-1)  # [B, experts of j, experts of j-1]
 
     def forward(self, x):
         # Every gate reads x: level 0's first layer and all gates are one GEMM (run_banks).
         gates = self.expert_gates + self.task_gates
         (h,), logits = run_banks(x, [self.levels[0]], [(g.kernel, g.bias) for g in gates])
-        for bank, z in zip(self.levels[1:], logits):
-            w = ops.softmax(ops.reshape(z, (-1, self.num_experts, self.num_experts)), axis=-1)
+        for bank, g, z in zip(self.levels[1:], self.expert_gates, logits):
+            w = g.weights_from_logits(z)  # [B, experts of j, experts of j-1]
             h = bank(ops.einsum("bfe,beu->bfu", w, h))
-        weights = [ops.softmax(z, axis=-1) for z in logits[len(self.expert_gates) :]]
+        task_logits = logits[len(self.expert_gates) :]
+        weights = [g.weights_from_logits(z) for g, z in zip(self.task_gates, task_logits)]
         return [mix(w, h) for w in weights], weights
 
     @property
@@ -191,6 +220,7 @@ class MLMMoE(Switcher):
             "num_experts": self.num_experts,
             "expert_units": self.expert_units,
             "num_levels": self.num_levels,
+            "gate": dict(self.gate) if isinstance(self.gate, dict) else self.gate,
         }
 
 

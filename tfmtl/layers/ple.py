@@ -7,6 +7,7 @@ from keras import ops
 
 from tfmtl.layers.experts import ExpertBank, Gate, mix, run_banks
 from tfmtl.layers.mmoe import per_level_units
+from tfmtl.layers.sparse_gates import gate_options
 from tfmtl.layers.switcher import Switcher
 
 
@@ -27,6 +28,8 @@ class CGC(Switcher):
         num_shared_experts: int. Shared experts (m_s).
         expert_units: list of int. Hidden sizes of every expert.
         shared_output: bool. Append the shared gate's output. Defaults to `False`.
+        gate: str or dict. Every gate's kind, `"softmax"`, `"topk"` or `"dselect"`, or a
+            dict of `Gate` options (`{"kind": "topk", "k": 1}`). Defaults to `"softmax"`.
 
     Call arguments:
         inputs: tensor `[B, D]`, or a list of `num_outputs` task views `[B, D]`, optionally
@@ -55,6 +58,7 @@ class CGC(Switcher):
         num_shared_experts: int,
         expert_units: list[int],
         shared_output: bool = False,
+        gate="softmax",
         **kwargs,
     ):
         super().__init__(num_outputs, **kwargs)
@@ -72,6 +76,8 @@ class CGC(Switcher):
             int(num_shared_experts),
         )
         self.expert_units, self.shared_output = [int(u) for u in expert_units], bool(shared_output)
+        self._gate_options = gate_options(gate)
+        self.gate = dict(gate) if isinstance(gate, dict) else self._gate_options["kind"]
 
     def accepted_view_counts(self):
         return (self.num_outputs, self.num_outputs + 1)
@@ -87,8 +93,11 @@ class CGC(Switcher):
         for bank in (self.task_experts, self.shared_experts):
             if bank is not None:
                 bank.build(input_shape)
-        self.task_gates = [Gate(m_t + m_s, name=f"gate_{k}") for k in range(t)]
-        self.shared_gate = Gate(t * m_t + m_s, name="shared_gate") if self.shared_output else None
+        options = self._gate_options
+        self.task_gates = [Gate(m_t + m_s, **options, name=f"gate_{k}") for k in range(t)]
+        self.shared_gate = (
+            Gate(t * m_t + m_s, **options, name="shared_gate") if self.shared_output else None
+        )
         for gate in self.task_gates + ([self.shared_gate] if self.shared_gate else []):
             gate.build(input_shape)
 
@@ -117,7 +126,7 @@ class CGC(Switcher):
         outs, logits = run_banks(x, banks, [(g.kernel, g.bias) for g in gates])
         task_e = outs.pop(0) if self.task_experts else None
         shared_e = outs.pop(0) if self.shared_experts else None
-        weights = [ops.softmax(z, axis=-1) for z in logits]
+        weights = [g.weights_from_logits(z) for g, z in zip(gates, logits)]
         return self._combine([x] * self.num_outputs, task_e, x, shared_e, weights)
 
     def forward_views(self, views):
@@ -145,6 +154,7 @@ class CGC(Switcher):
             "num_shared_experts": self.num_shared_experts,
             "expert_units": self.expert_units,
             "shared_output": self.shared_output,
+            "gate": dict(self.gate) if isinstance(self.gate, dict) else self.gate,
         }
 
 
@@ -163,6 +173,8 @@ class PLE(Switcher):
         num_task_experts: int. Experts per task at every level.
         num_shared_experts: int. Shared experts at every level.
         expert_units: list of int, or one list per level.
+        gate: str or dict. Every gate's kind, `"softmax"`, `"topk"` or `"dselect"`, or a
+            dict of `Gate` options (`{"kind": "topk", "k": 1}`). Defaults to `"softmax"`.
 
     Call arguments:
         inputs: tensor `[B, D]`, or a list of `num_outputs` views `[B, D]`.
@@ -188,6 +200,7 @@ class PLE(Switcher):
         num_shared_experts: int,
         expert_units,
         num_levels: int = 2,
+        gate="softmax",
         **kwargs,
     ):
         super().__init__(num_outputs, **kwargs)
@@ -199,6 +212,8 @@ class PLE(Switcher):
             int(num_shared_experts),
         )
         self.expert_units = per_level_units(expert_units, self.num_levels, "PLE")
+        options = gate_options(gate)  # checked here; every level's CGC gets `gate`
+        self.gate = dict(gate) if isinstance(gate, dict) else options["kind"]
 
     def accepted_view_counts(self):
         return (self.num_outputs, self.num_outputs + 1)
@@ -213,6 +228,7 @@ class PLE(Switcher):
                 self.num_shared_experts,
                 units,
                 shared_output=j < self.num_levels - 1,
+                gate=self.gate,
                 name=f"level_{j}",
             )
             level.build(shape)
@@ -243,4 +259,5 @@ class PLE(Switcher):
             "num_shared_experts": self.num_shared_experts,
             "expert_units": self.expert_units,
             "num_levels": self.num_levels,
+            "gate": dict(self.gate) if isinstance(self.gate, dict) else self.gate,
         }
