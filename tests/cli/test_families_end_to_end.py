@@ -42,6 +42,9 @@ FAMILIES = {
         "data: {dataset: funnel, rows: 2000}\ntasks: [{name: ctr}, {name: ctcvr}]",
         {"family": "aitm", "bottom_units": [8]},
     ),
+    "escm2": ("data: {dataset: funnel, rows: 2000}", {"family": "escm2", "imputation_units": [8]}),
+    "stem": ("data: {dataset: synthetic, rows: 600}", {"family": "stem", "expert_units": [8]}),
+    "pepnet": ("data: {dataset: funnel, rows: 2000}", {"family": "pepnet", "gate_units": 8}),
 }
 
 

@@ -93,7 +93,8 @@ def test_train_writes_model_metrics_history_and_evaluate_reads_it(tmp_path, caps
         ),
         (
             ["--model", "mmoe", "--dataset", "synthetic", "--hparams", '{"heads": 2}'],
-            "model.heads: mmoe has no hyper-parameter 'heads'; it takes: expert_units, num_experts",
+            "model.heads: mmoe has no hyper-parameter 'heads'; it takes: expert_units, gate, "
+            "num_experts",
         ),
         (
             ["--model", "mmoe", "--dataset", "census", "--data-dir", "/nonexistent"],

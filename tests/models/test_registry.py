@@ -33,6 +33,7 @@ TINY = {
     "sluice": {"units": [8, 8]},
     "asymmetric": {"units": [8]},
     "customized": {"shared_units": [8], "task_units": [8]},
+    "home": {"expert_units": [8], "num_experts": [1, 1, 1], "feature_gate_rank": 2},
 }
 FAMILIES = {
     "flat": {"switcher": "cgc", **TINY["cgc"]},
@@ -42,6 +43,9 @@ FAMILIES = {
     "dtrn": {"backbone": "shared_bottom", "trm_units": 8, "hyper_units": 8},
     "esmm": {"switcher": {"family": "mmoe", **TINY["mmoe"]}},
     "aitm": {"bottom_units": [8]},  # on the three-task funnel: steps default to ctr -> ctcvr
+    "escm2": {"imputation_units": [4]},
+    "stem": {"num_task_experts": 1, "num_shared_experts": 1, "expert_units": [8]},
+    "pepnet": {"gate_units": 4},
 }
 
 
@@ -102,6 +106,7 @@ def _data_for(family: str):
         "dtrn": "sequences",
         "esmm": "funnel",
         "aitm": "funnel",
+        "escm2": "funnel",
     }
     return _data(kind.get(family, "synthetic"))
 
@@ -153,7 +158,12 @@ def test_resolve_fills_nested_defaults_and_is_idempotent():
     )
     assert config == {
         "family": "dml",
-        "backbone": {"family": "mmoe", "num_experts": 2, "expert_units": [128, 64]},
+        "backbone": {
+            "family": "mmoe",
+            "num_experts": 2,
+            "expert_units": [128, 64],
+            "gate": "softmax",
+        },
         "variant": "dml",
         "gkd_units": [80],
         "gkd_gate_units": [],
@@ -186,7 +196,11 @@ def test_composed_configs_build():
         and dml.metadata["model"] == "mmoe"
         and "dml" in dml.metadata
     )
-    assert dml.metadata["hparams"] == {"num_experts": 2, "expert_units": [128, 64]}
+    assert dml.metadata["hparams"] == {
+        "num_experts": 2,
+        "expert_units": [128, 64],
+        "gate": "softmax",
+    }
     mfh = build({"family": "mfh", "switcher": "ple"}, facets.spec, facets.tasks)
     assert mfh.metadata["family"] == "mfh" and mfh.metadata["switcher"] == "ple"
     assert mfh.metadata["facet_groups"] == {
@@ -217,7 +231,7 @@ def test_gates_come_back_through_the_registry():
         (
             {"family": "mmoe", "num_expert": 2},
             "model.num_expert: mmoe has no hyper-parameter 'num_expert'; "
-            "it takes: expert_units, num_experts.",
+            "it takes: expert_units, gate, num_experts.",
         ),
         (
             {"family": "flat", "switcher": "mmoe", "heads": 1},
@@ -230,7 +244,7 @@ def test_gates_come_back_through_the_registry():
         (
             {"family": "dml", "backbone": {"family": "flat", "switcher": "mmoe", "heads": 1}},
             "model.backbone.heads: mmoe has no hyper-parameter 'heads'; "
-            "it takes: expert_units, num_experts.",
+            "it takes: expert_units, gate, num_experts.",
         ),
         (
             {"family": "dml", "backbone": "mfh"},
@@ -282,7 +296,9 @@ def test_each_builder_names_only_registered_hyper_parameters():
 def test_choices_match_the_layers_and_switchers_have_one_table():
     from tfmtl.layers.asymmetric import FUSIONS
     from tfmtl.layers.sluice import COMBINES
+    from tfmtl.layers.sparse_gates import GATE_KINDS
     from tfmtl.layers.tim import INJECTIONS
+    from tfmtl.losses_counterfactual import RISKS
     from tfmtl.models.dml import DML_VARIANTS
 
     choices = {
@@ -295,6 +311,11 @@ def test_choices_match_the_layers_and_switchers_have_one_table():
         ("dtrn", "injection"): INJECTIONS,
         ("sluice", "combine"): COMBINES,
         ("asymmetric", "fusion"): FUSIONS,
+        ("escm2", "risk"): RISKS,
+        **{
+            (name, "gate"): GATE_KINDS
+            for name in ("omoe", "mmoe", "ml_mmoe", "cgc", "ple", "adatt", "adatt_sp")
+        },
     }
     assert zoo.register_switcher is registry.register_switcher
     assert zoo.available_models() == registry.available_switchers() == sorted(TINY)

@@ -33,6 +33,12 @@ _EXPORTS = {
     "mfh_plan": "tree_plan",
     "DTRN_VARIANTS": "dtrn",
     "dtype_policy": "precision",
+    "ESCM2Model": "escm2",
+    "build_escm2": "escm2",
+    "build_stem": "stem",
+    "build_pepnet": "pepnet",
+    "PEPNetGates": "pepnet",
+    "PEPNET_VARIANTS": "pepnet",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -9,16 +9,17 @@ model config: `{"family": "mfh", "switcher": "ple"}`, `{"family": "dml", "backbo
 without importing Keras (builders load on first `build`); `build` makes the model.
 
 A new family is one file, its builder `build_x(spec, tasks, **hparams)`
-(the switcher key arrives as a resolved switcher config), and one `register_family` call.
+(the switcher key arrives as a resolved switcher config), and one `register_family` call in
+`tfmtl/models/catalog.py`.
 
 Example:
 
 >>> resolve({"family": "dml", "backbone": "mmoe"})["backbone"]
-{'family': 'mmoe', 'num_experts': 8, 'expert_units': [128, 64]}
->>> resolve({"family": "mmoe", "heads": 4})
+{'family': 'mmoe', 'num_experts': 8, 'expert_units': [128, 64], 'gate': 'softmax'}
+>>> resolve({"family": "shared_bottom", "heads": 4})
 Traceback (most recent call last):
 ...
-ValueError: model.heads: mmoe has no hyper-parameter 'heads'; it takes: expert_units, num_experts.
+ValueError: model.heads: shared_bottom has no hyper-parameter 'heads'; it takes: units.
 >>> model = build({"family": "mfh", "switcher": "ple"}, spec, tasks)  # doctest: +SKIP
 >>> model.metadata["family"], model.metadata["model_config"]["switcher"]["family"]  # doctest: +SKIP
 ('mfh', 'ple')
@@ -106,7 +107,7 @@ def family_defaults(name: str) -> dict:
     """Family `name`'s hyper-parameters with their defaults, nested switchers filled in.
 
     >>> family_defaults("mfh")["switcher"]
-    {'family': 'mmoe', 'num_experts': 8, 'expert_units': [128, 64]}
+    {'family': 'mmoe', 'num_experts': 8, 'expert_units': [128, 64], 'gate': 'softmax'}
     """
     resolved = resolve(name)
     resolved.pop("family")
@@ -244,6 +245,8 @@ def _fill(entry: Family, given: dict, key: str) -> dict:
 
 def _check_value(value: Any, default: Any, choices, key: str, owner: str, name: str) -> None:
     """`value` must be of its default's kind; an int default also takes a list (one per level)."""
+    if isinstance(value, dict) and isinstance(default, str) and choices is not None:
+        value = value.get("kind")  # a choice with options, e.g. {kind: topk, k: 2}
     if choices is not None:
         for v in value if isinstance(value, (list, tuple)) else [value]:
             if v not in choices:
@@ -278,102 +281,5 @@ def _load(target):
     return getattr(importlib.import_module(module), attribute)
 
 
-# -- the zoo --------------------------------------------------------------------------------
-_UNITS, _LEVELS = [128, 64], [[128], [64]]
-_L = "tfmtl.layers."
-register_switcher("single_task", _L + "shared_bottom:SingleTask", dict(units=_UNITS))
-register_switcher("shared_bottom", _L + "shared_bottom:SharedBottom", dict(units=_UNITS))
-register_switcher("omoe", _L + "mmoe:OMoE", dict(num_experts=8, expert_units=_UNITS))
-register_switcher("mmoe", _L + "mmoe:MMoE", dict(num_experts=8, expert_units=_UNITS))
-register_switcher(
-    "ml_mmoe", _L + "mmoe:MLMMoE", dict(num_experts=6, expert_units=_LEVELS, num_levels=2)
-)
-register_switcher(
-    "cgc", _L + "ple:CGC", dict(num_task_experts=2, num_shared_experts=2, expert_units=_UNITS)
-)
-_PLE = dict(num_task_experts=2, num_shared_experts=2, expert_units=_LEVELS, num_levels=2)
-register_switcher("ple", _L + "ple:PLE", _PLE)
-_ADATT = dict(num_task_experts=2, expert_units=_LEVELS, num_levels=2, native_fusion=True)
-register_switcher("adatt", _L + "adatt:AdaTT", {**_ADATT, "num_shared_experts": 1})
-register_switcher("adatt_sp", _L + "adatt:AdaTTSp", _ADATT)
-register_switcher(
-    "cross_stitch", _L + "cross_stitch:CrossStitch", dict(units=_UNITS, self_weight=0.9)
-)
-_SLUICE = dict(units=[64, 64], num_subspaces=2, self_weight=0.9, combine="sum")
-_SLUICE["orthogonality_weight"] = 0.0
-register_switcher("sluice", _L + "sluice:Sluice", _SLUICE, choices={"combine": ("sum", "concat")})
-register_switcher(
-    "asymmetric",
-    _L + "asymmetric:AsymmetricSharing",
-    dict(units=_UNITS, sources=None, fusion="sum"),
-    choices={"fusion": ("sum", "mean", "concat")},
-)
-register_switcher(
-    "customized",
-    _L + "customized:CustomizedSharing",
-    dict(shared_units=_UNITS, task_units=[64, 32]),
-)
-
-_M = "tfmtl.models.families:"
-_TREE = dict(
-    switcher="mmoe",
-    facet_order=None,
-    branch_units=[64],
-    route_facets=None,
-    task_features=None,
-    tower_dropout=0.0,
-)
-register_family(FLAT, _M + "build_flat_family", dict(switcher="mmoe"), switcher="switcher")
-register_family("hmtl", _M + "build_hmtl_family", _TREE, switcher="switcher")
-register_family("mfh", _M + "build_mfh_family", {**_TREE, "depth": None}, switcher="switcher")
-register_family(
-    "dml",
-    _M + "build_dml_family",
-    dict(backbone="mmoe", variant="dml", gkd_units=[80], gkd_gate_units=[], tower_dropout=0.0),
-    switcher="backbone",
-    choices={"variant": ("plain", "ctfm", "gkd", "dml_v0", "dml")},
-)
-register_family(
-    "dtrn",
-    _M + "build_dtrn_family",
-    dict(
-        backbone="mmoe",
-        tim=True,
-        trm=True,
-        sequences=None,
-        target=None,
-        num_heads=2,
-        ffn_units=None,
-        hyper_units=32,
-        type_dim=None,
-        injection="ln",
-        trm_units=64,
-        tower_dropout=0.0,
-    ),
-    switcher="backbone",
-    choices={"injection": ("ln", "qkv", "ffn1", "ffn2")},
-)
-register_family(
-    "esmm",
-    _M + "build_esmm_family",
-    dict(
-        switcher=None,
-        ctr_loss_weight=1.0,
-        cvr_loss_weight=0.0,
-        ctcvr_loss_weight=1.0,
-        tower_dropout=0.0,
-    ),
-    switcher="switcher",
-)
-register_family(
-    "aitm",
-    _M + "build_aitm_family",
-    dict(
-        switcher=None,
-        steps=None,
-        bottom_units=[128, 64, 32],
-        calibrator_weight=0.6,
-        tower_dropout=0.0,
-    ),
-    switcher="switcher",
-)
+# The zoo's own families register in one file of their own, on import of the registry.
+from tfmtl.models import catalog  # noqa: E402, F401
