@@ -45,6 +45,12 @@ def register(sub) -> None:
         "--model", default=None, help="model family (see `tfmtl models`), instead of the config's"
     )
     add_data_flags(p)
+    _add_training_flags(p)
+    p.set_defaults(func=run_train)
+
+
+def _add_training_flags(p) -> None:
+    """Flags that override the run config's `training:` and `model:` keys."""
     p.add_argument("--epochs", type=int, default=None, help="training.epochs (default 10)")
     p.add_argument(
         "--batch-size", type=int, default=None, help="training.batch_size (default 1024)"
@@ -91,7 +97,6 @@ def register(sub) -> None:
         default=None,
         help="JSON of model hyper-parameters, e.g. '{\"num_experts\": 4}'",
     )
-    p.set_defaults(func=run_train)
 
 
 def add_data_flags(p) -> None:
