@@ -6,12 +6,10 @@ service in front of it; the ranked task scores must equal the Keras model's head
 
 import json
 
-import keras
-import numpy as np
 import pytest
 
+from tests.cli.served import assert_serves_like_keras
 from tfmtl.cli import main
-from tfmtl.cli.errors import load_keras_model
 
 MMOE = {"family": "mmoe", "num_experts": 2, "expert_units": [8]}
 FAMILIES = {
@@ -55,8 +53,6 @@ def base(tmp_path_factory):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_family_trains_exports_serves_and_ranks_like_keras(family, base, tmp_path, capsys):
-    from tfmtl.serving import RankingServer, serve
-
     data, model = FAMILIES[family]
     config = tmp_path / "run.yaml"
     config.write_text(
@@ -64,50 +60,4 @@ def test_family_trains_exports_serves_and_ranks_like_keras(family, base, tmp_pat
     )
     run = tmp_path / "run"
     assert main(["train", "--config", str(config), "--output", str(run)]) == 0
-    assert main(["export", "--model", str(run), "--base", str(base), "--name", family]) == 0
-    capsys.readouterr()
-    prediction = serve(base / family, family, port=0, poll_seconds=0)
-    ranking = RankingServer(prediction.address, port=0).start()
-    try:
-        assert main(["inspect", str(base / family), "--request", "--candidates", "4"]) == 0
-        request = json.loads(capsys.readouterr().out)
-        (tmp_path / "q.json").write_text(json.dumps(request))
-        assert (
-            main(
-                [
-                    "rank",
-                    "--ranking_service",
-                    ranking.address,
-                    "--model_name",
-                    family,
-                    "--request",
-                    f"@{tmp_path / 'q.json'}",
-                    "--json",
-                ]
-            )
-            == 0
-        )
-        response = json.loads(capsys.readouterr().out)
-    finally:
-        ranking.stop(grace=0)
-        prediction.stop(grace=0)
-    assert len(response["candidates"]) == 4
-    keras_model = load_keras_model(run / "model.keras")
-    spec = keras_model.feature_spec
-    for scored in response["candidates"]:
-        row = {**request.get("context", {}), **request["candidates"][scored["id"]]}
-        x = {
-            n: keras.ops.convert_to_tensor(
-                np.asarray(
-                    [row[n]],
-                    dtype=spec.input_dtype(n) if spec.input_dtype(n) != "string" else object,
-                )
-            )
-            for n in spec.names
-        }
-        heads = keras_model(x)
-        assert scored["task_scores"], scored
-        for task, score in scored["task_scores"].items():
-            np.testing.assert_allclose(
-                score, float(np.asarray(heads[task]).reshape(-1)[0]), rtol=1e-4, atol=1e-5
-            )
+    assert_serves_like_keras(run, base / family, tmp_path, capsys)

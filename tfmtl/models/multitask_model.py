@@ -81,8 +81,11 @@ class MultiTaskModel(keras.Model):
         if self.balancer is not None and self.balancer.needs_task_gradients:
             from tfmtl.balancing.gradient_step import train_step
 
-            return train_step(self, *args)
-        return super().train_step(*args)
+            return _multi_worker_logs(train_step(self, *args))
+        return _multi_worker_logs(super().train_step(*args))
+
+    def test_step(self, *args):
+        return _multi_worker_logs(super().test_step(*args))
 
     if keras.backend.backend() == "tensorflow":
 
@@ -124,6 +127,29 @@ class MultiTaskModel(keras.Model):
                 keras.saving.deserialize_keras_object(balancer, custom_objects=custom_objects)
             )
         return model
+
+
+def _multi_worker_logs(logs):
+    """Scalar logs as one-element vectors under a multi-worker `tf.distribute` strategy.
+
+    There Keras' TF trainer reduces every log with `strategy.reduce("MEAN", log, axis=0)`,
+    which fails on a scalar ("Invalid reduction dimension 0"); each replica's log is the same
+    synchronised metric value, so the mean of its one-element vector is that value.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return logs
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    if not (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and strategy.extended._in_multi_worker_mode()
+    ):
+        return logs
+    return {
+        name: tf.reshape(value, [1]) if value.shape.rank == 0 else value
+        for name, value in logs.items()
+    }
 
 
 def _one_replica(value):

@@ -1,0 +1,67 @@
+"""Past one process: two local workers on loopback ports train as one process does.
+
+`multi_worker` (TensorFlow's MultiWorkerMirroredStrategy from `TF_CONFIG`) through
+`tfmtl.local_workers`, the same launcher a user tries a cluster with; only the chief writes
+the run, and what it wrote exports and serves.
+"""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from tests.cli.served import assert_serves_like_keras
+from tfmtl import local_workers
+from tfmtl.cli import main
+
+
+def _train(out, distribution: str, epochs: int = 2) -> list[str]:
+    return [
+        *("train", "--dataset", "demo", "--rows", "2000", "--model", "ple"),
+        *("--hparams", '{"expert_units": [8]}', "--epochs", str(epochs), "--batch-size", "256"),
+        *("--distribution", distribution, "--output", str(out)),
+    ]
+
+
+def _losses(run) -> list[float]:
+    return json.loads((run / "history.json").read_text())["loss"]
+
+
+def test_two_workers_train_like_one_process_and_the_chiefs_run_serves(tmp_path, capsys):
+    """Same global batch and seed: each epoch's loss agrees with one process (each replica's
+    masked means average half the rows, so they differ by rounding and the halves' label
+    counts)."""
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    log = io.StringIO()
+    workers = local_workers.start_workers(2, _train(tmp_path / "two", "multi_worker"), env)
+    assert local_workers.wait(workers, out=log, timeout=300) == 0, log.getvalue()[-3000:]
+    assert "[w1] [tfmtl] worker 1 done; the chief writes" in log.getvalue()
+    assert main(_train(tmp_path / "one", "none")) == 0
+    np.testing.assert_allclose(_losses(tmp_path / "two"), _losses(tmp_path / "one"), rtol=3e-3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # no worker leftovers
+    assert_serves_like_keras(tmp_path / "two", tmp_path / "models" / "ple", tmp_path, capsys)
+
+
+def test_a_failing_worker_stops_the_others_and_its_status_is_returned():
+    def worker(code: str):
+        return subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    workers = [worker("import time; time.sleep(120)"), worker("print('bad input'); exit(3)")]
+    log, start = io.StringIO(), time.monotonic()
+    assert local_workers.wait(workers, out=log) == 3
+    assert time.monotonic() - start < 60 and workers[0].returncode != 0  # stopped, not waited for
+    assert "[w1] bad input\n" in log.getvalue()
+
+
+def test_the_launcher_names_its_usage(capsys):
+    assert local_workers.main(["train"]) == 2
+    assert "usage: python -m tfmtl.local_workers N TFMTL_ARGS" in capsys.readouterr().err
