@@ -1,8 +1,9 @@
 """Past one process: two local workers on loopback ports train as one process does.
 
-`multi_worker` (TensorFlow's MultiWorkerMirroredStrategy from `TF_CONFIG`) through
-`tfmtl.local_workers`, the same launcher a user tries a cluster with; only the chief writes
-the run, and what it wrote exports and serves.
+`multi_worker` (TensorFlow's MultiWorkerMirroredStrategy from `TF_CONFIG`) and
+`jax_data_parallel` (keras.distribution over two JAX processes) through `tfmtl.local_workers`,
+the launcher a user tries a cluster with; only the chief writes the run, and what it wrote
+exports and serves.
 """
 
 import io
@@ -19,10 +20,10 @@ from tfmtl import local_workers
 from tfmtl.cli import main
 
 
-def _train(out, distribution: str, epochs: int = 2) -> list[str]:
+def _train(out, distribution: str, rows: int = 2000) -> list[str]:
     return [
-        *("train", "--dataset", "demo", "--rows", "2000", "--model", "ple"),
-        *("--hparams", '{"expert_units": [8]}', "--epochs", str(epochs), "--batch-size", "256"),
+        *("train", "--dataset", "demo", "--rows", str(rows), "--model", "ple"),
+        *("--hparams", '{"expert_units": [8]}', "--epochs", "2", "--batch-size", "256"),
         *("--distribution", distribution, "--output", str(out)),
     ]
 
@@ -43,6 +44,28 @@ def test_two_workers_train_like_one_process_and_the_chiefs_run_serves(tmp_path, 
     assert main(_train(tmp_path / "one", "none")) == 0
     np.testing.assert_allclose(_losses(tmp_path / "two"), _losses(tmp_path / "one"), rtol=3e-3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # no worker leftovers
+    assert_serves_like_keras(tmp_path / "two", tmp_path / "models" / "ple", tmp_path, capsys)
+
+
+def test_two_jax_processes_train_as_one_and_the_export_restores_the_lookups(tmp_path, capsys):
+    """keras.distribution's DataParallel over two processes (CPU collectives): each global
+    batch is split between them and the step is one SPMD program, so the losses equal one
+    process's (whole batches: 1,536 training rows at 256)."""
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    log = io.StringIO()
+    two = _train(tmp_path / "two", "jax_data_parallel", rows=2560)
+    assert (
+        local_workers.wait(local_workers.start_workers(2, two, env), out=log, timeout=300) == 0
+    ), log.getvalue()[-3000:]
+    one = subprocess.run(
+        [sys.executable, "-m", "tfmtl.cli", *_train(tmp_path / "one", "none", rows=2560)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert one.returncode == 0, one.stderr[-3000:]
+    np.testing.assert_allclose(_losses(tmp_path / "two"), _losses(tmp_path / "one"), rtol=1e-5)
     assert_serves_like_keras(tmp_path / "two", tmp_path / "models" / "ple", tmp_path, capsys)
 
 

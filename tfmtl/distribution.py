@@ -86,6 +86,36 @@ def scope(name: str = "none"):
             keras.distribution.set_distribution(previous)
 
 
+def even_batches() -> bool:
+    """True where every process must see whole, equal batches: JAX over several processes.
+
+    There Keras splits each global batch between the processes, so a short last batch, or a
+    validation split of one batch, would leave a process without its part, waiting.
+    """
+    import keras
+
+    return (
+        keras.backend.backend() == "jax"
+        and keras.distribution.distribution() is not None
+        and _jax_processes() > 1
+    )
+
+
+def local(model):
+    """`model`, or, after JAX training over several processes, a copy with the same weights on
+    this process alone, which predicts and saves without the other processes.
+
+    Call it outside `scope`: the copy's variables are made where no distribution is set.
+    """
+    import keras
+
+    if keras.backend.backend() != "jax" or _jax_processes() == 1:
+        return model
+    copy = model.__class__.from_config(model.get_config())
+    copy.set_weights(model.get_weights())  # replicated on every process: each holds them all
+    return copy
+
+
 def worker_index() -> int:
     """This process's rank: 0 for the chief (the only process, `TF_CONFIG`'s chief or worker 0,
     or JAX process 0), then 1, 2, ...

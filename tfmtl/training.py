@@ -18,6 +18,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from tfmtl import distribution
 from tfmtl.callbacks import LossWeightSchedule
 from tfmtl.losses import MaskedLoss
 from tfmtl.metrics import MaskedAUC, MaskedMSE, evaluate_predictions
@@ -80,12 +81,13 @@ def fit(
     to `model.fit`.
     """
     names = [t.name for t in model.tasks]
-    train = data.dataset("train", batch_size=batch_size, shuffle=True, seed=seed, tasks=names)
-    validation = (
-        data.dataset("validation", batch_size=max(batch_size, 4096), tasks=names)
-        if "validation" in data.splits
-        else None
-    )
+    even = distribution.even_batches()  # then whole batches only, and validation at batch_size
+    batches = {"tasks": names, "drop_remainder": even}
+    train = data.dataset("train", batch_size, shuffle=True, seed=seed, **batches)
+    validation = None
+    if "validation" in data.splits and not (even and len(data["validation"]) < batch_size):
+        validation_batch = batch_size if even else max(batch_size, 4096)
+        validation = data.dataset("validation", validation_batch, **batches)
     cbs = [LossWeightSchedule(model.tasks), *callbacks]
     if backup_dir:
         cbs.append(keras.callbacks.BackupAndRestore(str(backup_dir)))

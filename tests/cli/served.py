@@ -6,13 +6,14 @@ import keras
 import numpy as np
 
 from tfmtl.cli import main
-from tfmtl.cli.errors import load_keras_model
+from tfmtl.export import load_exportable
 
 
 def assert_serves_like_keras(run, base_path, tmp_path, capsys) -> None:
     """`tfmtl export`s `run` to `base_path`, serves it (the embedded PredictionService and the
     ranking service, real servers on loopback), ranks `tfmtl inspect`'s example request with
-    `tfmtl rank`, and asserts every candidate's task scores equal the Keras model's heads."""
+    `tfmtl rank`, and asserts every candidate's task scores equal the Keras model's heads (a
+    model trained on ids, as on JAX, with its lookups restored as export restores them)."""
     from tfmtl.serving import RankingServer, serve
 
     base, family = base_path.parent, base_path.name
@@ -44,7 +45,7 @@ def assert_serves_like_keras(run, base_path, tmp_path, capsys) -> None:
         ranking.stop(grace=0)
         prediction.stop(grace=0)
     assert len(response["candidates"]) == 4
-    keras_model = load_keras_model(run / "model.keras")
+    keras_model = load_exportable(run / "model.keras")  # raw inputs, lookups restored
     spec = keras_model.feature_spec
     for scored in response["candidates"]:
         row = {**request.get("context", {}), **request["candidates"][scored["id"]]}

@@ -141,6 +141,26 @@ def test_every_family_builds_fits_and_round_trips(family, tmp_path):
         )
 
 
+@pytest.mark.parametrize("family", available_families())
+def test_every_family_builds_on_ids_and_export_restores_its_lookups(family):
+    """`lookup=False` (as `tfmtl train` builds on JAX and torch): the model takes
+    `FeatureSpec.encode`'s ids; `load_exportable` puts the same weights in the raw-value model,
+    which predicts the same from the raw columns."""
+    from tfmtl.export import load_exportable
+
+    config = {"family": family, **(TINY.get(family) or FAMILIES[family])}
+    data = _data_for(family)
+    training.set_seed(0)
+    on_ids = build(config, data.spec, data.tasks, lookup=False)
+    categorical = [f.name for f in data.spec.features if f.kind != "dense"]
+    assert categorical and {str(on_ids.input[n].dtype) for n in categorical} == {"int32"}
+    raw = load_exportable(on_ids)
+    assert raw is not on_ids and raw.metadata["model_config"] == on_ids.metadata["model_config"]
+    want, got = on_ids(_x(data.encoded())), raw(_x(data))
+    for name in want:
+        np.testing.assert_allclose(np.asarray(got[name]), np.asarray(want[name]), atol=1e-6)
+
+
 def test_aitm_fits_on_data_with_more_tasks_than_it_predicts():
     """`fit` fed every label of the data, so AITM (ctr, ctcvr) on the funnel (ctr, cvr, ctcvr)
     failed: "y_true and y_pred have different structures". It feeds the model's tasks only."""
@@ -287,10 +307,12 @@ def test_task_dependent_mistakes_name_the_fix():
 
 
 def test_each_builder_names_only_registered_hyper_parameters():
-    # Builders take the rest as **hp, filled by `resolve` from the registry's defaults.
+    # Builders take the rest as **hp, filled by `resolve` from the registry's defaults; every
+    # one takes `lookup`, which `build` passes.
     for name, family in registry._FAMILIES.items():
         parameters = set(inspect.signature(registry._load(family.build)).parameters)
-        assert parameters - {"spec", "tasks", "hp", "hparams"} <= set(family.defaults), name
+        assert "lookup" in parameters, name
+        assert parameters - {"spec", "tasks", "lookup", "hp", "hparams"} <= set(family.defaults)
 
 
 def test_choices_match_the_layers_and_switchers_have_one_table():

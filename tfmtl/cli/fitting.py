@@ -49,15 +49,35 @@ def train_run(config: dict, data, partial: Path) -> dict:
         name = distribution.check(config["training"]["distribution"])
     except ValueError as e:
         raise CommandError(str(e)) from None
-    with distribution.scope(name):  # the model is built, compiled and fitted inside
-        return _fit_and_write(config, data, partial)
-
-
-def _fit_and_write(config: dict, data, partial: Path) -> dict:
-    t = config["training"]
-    model = _compiled_model(config, data)
-    partial.mkdir(parents=True, exist_ok=True)
+    if not _lookups_inside():
+        data = _encoded(data)
     start = time.time()
+    with distribution.scope(name):  # the model is built, compiled and fitted inside
+        model, history = _fit(config, data, partial)
+    seconds = time.time() - start
+    return _evaluate_and_write(config, data, distribution.local(model), history, seconds, partial)
+
+
+def _lookups_inside() -> bool:
+    """Raw values are looked up in the model on TensorFlow; JAX and torch have no strings, so
+    there the model takes `FeatureSpec.encode`'s ids and `tfmtl export` puts the lookups back."""
+    return keras.backend.backend() == "tensorflow"
+
+
+def _encoded(data):
+    try:
+        return data.encoded()
+    except ValueError as e:
+        raise CommandError(
+            f"{e} On KERAS_BACKEND={keras.backend.backend()} categorical features are encoded "
+            "before the model; train hashed features on KERAS_BACKEND=tensorflow."
+        ) from None
+
+
+def _fit(config: dict, data, partial: Path):
+    t = config["training"]
+    model = compiled_model(config, data)
+    partial.mkdir(parents=True, exist_ok=True)  # only once the config has built a model
     history = training.fit(
         model,
         data,
@@ -68,7 +88,11 @@ def _fit_and_write(config: dict, data, partial: Path) -> dict:
         callbacks=_callbacks(t, data, model.tasks),
         verbose=0,
     )
-    seconds = time.time() - start
+    return model, history
+
+
+def _evaluate_and_write(config: dict, data, model, history, seconds: float, partial: Path):
+    t = config["training"]
     print("[tfmtl] evaluating", flush=True)
     metrics = {
         "model": config["model"],
@@ -94,9 +118,14 @@ def _fit_and_write(config: dict, data, partial: Path) -> dict:
     return metrics
 
 
-def _compiled_model(config: dict, data):
-    """The config's model from the registry, compiled with its optimizer and loss balancing."""
+def compiled_model(config: dict, data, build=None):
+    """The config's model, compiled with its optimizer and loss balancing.
+
+    `build(model_config, spec, tasks, lookup=...)` makes it; by default the registry's `build`.
+    """
     from tfmtl.models import registry
+
+    build = build or registry.build
 
     t = config["training"]
     if t["tensorboard"]:
@@ -109,7 +138,7 @@ def _compiled_model(config: dict, data):
     training.set_seed(t["seed"])
     try:
         with training.dtype_policy(t["precision"]):
-            model = registry.build(config["model"], data.spec, data.tasks)
+            model = build(config["model"], data.spec, data.tasks, lookup=_lookups_inside())
     except (TypeError, ValueError) as e:
         raise CommandError(f"model: {e}") from None
     steps = t["epochs"] * -(-len(data["train"]) // t["batch_size"])

@@ -1,10 +1,12 @@
 """The registry's builders for the paper families (`tfmtl.models.registry`).
 
-Each is `build_<family>_family(spec, tasks, **hparams)` with every one of the family's
+Each is `build_<family>_family(spec, tasks, lookup, **hparams)` with every one of the family's
 registered hyper-parameters (the registry fills in their defaults: they are written there
 only), a switcher or backbone as a resolved switcher config
 (`{"family": "mmoe", "num_experts": 8, ...}`), and task-dependent arguments defaulting from
-`tasks` and `spec`. They call the papers' builders, which keep their Python signatures.
+`tasks` and `spec`. `lookup`: raw values looked up inside the model (TensorFlow), or ids
+encoded outside it (`FeatureSpec.encode`; every backend). They call the papers' builders,
+which keep their Python signatures.
 """
 
 from __future__ import annotations
@@ -12,32 +14,32 @@ from __future__ import annotations
 from tfmtl.tasks import check_tasks
 
 
-def build_flat_family(spec, tasks, switcher: str = "mmoe", **hparams):
+def build_flat_family(spec, tasks, lookup: bool, switcher: str = "mmoe", **hparams):
     """Features -> switcher `switcher` with `hparams` -> one tower per task (`build_model`)."""
     from tfmtl.models.zoo import build_model
 
-    return build_model(switcher, spec, tasks, **hparams)
+    return build_model(switcher, spec, tasks, lookup=lookup, **hparams)
 
 
-def build_hmtl_family(spec, tasks, switcher: dict, **hp):
+def build_hmtl_family(spec, tasks, lookup: bool, switcher: dict, **hp):
     """H-MTL (MFH eq 4): one tree over `facet_order` (default: the tasks' facets, in order)."""
     from tfmtl.models.tree import build_hmtl
 
-    return _tree(build_hmtl, spec, tasks, switcher, hp)
+    return _tree(build_hmtl, spec, tasks, switcher, {**hp, "lookup": lookup})
 
 
-def build_mfh_family(spec, tasks, switcher: dict, depth, **hp):
+def build_mfh_family(spec, tasks, lookup: bool, switcher: dict, depth, **hp):
     """MFH (MFH eq 5): nested trees over every facet ordering, codes expanded up to `depth`."""
     from tfmtl.models.tree import build_mfh
 
-    return _tree(build_mfh, spec, tasks, switcher, hp, depth=depth)
+    return _tree(build_mfh, spec, tasks, switcher, {**hp, "lookup": lookup}, depth=depth)
 
 
 def _tree(builder, spec, tasks, switcher: dict, hp: dict, **extra):
     """`builder` (build_hmtl or build_mfh) with the facet order from the tasks by default."""
     tasks = check_tasks(tasks)
     name, hparams = _split(switcher)
-    options = {k: hp[k] for k in ("route_facets", "task_features", "tower_dropout")}
+    options = {k: hp[k] for k in ("route_facets", "task_features", "tower_dropout", "lookup")}
     order = hp["facet_order"] or _facet_order(tasks)
     model = builder(
         spec, tasks, order, (name, hparams), hp["branch_units"], options=options, **extra
@@ -46,7 +48,7 @@ def _tree(builder, spec, tasks, switcher: dict, hp: dict, **extra):
     return model
 
 
-def build_dml_family(spec, tasks, backbone: dict, variant: str, **hp):
+def build_dml_family(spec, tasks, lookup: bool, backbone: dict, variant: str, **hp):
     """Any switcher with DML's towers (CTFM eq 5, GKD eq 7), or the `variant` of `DML_VARIANTS`."""
     from tfmtl.models.dml import DML_VARIANTS, build_dml
     from tfmtl.models.flat import build_flat
@@ -55,7 +57,9 @@ def build_dml_family(spec, tasks, backbone: dict, variant: str, **hp):
     name, hparams = _split(backbone)
     switcher = _layer(backbone, len(tasks))
     if DML_VARIANTS[variant] is None:
-        model = build_flat(spec, tasks, switcher, tower_dropout=hp["tower_dropout"], name=name)
+        model = build_flat(
+            spec, tasks, switcher, lookup=lookup, tower_dropout=hp["tower_dropout"], name=name
+        )
     else:
         gkd = DML_VARIANTS[variant]["gkd"] and {
             "units": hp["gkd_units"],
@@ -67,6 +71,7 @@ def build_dml_family(spec, tasks, backbone: dict, variant: str, **hp):
             tasks,
             switcher,
             towers,
+            lookup=lookup,
             tower_dropout=hp["tower_dropout"],
             name=f"{name}_{variant}",
         )
@@ -74,7 +79,7 @@ def build_dml_family(spec, tasks, backbone: dict, variant: str, **hp):
     return model
 
 
-def build_dtrn_family(spec, tasks, backbone: dict, **hp):
+def build_dtrn_family(spec, tasks, lookup: bool, backbone: dict, **hp):
     """DTRN (CIKM'23 eq 10): `sequences` default to the spec's, `target` to their shared item."""
     from tfmtl.layers.dtrn import TIM_OPTIONS, DTRNBottom
     from tfmtl.models.dtrn import build_dtrn
@@ -88,6 +93,7 @@ def build_dtrn_family(spec, tasks, backbone: dict, **hp):
         target=hp["target"],
         tim={"task_specific": hp["tim"], **{k: hp[k] for k in TIM_OPTIONS}},
         trm_units=hp["trm_units"] if hp["trm"] else 0,
+        lookup=lookup,
         name="dtrn_bottom",
     )
     model = build_dtrn(
@@ -95,6 +101,7 @@ def build_dtrn_family(spec, tasks, backbone: dict, **hp):
         tasks,
         _layer(backbone, len(tasks)),
         bottom,
+        lookup=lookup,
         tower_dropout=hp["tower_dropout"],
         name=f"dtrn_{name}",
     )
@@ -102,15 +109,16 @@ def build_dtrn_family(spec, tasks, backbone: dict, **hp):
     return model
 
 
-def build_esmm_family(spec, tasks, switcher: dict | None, **hp):
+def build_esmm_family(spec, tasks, lookup: bool, switcher: dict | None, **hp):
     """ESMM (SIGIR'18 eq 2-3) on tasks `[ctr, cvr, ctcvr]`; a switcher, if any, feeds the towers."""
     from tfmtl.models.sequential import build_esmm
 
     weights = [hp[f"{task}_loss_weight"] for task in ("ctr", "cvr", "ctcvr")]
-    return build_esmm(spec, tasks, _layer(switcher, 2), weights, tower_dropout=hp["tower_dropout"])
+    layer, dropout = _layer(switcher, 2), hp["tower_dropout"]
+    return build_esmm(spec, tasks, layer, weights, lookup=lookup, tower_dropout=dropout)
 
 
-def build_aitm_family(spec, tasks, switcher: dict | None, steps, **hp):
+def build_aitm_family(spec, tasks, lookup: bool, switcher: dict | None, steps, **hp):
     """AITM (KDD'21 eq 2-7) over the funnel `steps` (task names, earliest first).
 
     `steps` default to the tasks trained over every impression (no `sample_space`), in
@@ -124,6 +132,7 @@ def build_aitm_family(spec, tasks, switcher: dict | None, steps, **hp):
         funnel,
         _layer(switcher, len(funnel)) or hp["bottom_units"],
         calibrator_weight=hp["calibrator_weight"],
+        lookup=lookup,
         tower_dropout=hp["tower_dropout"],
     )
 

@@ -100,7 +100,7 @@ def build_pepnet(
     )
 
 
-def build_pepnet_family(spec, tasks, **hp):
+def build_pepnet_family(spec, tasks, lookup: bool, **hp):
     """The registry's PEPNet (KDD'23 eq 1-8): `hp` are the family's registered hyper-parameters."""
     gates = PEPNetGates(
         domain_features=hp["domain_features"],
@@ -109,7 +109,7 @@ def build_pepnet_family(spec, tasks, **hp):
         epnet=hp["epnet"],
         ppnet=hp["ppnet"],
     )
-    model = build_pepnet(spec, tasks, gates, tower_dropout=hp["tower_dropout"])
+    model = build_pepnet(spec, tasks, gates, tower_dropout=hp["tower_dropout"], lookup=lookup)
     model.metadata["hparams"] = dict(hp)
     return model
 

@@ -76,7 +76,7 @@ def register_family(
     switcher: str | None = None,
     choices: dict | None = None,
 ) -> None:
-    """Family `name`, built by `build(spec, tasks, **hparams)`.
+    """Family `name`, built by `build(spec, tasks, lookup=..., **hparams)`.
 
     `build` is the builder or its "module:function" path, imported on the first `build`.
 
@@ -164,10 +164,12 @@ def resolve(config, key: str = "model") -> dict:
     return resolved
 
 
-def build(config, spec, tasks):
+def build(config, spec, tasks, lookup: bool = True):
     """The `MultiTaskModel` that `config` describes, on an adapted `spec` and its `tasks`.
 
-    Its `metadata` adds `family` (the macro structure: "flat" for a switcher, else the family)
+    `lookup`: raw values looked up inside the model (TensorFlow only; exportable), or the
+    ids of `FeatureSpec.encode` (every backend; `export` restores the lookups). Its
+    `metadata` adds `family` (the macro structure: "flat" for a switcher, else the family)
     and `model_config` (the resolved config) to what the family's builder records.
     """
     resolved = resolve(config)
@@ -175,7 +177,7 @@ def build(config, spec, tasks):
     name = hparams.pop("family")
     if name in _SWITCHERS:
         name, hparams = FLAT, {"switcher": name, **hparams}
-    model = _load(_FAMILIES[name].build)(spec, tasks, **hparams)
+    model = _load(_FAMILIES[name].build)(spec, tasks, lookup=lookup, **hparams)
     model.metadata.update({"family": name, "model_config": resolved})
     return model
 

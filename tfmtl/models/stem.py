@@ -88,6 +88,7 @@ def _hparams(stem: STEM, tower_dropout: float) -> dict:
 def build_stem_family(
     spec: FeatureSpec,
     tasks,
+    lookup: bool,
     num_task_experts: int = 1,
     num_shared_experts: int = 1,
     expert_units: list[int] | tuple[int, ...] = (128, 64),
@@ -106,4 +107,4 @@ def build_stem_family(
         expert_units=list(expert_units),
         name="stem",
     )
-    return build_stem(spec, tasks, stem, tower_dropout=tower_dropout)
+    return build_stem(spec, tasks, stem, lookup=lookup, tower_dropout=tower_dropout)
