@@ -14,12 +14,13 @@ setup(
         "tfmtl.models",
         "tfmtl.data",
         "tfmtl.cli",
+        "tfmtl.reproduce",
         "tfmtl.export",
         "tfmtl.serving",
         "tfmtl.serving.protos",
     ],
     package_dir={"tfmtl.export": "export", "tfmtl.serving": "serving"},
-    package_data={"tfmtl.serving": ["protos/*.proto"]},
+    package_data={"tfmtl.serving": ["protos/*.proto"], "tfmtl.reproduce": ["configs/*.yaml"]},
     install_requires=[
         # TF 2.21 ships with Keras 3; tensorflow-serving-api must match TF's minor version.
         "tensorflow==2.21.*",

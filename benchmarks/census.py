@@ -12,31 +12,14 @@ import argparse
 import json
 import os
 import platform
-import time
 
 import keras
 import numpy as np
 
 import tfmtl
 from tfmtl import metrics, training
+from tfmtl.callbacks import EpochTimer
 from tfmtl.data import load_census
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall time of each epoch's training part (validation excluded)."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._last = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(self._last - self._start)
 
 
 def run_one(data, model_name: str, seed: int, args) -> dict:

@@ -10,6 +10,7 @@ examples/configs/census.yaml) and writes one Markdown table per dataset: test AU
 (MSE for regression tasks) mean ± std over seeds, parameter count and training samples/s
 (median over the epochs after the first, which traces). Finished runs are appended to a JSONL
 file keyed by (dataset, resolved model config, seed, schedule): a rerun skips them.
+The engine is `tfmtl.reproduce.engine`, shared with `tfmtl reproduce`; this is its command line.
 
     TFMTL_DATA_DIR=../shared/data python benchmarks/zoo_table.py --models mmoe ple \
         --datasets census --seeds 2 --out benchmarks/results/zoo
@@ -22,22 +23,23 @@ census-income.data.gz is present), census3 (+ education), movielens1m, ... (`tfm
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import shlex
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from census import EpochTimer  # noqa: E402 - the benchmarks' shared epoch timer
-
-# --quick: a smoke run for tests, without the per-epoch validation (its trace is the slow part)
-QUICK = {"rows": 300, "eval_rows": 1000, "epochs": 1, "validate": False}
+from tfmtl.reproduce.engine import (  # noqa: F401 - the engine's names, as this script's
+    QUICK,
+    data_section,
+    load,
+    model_config,
+    read_runs,
+    render_report,
+    run_key,
+    run_one,
+    table,
+)
+from tfmtl.reproduce.engine import dataset_runs as _dataset_runs
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -84,214 +86,17 @@ def schedule(args) -> dict:
     }
 
 
-def model_config(text: str) -> tuple[str, dict]:
-    """`--models` item -> (its label in the table, the resolved config)."""
-    import yaml
-
-    from tfmtl.models import registry
-
-    value = yaml.safe_load(text)
-    resolved = registry.resolve(value)
-    label = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
-    return label, resolved
-
-
-def data_section(text: str) -> dict:
-    """`--datasets` item -> a run config's `data:` section."""
-    import yaml
-
-    if text.endswith((".yaml", ".yml")):
-        from tfmtl.config import load_config
-
-        return load_config(text)["data"]
-    value = yaml.safe_load(text)
-    return {"dataset": value} if isinstance(value, str) else value
-
-
-def load(section: dict, sched: dict):
-    """The data as `tfmtl train` reads it, training rows capped at `sched["rows"]`.
-
-    With `sched["validate"]` false the validation split is dropped, so `fit` skips it.
-    """
-    from tfmtl.config import parse_config
-    from tfmtl.data.run_data import load_run_data
-
-    config = parse_config(json.dumps({"data": section}), source="--datasets")
-    data, _ = load_run_data(config)
-    _cap(data, "train", sched["rows"])
-    if not sched["validate"]:
-        data.splits.pop("validation", None)
-    for split in ("validation", "test"):
-        _cap(data, split, sched["eval_rows"])
-    return data
-
-
-def _cap(data, split: str, rows: int | None) -> None:
-    """Keep `rows` of `split`, the same ones for every seed and model (numpy seed 0)."""
-    from tfmtl.data.dataset import Split
-
-    if rows is None or split not in data.splits or len(data[split]) <= rows:
-        return
-    s = data[split]
-    keep = np.sort(np.random.default_rng(0).permutation(len(s))[:rows])
-    data.splits[split] = Split(
-        features={k: v[keep] for k, v in s.features.items()},
-        labels={k: v[keep] for k, v in s.labels.items()},
-        extras={k: v[keep] for k, v in s.extras.items()},
-    )
-
-
-def run_one(data, config: dict, seed: int, sched: dict) -> dict:
-    """Trains `config` on `sched` with `seed`; its test metric per task, size and speed."""
-    import keras
-
-    from tfmtl import training
-    from tfmtl.models import registry
-
-    training.set_seed(seed)
-    model = registry.build(config, data.spec, data.tasks)
-    steps = sched["epochs"] * -(-len(data["train"]) // sched["batch_size"])
-    optimizer = keras.optimizers.AdamW(
-        keras.optimizers.schedules.CosineDecay(sched["learning_rate"], steps, alpha=0.05),
-        weight_decay=sched["weight_decay"],
-    )
-    training.compile_multitask(model, optimizer=optimizer)
-    timer = EpochTimer()
-    training.fit(
-        model,
-        data,
-        epochs=sched["epochs"],
-        batch_size=sched["batch_size"],
-        seed=seed,
-        callbacks=[timer],
-        verbose=0,
-    )
-    report = training.evaluate(model, data, "test")
-    steady = timer.seconds[1:] or timer.seconds
-    return {
-        "metric": {
-            t.name: float(report[t.name]["auc" if t.kind == "binary" else "mse"])
-            for t in model.tasks
-        },
-        "kind": {t.name: t.kind for t in model.tasks},
-        "params": int(model.count_params()),
-        "samples_per_s": len(data["train"]) / float(np.median(steady)),
-        "epochs": len(timer.seconds),
-        "train_rows": len(data["train"]),
-    }
-
-
-def run_key(dataset: dict, config: dict, seed: int, sched: dict) -> str:
-    return json.dumps([dataset, config, seed, sched], sort_keys=True)
-
-
-def read_runs(path: Path) -> dict:
-    """Finished runs on file, by `run_key`; a half-written last line (a killed run) is skipped."""
-    done = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            done[run_key(r["dataset"], r["config"], r["seed"], r["schedule"])] = r
-    return done
-
-
 def dataset_runs(section: dict, models: list, sched: dict, seeds: int, runs_file: Path) -> dict:
     """label -> the runs of every seed of every model on one dataset; missing runs train."""
-    done, data, runs = read_runs(runs_file), None, {}
-    for label, config in models:
-        runs[label] = []
-        for seed in range(seeds):
-            key = run_key(section, config, seed, sched)
-            if key not in done:
-                if data is None:
-                    data = load(section, sched)
-                start = time.time()
-                result = run_one(data, config, seed, sched)
-                done[key] = {
-                    "dataset": section,
-                    "config": config,
-                    "seed": seed,
-                    "schedule": sched,
-                    "description": data.description,
-                    "seconds": round(time.time() - start, 1),
-                    **result,
-                }
-                with runs_file.open("a") as f:
-                    f.write(json.dumps(done[key]) + "\n")
-                print(
-                    f"[zoo] {label} seed {seed} ({done[key]['seconds']:.0f} s): "
-                    f"{json.dumps(result['metric'])}",
-                    flush=True,
-                )
-            else:
-                print(f"[zoo] {label} seed {seed}: on file, skipped", flush=True)
-            runs[label].append(done[key])
-    return runs
-
-
-def table(runs: dict) -> str:
-    """One row per model: each task's metric mean ± std over seeds, params, samples/s."""
-    first = next(iter(runs.values()))[0]
-    tasks, kinds = list(first["metric"]), first["kind"]
-    head = "| model | " + " | ".join(
-        f"{t} {'AUC' if kinds[t] == 'binary' else 'MSE'}" for t in tasks
-    )
-    head += " | params | train samples/s | epochs | seeds |"
-    rows = [head, "|" + "---|" * (head.count("|") - 1)]
-    for label, results in runs.items():
-        cells = []
-        for t in tasks:
-            values = [r["metric"][t] for r in results]
-            cells.append(f"{np.mean(values):.4f} ± {np.std(values):.4f}")
-        speed = f"{np.median([r['samples_per_s'] for r in results]):,.0f}"
-        if all(r["epochs"] == 1 for r in results):
-            speed += " (1st epoch, traces)"
-        cells += [
-            f"{results[0]['params']:,}",
-            speed,
-            "/".join(str(r["epochs"]) for r in results),
-            str(len(results)),
-        ]
-        rows.append(f"| `{label}` | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
-
-
-def machine() -> str:
-    """CPU model and core count (from /proc/cpuinfo where there is one)."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} cores"
-
-
-def render_report(section: dict, runs: dict, sched: dict, command: str) -> str:
-    """The Markdown for one dataset: command, machine, date, schedule, then the table."""
-    first = next(iter(runs.values()))[0]
-    load_avg = os.getloadavg()[0]
-    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return "\n".join(
-        [
-            f"## {section.get('dataset', json.dumps(section))}",
-            "",
-            f"`{command}`",
-            "",
-            f"Machine: {machine()} (load average at the end {load_avg:.1f}); {today}.",
-            f"Data: {first['description']}; trained on {first['train_rows']:,} rows.",
-            f"Schedule: `{json.dumps(sched)}` (AdamW, cosine decay to 5%). Test AUC (binary "
-            "tasks) or MSE (regression) mean ± std over seeds; train samples/s is the median "
-            "over seeds of the median epoch after the first (validation excluded).",
-            "",
-            table(runs),
-            "",
-        ]
+    # looked up at call time, so a test can stand in for `run_one` and `load`
+    return _dataset_runs(
+        section,
+        models,
+        sched,
+        seeds,
+        runs_file,
+        train=lambda *a: run_one(*a),
+        load_data=lambda *a: load(*a),
     )
 
 

@@ -31,18 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
-TASKS = ("income", "never_married", "education")
-# total experts per level -> (expert hidden sizes per level, m_s candidates for PLE, for AdaTT)
-GROUPS = {6: ([[128], [64]], (3,), (0, 3)), 9: ([[96], [48]], (3, 6), (0, 3, 6))}
-PAPER = {  # Table 5: test AUC of income, never married, education
-    (6, "ml_mmoe"): (0.8729, 0.9178, 0.9731),
-    (6, "ple"): (0.8683, 0.9164, 0.9697),
-    (6, "adatt"): (0.8766, 0.9202, 0.9783),
-    (9, "ml_mmoe"): (0.8688, 0.9139, 0.9730),
-    (9, "ple"): (0.8645, 0.9134, 0.9680),
-    (9, "adatt"): (0.8744, 0.9174, 0.9786),
-}
-LABELS = {"ml_mmoe": "ML-MMoE", "ple": "PLE", "adatt": "AdaTT"}
+# The protocol's definitions live in the package, shared with `tfmtl reproduce adatt-census`.
+from tfmtl.reproduce.adatt_census import (
+    GROUPS,
+    LABELS,
+    PAPER,
+    PAPER_SHARED,
+    TASKS,
+    candidates,
+    hparams,
+)
 
 
 def parse_args(argv=None):
@@ -90,19 +88,6 @@ def parse_args(argv=None):
     if set(args.models) - set(LABELS):
         p.error(f"--models: choose from {sorted(LABELS)}; got {args.models}")
     return args
-
-
-def hparams(model: str, total: int, shared: int) -> dict:
-    units = GROUPS[total][0]
-    if model == "ml_mmoe":
-        return {"num_experts": total, "expert_units": units, "num_levels": 2}
-    per_task = (total - shared) // len(TASKS)  # PLE and AdaTT: (total - m_s) / 3 experts per task
-    return {
-        "num_task_experts": per_task,
-        "num_shared_experts": shared,
-        "expert_units": units,
-        "num_levels": 2,
-    }
 
 
 def run_one(data, model_name: str, total: int, shared: int, seed: int, args) -> dict:
@@ -219,11 +204,10 @@ def choose_shared(runs: RunLog, args) -> dict:
     """m_s per (total experts, model): the best mean validation AUC, or the paper's choice."""
     chosen = {}
     for total in args.groups:
-        _, ple_ms, adatt_ms = GROUPS[total]
         for m in args.models:
-            candidates = {"ml_mmoe": (0,), "ple": ple_ms, "adatt": adatt_ms}[m]
-            if args.no_tune or len(candidates) == 1:
-                chosen[(total, m)] = {"ml_mmoe": 0, "ple": 3, "adatt": 0}[m]
+            options = candidates(m, total)
+            if args.no_tune or len(options) == 1:
+                chosen[(total, m)] = PAPER_SHARED[m]
                 continue
             score = {
                 ms: np.mean(
@@ -232,7 +216,7 @@ def choose_shared(runs: RunLog, args) -> dict:
                         for s in range(args.tune_seeds)
                     ]
                 )
-                for ms in candidates
+                for ms in options
             }
             chosen[(total, m)] = max(score, key=score.get)
             print(

@@ -113,7 +113,7 @@ def build(variant: str, data):
 def run_one(data, variant: str, seed: int, args) -> dict:
     import keras
 
-    from tfmtl.metrics import auc
+    from tfmtl.reproduce.esmm_funnel import funnel_scores
     from tfmtl.training import compile_multitask, fit, predict, set_seed
 
     set_seed(seed)
@@ -135,17 +135,10 @@ def run_one(data, variant: str, seed: int, args) -> dict:
     )
     seconds = time.time() - start
     p = predict(model, train_data, "test")
-    if variant == "aitm":
-        p["cvr"] = np.clip(p["ctcvr"] / np.maximum(p["ctr"], 1e-7), 0.0, 1.0)
-    test, oracle = data["test"], data.oracle["test"]
-    clicked = test.labels["ctr"] == 1
     return {
         "variant": variant,
         "seed": seed,
-        "cvr_auc_all": auc(oracle["cvr_if_clicked"], p["cvr"]),
-        "cvr_auc_clicked": auc(test.labels["cvr"][clicked], p["cvr"][clicked]),
-        "ctcvr_auc": auc(test.labels["ctcvr"], p["ctcvr"]) if variant != "naive" else float("nan"),
-        "ctr_auc": auc(test.labels["ctr"], p["ctr"]) if variant != "naive" else float("nan"),
+        **funnel_scores(data, p, ctr_trained=variant != "naive"),
         "epochs": len(history.history["loss"]),
         "best_epoch": int(np.argmax(history.history[MONITOR[variant]])) + 1,
         "train_seconds": round(seconds, 1),

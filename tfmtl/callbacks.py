@@ -1,6 +1,8 @@
-"""Training callbacks: the dynamic loss weights of PLE eq 10."""
+"""Training callbacks: the dynamic loss weights of PLE eq 10, and an epoch timer."""
 
 from __future__ import annotations
+
+import time
 
 import keras
 
@@ -66,3 +68,20 @@ class LossWeightSchedule(keras.callbacks.Callback):
         if logs is not None:
             for name, w in self.history[-1].items():
                 logs[f"loss_weight/{name}"] = w
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of each epoch's training part (validation excluded), in `seconds`."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(self._last - self._start)

@@ -2,6 +2,7 @@
 
     tfmtl init --data shop.csv --task click:label=clicked > run.yaml
     tfmtl train --config run.yaml --output runs/ple [--set model.family=mmoe]
+    tfmtl reproduce ple-census --quick
     tfmtl export --model runs/ple/model.keras --base models --name ranker
     tfmtl serve --model_base_path models/ranker --model_name ranker
 
@@ -24,6 +25,7 @@ COMMANDS = (
     "init",
     "train",
     "evaluate",
+    "reproduce",
     "export",
     "fusion_search",
     "inspect",

@@ -63,6 +63,9 @@ register_dataset("movielens100k", "tfmtl.data.movielens:load_movielens", variant
 register_dataset("movielens1m", "tfmtl.data.movielens:load_movielens", variant="1m")
 register_dataset("movielens_seq", "tfmtl.data.sequences:load_movielens_sequences")
 register_dataset("movielens_groups", "tfmtl.data.movielens_groups:load_movielens_groups")
+register_dataset(
+    "movielens1m_groups", "tfmtl.data.movielens_groups:load_movielens_groups", variant="1m"
+)
 register_dataset("funnel", "tfmtl.data.funnel:load_funnel")
 register_dataset("demo", "tfmtl.data.demo:load_demo")
 register_dataset("short_video", "tfmtl.data.short_video:load_short_video")
