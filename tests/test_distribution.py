@@ -55,3 +55,27 @@ def test_the_chief_is_worker_zero(monkeypatch):
     monkeypatch.delenv("TF_CONFIG")
     monkeypatch.setenv("KERAS_DISTRIBUTION_PROCESS_ID", "1")
     assert not distribution.is_chief()
+
+
+def test_model_parallel_splits_embedding_rows_over_two_devices_and_trains_as_one():
+    """`jax_model_parallel` on 2 forced CPU devices: a 16-row table holds 8 rows per device,
+    a 5-row one (not divisible) stays whole; outputs and two epochs' losses equal one device's.
+    """
+    worker = Path(__file__).with_name("model_parallel_worker.py")
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+    }
+    done = subprocess.run(
+        [sys.executable, str(worker)], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["tables"] == {
+        "features/embedding_item/embeddings": [16, 8],
+        "features/embedding_segment/embeddings": [5, 5],
+    }
+    assert out["max_abs_diff"] < 1e-5
+    losses = out["losses"]
+    np.testing.assert_allclose(losses["jax_model_parallel"], losses["none"], rtol=1e-5)

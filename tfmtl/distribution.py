@@ -12,6 +12,8 @@
   process: with several processes, each sets Keras' `KERAS_DISTRIBUTION_JOB_ADDRESSES` (the
   coordinator first), `KERAS_DISTRIBUTION_NUM_PROCESSES` and `KERAS_DISTRIBUTION_PROCESS_ID`,
   and `keras.distribution.initialize()` connects them before the first step.
+- `jax_model_parallel`: as `jax_data_parallel` across hosts, with every embedding table's
+  rows split over each host's devices (`tfmtl.embedding_sharding`).
 
 `scope(name)` is the context a model is built, compiled and fitted in; the batch size a run
 config gives is the GLOBAL batch (every replica together), so the same config trains the same
@@ -32,8 +34,13 @@ import json
 import os
 
 # The names only: the run config checks them without importing Keras.
-DISTRIBUTIONS = ("none", "mirrored", "multi_worker", "jax_data_parallel")
-_BACKEND = {"mirrored": "tensorflow", "multi_worker": "tensorflow", "jax_data_parallel": "jax"}
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker", "jax_data_parallel", "jax_model_parallel")
+_BACKEND = {
+    "mirrored": "tensorflow",
+    "multi_worker": "tensorflow",
+    "jax_data_parallel": "jax",
+    "jax_model_parallel": "jax",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,10 +85,9 @@ def scope(name: str = "none"):
         previous = keras.distribution.distribution()
         if _jax_processes() > 1 and not _jax_initialized():
             keras.distribution.initialize()
-        devices = keras.distribution.list_devices()
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        keras.distribution.set_distribution(_jax_distribution(name))
         try:
-            yield Active(name, len(devices))
+            yield Active(name, len(keras.distribution.list_devices()))
         finally:
             keras.distribution.set_distribution(previous)
 
@@ -146,6 +152,16 @@ def _tf_strategy(name: str):
             '"task": {"type": "worker", "index": 0}}\' (see docs/distributed.md).'
         )
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _jax_distribution(name: str):
+    import keras
+
+    if name == "jax_model_parallel":
+        from tfmtl.embedding_sharding import RowShardedEmbeddings, host_mesh
+
+        return RowShardedEmbeddings(host_mesh())
+    return keras.distribution.DataParallel(devices=keras.distribution.list_devices())
 
 
 def _jax_processes() -> int:

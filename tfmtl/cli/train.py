@@ -77,7 +77,9 @@ def _add_training_flags(p) -> None:
         default=None,
         choices=DISTRIBUTIONS,
         help="training.distribution: mirrored (TF, every local device), multi_worker (TF, from "
-        "TF_CONFIG), jax_data_parallel (JAX, every process's devices); see docs/distributed.md",
+        "TF_CONFIG), jax_data_parallel (JAX, every process's devices), jax_model_parallel (as "
+        "jax_data_parallel, embedding rows split over each host's devices); see "
+        "docs/distributed.md",
     )
     p.add_argument(
         "--tensorboard",
