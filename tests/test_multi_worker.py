@@ -20,10 +20,10 @@ from tfmtl import local_workers
 from tfmtl.cli import main
 
 
-def _train(out, distribution: str, rows: int = 2000) -> list[str]:
+def _train(out, distribution: str, rows: int = 2000, epochs: int = 2) -> list[str]:
     return [
         *("train", "--dataset", "demo", "--rows", str(rows), "--model", "ple"),
-        *("--hparams", '{"expert_units": [8]}', "--epochs", "2", "--batch-size", "256"),
+        *("--hparams", '{"expert_units": [8]}', "--epochs", str(epochs), "--batch-size", "256"),
         *("--distribution", distribution, "--output", str(out)),
     ]
 
@@ -67,6 +67,37 @@ def test_two_jax_processes_train_as_one_and_the_export_restores_the_lookups(tmp_
     assert one.returncode == 0, one.stderr[-3000:]
     np.testing.assert_allclose(_losses(tmp_path / "two"), _losses(tmp_path / "one"), rtol=1e-5)
     assert_serves_like_keras(tmp_path / "two", tmp_path / "models" / "ple", tmp_path, capsys)
+
+
+def test_a_killed_worker_and_the_cluster_restarted_resume_from_the_chiefs_backup(tmp_path):
+    """Worker 1 is killed once the chief has backed up two epochs; the launcher stops the chief
+    (as a cluster manager restarts a failed job), and the same command resumes every worker
+    from the chief's last backup, not from epoch 1."""
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    args = _train(tmp_path / "run", "multi_worker", rows=2560, epochs=12)
+    metadata = tmp_path / "run.partial" / "backup" / "training_metadata.json"
+    first, log = local_workers.start_workers(2, args, env), io.StringIO()
+    deadline = time.monotonic() + 240
+    while _backed_up_epochs(metadata) < 2 and time.monotonic() < deadline:
+        assert None in [w.poll() for w in first], "the run ended before it could be killed"
+        time.sleep(0.05)
+    first[1].kill()
+    assert local_workers.wait(first, out=log, timeout=120) != 0
+    resumed_at = _backed_up_epochs(metadata)
+    assert 2 <= resumed_at < 12, log.getvalue()[-3000:]
+    log = io.StringIO()
+    again = local_workers.start_workers(2, args, env)
+    assert local_workers.wait(again, out=log, timeout=300) == 0, log.getvalue()[-3000:]
+    epochs = [line for line in log.getvalue().splitlines() if line.startswith("[w0] Epoch ")]
+    assert epochs[0].startswith(f"[w0] Epoch {resumed_at + 1}/12"), epochs
+    assert len(_losses(tmp_path / "run")) == 12 - resumed_at
+
+
+def _backed_up_epochs(metadata) -> int:
+    try:
+        return json.loads(metadata.read_text())["epoch"]
+    except (OSError, ValueError, KeyError):  # not written yet, or being written
+        return 0
 
 
 def test_a_failing_worker_stops_the_others_and_its_status_is_returned():

@@ -1,4 +1,4 @@
-"""Training callbacks: the dynamic loss weights of PLE eq 10, and an epoch timer."""
+"""Training callbacks: the dynamic loss weights of PLE eq 10, a cluster's backup, an epoch timer."""
 
 from __future__ import annotations
 
@@ -85,3 +85,24 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(self._last - self._start)
+
+
+class WorkerBackup(keras.callbacks.BackupAndRestore):
+    """A non-chief worker's `BackupAndRestore`: it saves its own backup every epoch (saving
+    reads the variables together, so every worker takes part) and restores from the chief's.
+
+    Workers killed at different moments can hold backups an epoch apart; resuming every one
+    from the chief's puts them all at the same epoch and weights.
+
+    Args:
+        backup_dir: str. This worker's own backup folder.
+        chief_backup_dir: str. The chief's, on a filesystem every worker reads.
+    """
+
+    def __init__(self, backup_dir, chief_backup_dir):
+        super().__init__(str(backup_dir), double_checkpoint=True)
+        self.chief = keras.callbacks.BackupAndRestore(str(chief_backup_dir), double_checkpoint=True)
+
+    def on_train_begin(self, logs=None):
+        self.chief.set_model(self.model)
+        self.chief.on_train_begin(logs)  # the chief's weights and epoch, if it saved any

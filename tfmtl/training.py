@@ -90,7 +90,8 @@ def fit(
         validation = data.dataset("validation", validation_batch, **batches)
     cbs = [LossWeightSchedule(model.tasks), *callbacks]
     if backup_dir:
-        cbs.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
+        # double_checkpoint: a run killed while saving resumes from the backup before
+        cbs.append(keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True))
     return model.fit(
         train, validation_data=validation, epochs=epochs, callbacks=cbs, shuffle=False, **fit_kwargs
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 
 from tfmtl import distribution, training
+from tfmtl.callbacks import WorkerBackup
 from tfmtl.cli.errors import CommandError
 
 
@@ -40,10 +41,11 @@ class EpochLine(keras.callbacks.Callback):
         )
 
 
-def train_run(config: dict, data, partial: Path) -> dict:
+def train_run(config: dict, data, partial: Path, chief: Path | None = None) -> dict:
     """Builds, fits and evaluates the config's model on `data`, writes it into `partial`.
 
-    Returns its metrics.
+    `chief`: on a non-chief worker, the chief's `partial`, whose backup every worker resumes
+    from. Returns the metrics.
     """
     try:
         name = distribution.check(config["training"]["distribution"])
@@ -53,7 +55,7 @@ def train_run(config: dict, data, partial: Path) -> dict:
         data = _encoded(data)
     start = time.time()
     with distribution.scope(name):  # the model is built, compiled and fitted inside
-        model, history = _fit(config, data, partial)
+        model, history = _fit(config, data, partial, chief)
     seconds = time.time() - start
     return _evaluate_and_write(config, data, distribution.local(model), history, seconds, partial)
 
@@ -74,18 +76,21 @@ def _encoded(data):
         ) from None
 
 
-def _fit(config: dict, data, partial: Path):
+def _fit(config: dict, data, partial: Path, chief: Path | None):
     t = config["training"]
     model = compiled_model(config, data)
     partial.mkdir(parents=True, exist_ok=True)  # only once the config has built a model
+    callbacks = _callbacks(t, data, model.tasks)
+    if chief is not None:
+        callbacks.append(WorkerBackup(partial / "backup", chief / "backup"))
     history = training.fit(
         model,
         data,
         epochs=t["epochs"],
         batch_size=t["batch_size"],
         seed=t["seed"],
-        backup_dir=partial / "backup",
-        callbacks=_callbacks(t, data, model.tasks),
+        backup_dir=None if chief is not None else partial / "backup",
+        callbacks=callbacks,
         verbose=0,
     )
     return model, history

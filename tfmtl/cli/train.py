@@ -241,13 +241,13 @@ def run_train(args) -> int:
     print(f"[tfmtl] {data.description} ({time.time() - start:.1f} s)", flush=True)
     from tfmtl import distribution
 
+    partial = out.with_name(out.name + ".partial")  # a killed run resumes from here
     if not distribution.is_chief():  # a worker trains with the chief; the chief writes the run
         own = out.with_name(f"{out.name}.worker{distribution.worker_index()}.partial")
-        train_run(config, data, own)  # its backup lets a killed worker resume
+        train_run(config, data, own, chief=partial)  # resumes from the chief's backup
         shutil.rmtree(own, ignore_errors=True)
         print(f"[tfmtl] worker {distribution.worker_index()} done; the chief writes {out}/")
         return 0
-    partial = out.with_name(out.name + ".partial")  # a killed run resumes from here
     metrics = train_run(config, data, partial)
     (partial / "config.yaml").write_text(_config_yaml(config, data))
     shutil.rmtree(partial / "backup", ignore_errors=True)
