@@ -8,12 +8,16 @@ as the peer scripts do; `gemm_ceiling` times a 2048^3 matmul on a backend.
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+# ../shared/bench beside the checkout, or TFMTL_BENCH_DIR (a machine where it lies elsewhere)
+BENCH = Path(
+    os.environ.get("TFMTL_BENCH_DIR") or Path(__file__).resolve().parents[2] / "shared" / "bench"
+)
 # PLE on the same workload: 2 levels of 2 task-specific + 4 shared experts (8 a level, as
 # MMoE's 8), every expert (256, 128) (DeepCTR reuses expert_dnn_hidden_units at every level).
 PLE = {"num_levels": 2, "num_task_experts": 2, "num_shared_experts": 4}
@@ -44,13 +48,14 @@ def flops_per_sample(model: str) -> float:
     return 2 * fwd * 3
 
 
-def build(model: str, lookup: bool = False):
-    """The workload's spec, tasks and tfmtl model (ids as `FeatureSpec.encode` gives them)."""
+def build(model: str, lookup: bool = False, rows: int | None = None):
+    """The workload's spec, tasks and tfmtl model (ids as `FeatureSpec.encode` gives them);
+    `rows` of data (default: the workload's)."""
     import tfmtl
     from tfmtl.features import CategoricalFeature, DenseFeature, FeatureSpec
 
     W = load_workload()
-    vocab, cats, dense, y1, y2 = W.make()
+    vocab, cats, dense, y1, y2 = W.make() if rows is None else W.make(rows=rows)
     spec = FeatureSpec(
         [
             CategoricalFeature(
@@ -90,7 +95,8 @@ def worker(args) -> dict:
 
     if args.precision != "float32":
         keras.config.set_dtype_policy(args.precision)
-    W, model, x, y = build(args.model)
+    batch = args.batch or load_workload().BATCH
+    W, model, x, y = build(args.model, rows=(args.warm + args.timed) * batch)
     jit = {"on": True, "off": False}[args.jit]
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
@@ -98,16 +104,16 @@ def worker(args) -> dict:
         jit_compile=jit,
     )
     warm, timed = args.warm, args.timed
-    n = (warm + timed) * W.BATCH
+    n = (warm + timed) * batch
     x = {k: v[:n] for k, v in x.items()}
     y = {k: v[:n] for k, v in y.items()}
     if args.pipeline == "tfdata":
         import tensorflow as tf
 
-        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(W.BATCH).prefetch(tf.data.AUTOTUNE)
+        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).prefetch(tf.data.AUTOTUNE)
         fit_kwargs = {}
     else:
-        data, fit_kwargs = x, {"y": y, "batch_size": W.BATCH, "shuffle": False}
+        data, fit_kwargs = x, {"y": y, "batch_size": batch, "shuffle": False}
 
     class Timer(keras.callbacks.Callback):  # the peers' timer: steps warm .. warm + timed
         def on_train_batch_end(self, batch, logs=None):
@@ -115,7 +121,7 @@ def worker(args) -> dict:
                 self.t0 = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            self.rate = timed * W.BATCH / (time.perf_counter() - self.t0)
+            self.rate = timed * batch / (time.perf_counter() - self.t0)
 
     rates = []
     for _ in range(args.repeats):
@@ -135,6 +141,7 @@ def worker(args) -> dict:
         "loss": loss,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "pipeline": args.pipeline,
+        "batch": batch,
     }
 
 

@@ -154,6 +154,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"), help=argparse.SUPPRESS
     )
     p.add_argument("--model", default="mmoe", help=argparse.SUPPRESS)
+    p.add_argument("--batch", type=int, default=None, help=argparse.SUPPRESS)  # the workload's
     p.add_argument("--jit", default="on", choices=("on", "off"), help=argparse.SUPPRESS)
     p.add_argument(
         "--pipeline", default="numpy", choices=("numpy", "tfdata"), help=argparse.SUPPRESS
