@@ -130,30 +130,21 @@ def load_exportable(model):
         spec = model.feature_spec
     except ValueError as e:
         raise ExportError(str(e)) from e
-    model = _with_lookups(model, inputs, spec)
+    model = _with_lookups(model)
     _check_inputs(model, model.input, spec)
     return model
 
 
-def _with_lookups(model, inputs: dict, spec):
-    """`model`, or, when it takes the ids of `FeatureSpec.encode` (built with `lookup=False`, as
-    `tfmtl train` does on JAX and torch), its weights in the same registry model built with
-    the lookups inside, which takes the raw values serving sends.
+def _with_lookups(model):
+    """`model`, or, when it takes `FeatureSpec.encode`'s ids (built with `lookup=False`, as
+    `tfmtl train` trains on JAX and torch), its weights with the lookups inside, which takes
+    the raw values serving sends (`tfmtl.models.lookups`).
     """
-    encoded = [
-        n for n, t in inputs.items() if spec[n].kind != "dense" and str(t.dtype) != spec[n].dtype
-    ]
-    config = model.metadata.get("model_config")
-    if not encoded or config is None:  # raw inputs, or no recipe to rebuild from: as it is
-        return model
-    from tfmtl.models import registry
-    from tfmtl.models.precision import dtype_policy
+    from tfmtl.models.lookups import takes_ids, with_lookups
 
-    with dtype_policy(model.metadata.get("dtype_policy", "float32")):
-        raw = registry.build(config, spec, model.tasks, lookup=True)
-    raw.set_weights(model.get_weights())
-    raw.metadata.update(model.metadata)
-    return raw
+    if not takes_ids(model) or "model_config" not in model.metadata:
+        return model  # raw inputs, or no recipe to rebuild from: `_check_inputs` says which
+    return with_lookups(model)
 
 
 def _not_tfmtl(model) -> ExportError:

@@ -15,6 +15,7 @@ import keras
 from tfmtl import distribution, training
 from tfmtl.callbacks import WorkerBackup
 from tfmtl.cli.errors import CommandError
+from tfmtl.models.lookups import with_lookups
 
 
 class EpochLine(keras.callbacks.Callback):
@@ -51,8 +52,7 @@ def train_run(config: dict, data, partial: Path, chief: Path | None = None) -> d
         name = distribution.check(config["training"]["distribution"])
     except ValueError as e:
         raise CommandError(str(e)) from None
-    if not _lookups_inside():
-        data = _encoded(data)
+    data = _on_ids(data)
     start = time.time()
     with distribution.scope(name):  # the model is built, compiled and fitted inside
         model, history = _fit(config, data, partial, chief)
@@ -60,13 +60,15 @@ def train_run(config: dict, data, partial: Path, chief: Path | None = None) -> d
     return _evaluate_and_write(config, data, distribution.local(model), history, seconds, partial)
 
 
-def _lookups_inside() -> bool:
-    """Raw values are looked up in the model on TensorFlow; JAX and torch have no strings, so
-    there the model takes `FeatureSpec.encode`'s ids and `tfmtl export` puts the lookups back."""
-    return keras.backend.backend() == "tensorflow"
-
-
-def _encoded(data):
+def _on_ids(data):
+    """`data` as `FeatureSpec.encode`'s ids, for a model without lookups in its step (faster
+    on TensorFlow; on JAX and torch, which have no strings, the only way). Hashed features
+    have no vocabulary to encode with: on TensorFlow their data stays raw.
+    """
+    if keras.backend.backend() == "tensorflow" and any(
+        getattr(f, "num_hash_bins", None) for f in data.spec.features
+    ):
+        return data
     try:
         return data.encoded()
     except ValueError as e:
@@ -115,6 +117,8 @@ def _evaluate_and_write(config: dict, data, model, history, seconds: float, part
     }
     if "dataset" in config["data"]:
         metrics["dataset"] = config["data"]["dataset"]
+    if data.ids and keras.backend.backend() == "tensorflow":
+        model = with_lookups(model)  # model.keras takes raw values, as serving sends them
     model.save(partial / "model.keras")
     (partial / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (partial / "history.json").write_text(
@@ -143,7 +147,7 @@ def compiled_model(config: dict, data, build=None):
     training.set_seed(t["seed"])
     try:
         with training.dtype_policy(t["precision"]):
-            model = build(config["model"], data.spec, data.tasks, lookup=_lookups_inside())
+            model = build(config["model"], data.spec, data.tasks, lookup=not data.ids)
     except (TypeError, ValueError) as e:
         raise CommandError(f"model: {e}") from None
     steps = t["epochs"] * -(-len(data["train"]) // t["batch_size"])

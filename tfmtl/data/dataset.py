@@ -30,7 +30,9 @@ class Split:
 class MultiTaskData:
     """What a loader returns: `spec` adapted on the train split only, `tasks`, `splits`.
 
-    `description` says where the data came from and which split protocol applies.
+    `description` says where the data came from and which split protocol applies; `ids`,
+    whether categorical and sequence columns hold `spec.encode`'s ids (`encoded()`) rather
+    than raw values.
 
     Example:
 
@@ -42,6 +44,7 @@ class MultiTaskData:
     tasks: list
     splits: dict
     description: str = ""
+    ids: bool = False
 
     def dataset(
         self,
@@ -84,7 +87,7 @@ class MultiTaskData:
             name: dataclasses.replace(s, features=self.spec.encode(s.features))
             for name, s in self.splits.items()
         }
-        return dataclasses.replace(self, splits=splits)
+        return dataclasses.replace(self, splits=splits, ids=True)
 
     def __getitem__(self, split: str) -> Split:
         if split not in self.splits:
