@@ -8,7 +8,9 @@ f = log1p(video_len)). Each server setup is started in turn:
 - `plain`: no TLS, no batching (the defaults);
 - `batching`: `tfmtl serve --enable_batching` (TF Serving's batching flags);
 - `tls`: TLS on both servers and on rank-server's channel to the PredictionService
-  (certificates made for the run).
+  (certificates made for the run);
+- `in_process`: `tfmtl rank-server --model_base_path`, the model in the ranking server's
+  own process (no Predict hop; `tfmtl serve` still runs for the Predict-only row).
 
 For each setup: p50/p99 end-to-end latency of `RankingService.Rank`, one request at a
 time, interleaved with the raw in-process model call on the same 500-row batch (the Keras
@@ -48,7 +50,7 @@ from rank_flood import under_flood  # noqa: E402
 from serving_processes import Servers, start_servers, stop  # noqa: E402
 
 USER = ("x0", "x1", "x2", "x3", "segment")
-SETUPS = ("plain", "batching", "tls")
+SETUPS = ("plain", "batching", "tls", "in_process")
 FUSION = {"length_feature": "video_len", "length_transform": "log1p"}
 
 

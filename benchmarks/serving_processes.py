@@ -57,7 +57,8 @@ def start(argv: list[str], port: int, log: Path, tls=None) -> subprocess.Popen:
 
 
 def start_servers(setup: str, base: Path, workdir: Path) -> Servers:
-    """Start `tfmtl serve` and `tfmtl rank-server` for `setup` (plain, batching or tls)."""
+    """Start `tfmtl serve` and `tfmtl rank-server` for `setup` (plain, batching, tls, or
+    in_process: rank-server with the model in its own process; `serve` still answers Predict)."""
     from tfmtl.serving.tls import ChannelTls
 
     pport, rport = free_port(), free_port()
@@ -72,7 +73,10 @@ def start_servers(setup: str, base: Path, workdir: Path) -> Servers:
     ]
     rank = ["rank-server", "--prediction_service", f"127.0.0.1:{pport}", "--port", str(rport)]
     tls = None
-    if setup == "batching":
+    if setup == "in_process":
+        rank = ["rank-server", "--model_base_path", str(base / "ple"), "--model_name", "ple"]
+        rank += ["--port", str(rport)]
+    elif setup == "batching":
         serve.append("--enable_batching")
     elif setup == "tls":
         sys.path.insert(0, str(ROOT))

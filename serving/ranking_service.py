@@ -46,6 +46,7 @@ from tfmtl.serving.backends import PredictionBackends, split_addresses
 from tfmtl.serving.batch import build_batch
 from tfmtl.serving.errors import ServingError, guarded, shown
 from tfmtl.serving.grpc_server import GrpcServer
+from tfmtl.serving.local_predictions import LocalPredictions
 from tfmtl.serving.model_info import ModelInfoCache, from_rpc_error
 from tfmtl.serving.protos import ranking_pb2, ranking_pb2_grpc
 from tfmtl.serving.tensors import to_ndarray
@@ -292,6 +293,8 @@ class RankingServer(GrpcServer):
     Args:
         prediction_service: str or list of str. `host:port` of a PredictionService (TF Serving or
             `tfmtl serve`); several replicas as `"a:1,b:2"` or a list (`tfmtl.serving.backends`).
+            Or a dict of model name -> `ModelManager`: the models are served in this process,
+            with no gRPC hop to them (`tfmtl.serving.local_predictions`).
         port, host, max_workers, max_concurrent_requests: as `tfmtl.serving.grpc_server.GrpcServer`.
         metadata_dir: str or None. Parent of the model base paths, to read tfmtl.json from
             disk when the PredictionService is TF Serving.
@@ -328,13 +331,21 @@ class RankingServer(GrpcServer):
         super().__init__(
             port, host, max_workers, max_concurrent_requests, metrics_port=metrics_port, tls=tls
         )
-        self.prediction_services = split_addresses(prediction_service)
-        self.prediction_service = ",".join(self.prediction_services)
+        self.local = dict(prediction_service) if isinstance(prediction_service, dict) else None
+        if self.local is not None:
+            self.prediction_services = []
+            self.prediction_service = f"model(s) {', '.join(sorted(self.local))} in process"
+        else:
+            self.prediction_services = split_addresses(prediction_service)
+            self.prediction_service = ",".join(self.prediction_services)
         self.metadata_dir, self.timeout = metadata_dir, timeout
         self.info_ttl_seconds, self.max_candidates = info_ttl_seconds, max_candidates
         self.prediction_tls, self.backends = prediction_tls, None
 
     def on_start(self) -> None:
+        if self.local is not None:
+            self.backends = LocalPredictions(self.local).start()
+            return
         self.backends = PredictionBackends(
             self.prediction_services, tls=self.prediction_tls, metrics=self.metrics
         )
@@ -351,7 +362,7 @@ class RankingServer(GrpcServer):
     def start(self) -> "RankingServer":
         super().start()
         log.info(
-            "RankingService on %s, calling the PredictionService at %s.",
+            "RankingService on %s; PredictionService: %s.",
             self.address,
             self.prediction_service,
         )

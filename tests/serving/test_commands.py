@@ -135,3 +135,23 @@ def test_limit_flags_default_to_the_library_and_refuse_bad_values(capsys):
         with pytest.raises(SystemExit):
             parser.parse_args(argv)
         assert flag in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model_base_path", "nowhere/ranker", "--model_name", "r"], "is not a directory"),
+        (["--model_base_path", "."], "--model_base_path needs --model_name"),
+        (["--prediction_service", "h:1", "--model_name", "r"], "--model_name goes with"),
+    ],
+)
+def test_rank_server_in_process_flags_are_checked_in_one_line(argv, message, capsys):
+    assert cli.main(["rank-server", *argv, "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_rank_server_takes_one_prediction_service_or_one_model(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["rank-server", "--prediction_service", "h:1", "--model_base_path", "m"])
+    assert "not allowed with argument" in capsys.readouterr().err

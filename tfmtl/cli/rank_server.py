@@ -1,6 +1,7 @@
 """`tfmtl rank-server`: the gRPC ranking service, calling TF Serving or `tfmtl serve`.
 
     tfmtl rank-server --prediction_service localhost:8500 --port 8600
+    tfmtl rank-server --model_base_path models/ranker --model_name ranker --port 8600
     tfmtl rank-server --prediction_service 10.0.0.1:8500,10.0.0.2:8500 --tls_cert ... --tls_key ...
     \
         --prediction_service_tls_ca ca.pem
@@ -26,11 +27,17 @@ DEFAULT_MAX_CANDIDATES = (
 
 def register(sub) -> None:
     r = sub.add_parser("rank-server", help="the gRPC ranking service, calling a PredictionService")
-    r.add_argument(
+    where = r.add_mutually_exclusive_group(required=True)
+    where.add_argument(
         "--prediction_service",
-        required=True,
         help="host:port of TF Serving or `tfmtl serve`; replicas as host1:port1,host2:port2",
     )
+    where.add_argument(
+        "--model_base_path",
+        help="BASE/NAME: serve this model in the ranking server's own process (no gRPC hop to a "
+        "PredictionService; with --model_name)",
+    )
+    r.add_argument("--model_name", help="with --model_base_path: the name requests rank with")
     r.add_argument("--port", type=int, default=8600, help="gRPC port (0: pick a free one)")
     r.add_argument(
         "--host", default="127.0.0.1", help="interface to bind (0.0.0.0: every interface)"
@@ -63,14 +70,10 @@ def register(sub) -> None:
 
 def run_rank_server(args) -> int:
     from tfmtl.serving import RankingServer
-    from tfmtl.serving.backends import split_addresses
 
     server_logging()
     tls, prediction_tls = server_tls(args), channel_tls(args, "--prediction_service_tls_")
-    try:
-        replicas = split_addresses(args.prediction_service, name="--prediction_service")
-    except ValueError as e:
-        raise CommandError(str(e)) from None
+    replicas = _prediction_service(args)
 
     def start():
         return RankingServer(
@@ -88,6 +91,34 @@ def run_rank_server(args) -> int:
         ).start()
 
     def banner(server) -> str:
-        return f"RankingService on {server.address} -> PredictionService {args.prediction_service}"
+        return (
+            f"RankingService on {server.address} -> PredictionService {server.prediction_service}"
+        )
 
     return serve_until_signal(start, banner)
+
+
+def _prediction_service(args):
+    """The replicas' addresses, or {name: ModelManager} for the in-process model."""
+    from pathlib import Path
+
+    from tfmtl.serving.backends import split_addresses
+
+    if args.model_base_path is None:
+        if args.model_name is not None:
+            raise CommandError("--model_name goes with --model_base_path (the in-process model).")
+        try:
+            return split_addresses(args.prediction_service, name="--prediction_service")
+        except ValueError as e:
+            raise CommandError(str(e)) from None
+    from tfmtl.serving.model_manager import ModelManager
+
+    base = Path(args.model_base_path)
+    if not base.is_dir():
+        raise CommandError(
+            f"--model_base_path {base} is not a directory; expected BASE/NAME holding version "
+            "folders."
+        )
+    if not args.model_name:
+        raise CommandError("--model_base_path needs --model_name: the name requests rank with.")
+    return {args.model_name: ModelManager(base, args.model_name)}
