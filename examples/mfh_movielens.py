@@ -114,26 +114,18 @@ def build(macro, switcher, data, base_tasks):
 
 
 def run_one(macro, switcher, seed, data, args):
-    from tfmtl.data.movielens_groups import BASE_TASKS, base_labels, row_groups, with_tasks
-    from tfmtl.facets import evaluate_by_group
-    from tfmtl.training import compile_multitask, fit, predict, set_seed
+    from tfmtl.data.movielens_groups import BASE_TASKS, with_tasks
+    from tfmtl.reproduce.mfh_movielens import score
+    from tfmtl.training import compile_multitask, fit, set_seed
 
     set_seed(seed)
     view = with_tasks(data, BASE_TASKS) if macro == "flat2" else data
     model = build(macro, switcher, view, list(BASE_TASKS))
     compile_multitask(model, learning_rate=args.learning_rate, jit_compile=bool(args.jit))
     fit(model, view, epochs=args.epochs, batch_size=args.batch_size, seed=seed, verbose=0)
-    test = data["test"]
-    report = evaluate_by_group(
-        list(BASE_TASKS),
-        predict(model, view, "test"),
-        base_labels(test),
-        row_groups(test),
-        model.metadata["facet_groups"],
-    )
-    return {
-        g: (r["ctr"]["auc"], r["rating"]["mse"]) for g, r in report.items()
-    }, model.count_params()
+    scores = score(model, view, data)  # {group}_ctr AUC, {group}_rating MSE
+    groups = sorted({key.rsplit("_", 1)[0] for key in scores})
+    return {g: (scores[f"{g}_ctr"], scores[f"{g}_rating"]) for g in groups}, model.count_params()
 
 
 def table(results, switchers, macros, groups) -> str:
