@@ -44,7 +44,7 @@ class MultiTaskData:
     tasks: list
     splits: dict
     description: str = ""
-    ids: bool = False
+    ids: bool = dataclasses.field(default=False, kw_only=True)  # subclasses add fields after
 
     def dataset(
         self,

@@ -215,4 +215,4 @@ def load_funnel(
         f"CVR among clicks {columns['conversion'][clicks == 1].mean():.2%}, "
         f"CVR over all impressions (counterfactual) {columns['cvr_if_clicked'].mean():.2%}"
     )
-    return FunnelData(data.spec, data.tasks, data.splits, description, oracle)
+    return FunnelData(data.spec, data.tasks, data.splits, description, oracle=oracle)

@@ -177,7 +177,7 @@ def build_escm2(
     )
 
 
-def build_escm2_family(spec, tasks, lookup: bool, switcher: dict | None, **hp):
+def build_escm2_family(spec, tasks, switcher: dict | None, lookup: bool = True, **hp):
     """The registry's ESCM² (`register_family("escm2", ...)`): a switcher config, if any."""
     layer = None
     if switcher is not None:

@@ -1,7 +1,7 @@
 """The registry's builders for the paper families (`tfmtl.models.registry`).
 
-Each is `build_<family>_family(spec, tasks, lookup, **hparams)` with every one of the family's
-registered hyper-parameters (the registry fills in their defaults: they are written there
+Each is `build_<family>_family(spec, tasks, ..., lookup=True, **hparams)` with every one of
+the family's registered hyper-parameters (the registry fills in their defaults: they are written there
 only), a switcher or backbone as a resolved switcher config
 (`{"family": "mmoe", "num_experts": 8, ...}`), and task-dependent arguments defaulting from
 `tasks` and `spec`. `lookup`: raw values looked up inside the model (TensorFlow), or ids
@@ -14,21 +14,21 @@ from __future__ import annotations
 from tfmtl.tasks import check_tasks
 
 
-def build_flat_family(spec, tasks, lookup: bool, switcher: str = "mmoe", **hparams):
+def build_flat_family(spec, tasks, switcher: str = "mmoe", lookup: bool = True, **hparams):
     """Features -> switcher `switcher` with `hparams` -> one tower per task (`build_model`)."""
     from tfmtl.models.zoo import build_model
 
     return build_model(switcher, spec, tasks, lookup=lookup, **hparams)
 
 
-def build_hmtl_family(spec, tasks, lookup: bool, switcher: dict, **hp):
+def build_hmtl_family(spec, tasks, switcher: dict, lookup: bool = True, **hp):
     """H-MTL (MFH eq 4): one tree over `facet_order` (default: the tasks' facets, in order)."""
     from tfmtl.models.tree import build_hmtl
 
     return _tree(build_hmtl, spec, tasks, switcher, {**hp, "lookup": lookup})
 
 
-def build_mfh_family(spec, tasks, lookup: bool, switcher: dict, depth, **hp):
+def build_mfh_family(spec, tasks, switcher: dict, depth, lookup: bool = True, **hp):
     """MFH (MFH eq 5): nested trees over every facet ordering, codes expanded up to `depth`."""
     from tfmtl.models.tree import build_mfh
 
@@ -48,7 +48,7 @@ def _tree(builder, spec, tasks, switcher: dict, hp: dict, **extra):
     return model
 
 
-def build_dml_family(spec, tasks, lookup: bool, backbone: dict, variant: str, **hp):
+def build_dml_family(spec, tasks, backbone: dict, variant: str, lookup: bool = True, **hp):
     """Any switcher with DML's towers (CTFM eq 5, GKD eq 7), or the `variant` of `DML_VARIANTS`."""
     from tfmtl.models.dml import DML_VARIANTS, build_dml
     from tfmtl.models.flat import build_flat
@@ -79,7 +79,7 @@ def build_dml_family(spec, tasks, lookup: bool, backbone: dict, variant: str, **
     return model
 
 
-def build_dtrn_family(spec, tasks, lookup: bool, backbone: dict, **hp):
+def build_dtrn_family(spec, tasks, backbone: dict, lookup: bool = True, **hp):
     """DTRN (CIKM'23 eq 10): `sequences` default to the spec's, `target` to their shared item."""
     from tfmtl.layers.dtrn import TIM_OPTIONS, DTRNBottom
     from tfmtl.models.dtrn import build_dtrn
@@ -109,7 +109,7 @@ def build_dtrn_family(spec, tasks, lookup: bool, backbone: dict, **hp):
     return model
 
 
-def build_esmm_family(spec, tasks, lookup: bool, switcher: dict | None, **hp):
+def build_esmm_family(spec, tasks, switcher: dict | None, lookup: bool = True, **hp):
     """ESMM (SIGIR'18 eq 2-3) on tasks `[ctr, cvr, ctcvr]`; a switcher, if any, feeds the towers."""
     from tfmtl.models.sequential import build_esmm
 
@@ -118,7 +118,7 @@ def build_esmm_family(spec, tasks, lookup: bool, switcher: dict | None, **hp):
     return build_esmm(spec, tasks, layer, weights, lookup=lookup, tower_dropout=dropout)
 
 
-def build_aitm_family(spec, tasks, lookup: bool, switcher: dict | None, steps, **hp):
+def build_aitm_family(spec, tasks, switcher: dict | None, steps, lookup: bool = True, **hp):
     """AITM (KDD'21 eq 2-7) over the funnel `steps` (task names, earliest first).
 
     `steps` default to the tasks trained over every impression (no `sample_space`), in

@@ -100,7 +100,7 @@ def build_pepnet(
     )
 
 
-def build_pepnet_family(spec, tasks, lookup: bool, **hp):
+def build_pepnet_family(spec, tasks, lookup: bool = True, **hp):
     """The registry's PEPNet (KDD'23 eq 1-8): `hp` are the family's registered hyper-parameters."""
     gates = PEPNetGates(
         domain_features=hp["domain_features"],

@@ -88,7 +88,7 @@ def _hparams(stem: STEM, tower_dropout: float) -> dict:
 def build_stem_family(
     spec: FeatureSpec,
     tasks,
-    lookup: bool,
+    lookup: bool = True,
     num_task_experts: int = 1,
     num_shared_experts: int = 1,
     expert_units: list[int] | tuple[int, ...] = (128, 64),
