@@ -1,8 +1,8 @@
 """The registry's builders for the paper families (`tfmtl.models.registry`).
 
 Each is `build_<family>_family(spec, tasks, ..., lookup=True, **hparams)` with every one of
-the family's registered hyper-parameters (the registry fills in their defaults: they are written there
-only), a switcher or backbone as a resolved switcher config
+the family's registered hyper-parameters (the registry fills in their defaults: they are
+written there only), a switcher or backbone as a resolved switcher config
 (`{"family": "mmoe", "num_experts": 8, ...}`), and task-dependent arguments defaulting from
 `tasks` and `spec`. `lookup`: raw values looked up inside the model (TensorFlow), or ids
 encoded outside it (`FeatureSpec.encode`; every backend). They call the papers' builders,
