@@ -137,7 +137,7 @@ def load_exportable(model):
 
 def _with_lookups(model):
     """`model`, or, when it takes `FeatureSpec.encode`'s ids (built with `lookup=False`, as
-    `tfmtl train` trains on JAX and torch), its weights with the lookups inside, which takes
+    `tfmtl train` saves it on JAX and torch), its weights with the lookups inside, which takes
     the raw values serving sends (`tfmtl.models.lookups`).
     """
     from tfmtl.models.lookups import takes_ids, with_lookups

@@ -1,5 +1,9 @@
-"""The check every front-door test ends with: the run exports, serves and ranks like Keras."""
+"""The check every front-door test ends with: the run exports, serves and ranks like Keras.
 
+With the servers (`ranking_service`) and the `tfmtl rank --json` call (`rank_json`) it uses.
+"""
+
+import contextlib
 import json
 
 import keras
@@ -14,36 +18,14 @@ def assert_serves_like_keras(run, base_path, tmp_path, capsys) -> None:
     ranking service, real servers on loopback), ranks `tfmtl inspect`'s example request with
     `tfmtl rank`, and asserts every candidate's task scores equal the Keras model's heads (a
     model trained on ids, as on JAX, with its lookups restored as export restores them)."""
-    from tfmtl.serving import RankingServer, serve
-
     base, family = base_path.parent, base_path.name
     assert main(["export", "--model", str(run), "--base", str(base), "--name", family]) == 0
     capsys.readouterr()
-    prediction = serve(base / family, family, port=0, poll_seconds=0)
-    ranking = RankingServer(prediction.address, port=0).start()
-    try:
-        assert main(["inspect", str(base / family), "--request", "--candidates", "4"]) == 0
+    with ranking_service(base_path) as ranking:
+        assert main(["inspect", str(base_path), "--request", "--candidates", "4"]) == 0
         request = json.loads(capsys.readouterr().out)
         (tmp_path / "q.json").write_text(json.dumps(request))
-        assert (
-            main(
-                [
-                    "rank",
-                    "--ranking_service",
-                    ranking.address,
-                    "--model_name",
-                    family,
-                    "--request",
-                    f"@{tmp_path / 'q.json'}",
-                    "--json",
-                ]
-            )
-            == 0
-        )
-        response = json.loads(capsys.readouterr().out)
-    finally:
-        ranking.stop(grace=0)
-        prediction.stop(grace=0)
+        response = rank_json(ranking, family, capsys, "--request", f"@{tmp_path / 'q.json'}")
     assert len(response["candidates"]) == 4
     keras_model = load_exportable(run / "model.keras")  # raw inputs, lookups restored
     spec = keras_model.feature_spec
@@ -64,3 +46,25 @@ def assert_serves_like_keras(run, base_path, tmp_path, capsys) -> None:
             np.testing.assert_allclose(
                 score, float(np.asarray(heads[task]).reshape(-1)[0]), rtol=1e-4, atol=1e-5
             )
+
+
+@contextlib.contextmanager
+def ranking_service(base_path):
+    """The embedded PredictionService over `base_path` (BASE/NAME) and a ranking service in
+    front of it, real servers on loopback ports; yields the `RankingServer`."""
+    from tfmtl.serving import RankingServer, serve
+
+    prediction = serve(base_path, base_path.name, port=0, poll_seconds=0)
+    ranking = RankingServer(prediction.address, port=0).start()
+    try:
+        yield ranking
+    finally:
+        ranking.stop(grace=0)
+        prediction.stop(grace=0)
+
+
+def rank_json(ranking, model_name: str, capsys, *flags: str) -> dict:
+    """`tfmtl rank --json` against `ranking` with `flags`: the response, parsed."""
+    argv = ["rank", "--ranking_service", ranking.address, "--model_name", model_name, *flags]
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)

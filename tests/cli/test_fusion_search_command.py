@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests.cli.served import rank_json, ranking_service
 from tfmtl.cli import main
 
 NAME = "ranker"
@@ -44,8 +45,6 @@ def exported(tmp_path_factory):
 
 
 def test_search_writes_a_new_version_that_serves_the_variant(exported, tmp_path, capsys):
-    from tfmtl.serving import RankingServer, serve
-
     run, base = exported
     old = (base / NAME / "1" / "assets.extra" / "tfmtl.json").read_text()
     capsys.readouterr()
@@ -91,48 +90,10 @@ def test_search_writes_a_new_version_that_serves_the_variant(exported, tmp_path,
     with (tmp_path / "trials.csv").open() as f:
         assert len(list(csv.DictReader(f))) == 10
 
-    prediction = serve(base / NAME, NAME, port=0, poll_seconds=0)
-    ranking = RankingServer(prediction.address, port=0).start()
-    try:
-        assert (
-            main(
-                [
-                    "rank",
-                    "--ranking_service",
-                    ranking.address,
-                    "--model_name",
-                    NAME,
-                    "--example",
-                    str(base / NAME),
-                    "--fusion_variant",
-                    "searched",
-                    "--json",
-                ]
-            )
-            == 0
-        )
-        response = json.loads(capsys.readouterr().out)
-        assert (
-            main(
-                [
-                    "rank",
-                    "--ranking_service",
-                    ranking.address,
-                    "--model_name",
-                    NAME,
-                    "--example",
-                    str(base / NAME),
-                    "--traffic_key",
-                    "user-1",
-                    "--json",
-                ]
-            )
-            == 0
-        )
-        keyed = json.loads(capsys.readouterr().out)
-    finally:
-        ranking.stop(grace=0)
-        prediction.stop(grace=0)
+    with ranking_service(base / NAME) as ranking:
+        example = ("--example", str(base / NAME))
+        response = rank_json(ranking, NAME, capsys, *example, "--fusion_variant", "searched")
+        keyed = rank_json(ranking, NAME, capsys, *example, "--traffic_key", "user-1")
     assert response["fusion_variant"] == "searched" and response["model_version"] == "2"
     assert response["fusion"]["weights"]["finish"] == pytest.approx(
         searched["weights"]["finish"], rel=1e-6
